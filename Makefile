@@ -1,0 +1,48 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run serve test test-browser test-sqlite lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate, seed the demo and serve on http://127.0.0.1:8000
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
+test: install
+	$(BIN)/pytest
+
+## test-browser: only the tests that drive Debian's Chromium
+test-browser: install
+	$(BIN)/pytest -m browser
+
+## test-sqlite: the suite on SQLite and the local-memory cache, whatever the environment says
+test-sqlite: install
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/pytest -m "not browser"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: the benchmarks under bench/ (need DATABASE_URL on PostgreSQL)
+bench: install
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache

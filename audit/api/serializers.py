@@ -1,0 +1,119 @@
+"""Serializers of the read API (the ingest path validates with msgspec instead)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .. import registry
+from ..levels import Level
+from ..models import AuditRecord, UserSession
+
+
+class EntityRefSerializer(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.CharField()
+    role = serializers.CharField(allow_blank=True)
+    name = serializers.CharField(allow_blank=True)
+
+
+def _kind_name(content_type_id: int) -> str:
+    kind = registry.for_content_type_id(content_type_id)
+    if kind is not None:
+        return kind.kind
+    from django.contrib.contenttypes.models import ContentType
+
+    return ContentType.objects.get_for_id(content_type_id).model
+
+
+class RecordSerializer(serializers.ModelSerializer):
+    type = serializers.CharField(source="type.name")
+    user = serializers.SerializerMethodField()
+    session = serializers.UUIDField(source="session.uuid")
+    timestamp = serializers.DateTimeField(source="created_at")
+    client_timestamp = serializers.DateTimeField(source="client_time", allow_null=True)
+    entities = serializers.SerializerMethodField()
+    params = serializers.JSONField()
+    changes = serializers.JSONField(allow_null=True)
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "id", "type", "level", "message", "params", "user", "session", "timestamp",
+            "client_timestamp", "source", "entities", "changes",
+        ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_user(self, record: AuditRecord) -> str | None:
+        if record.user_id is None:
+            return None
+        user = record.user
+        return user.get_username() if user is not None else f"deleted user #{record.user_id}"
+
+    @extend_schema_field(EntityRefSerializer(many=True))
+    def get_entities(self, record: AuditRecord) -> list[dict[str, Any]]:
+        return [
+            {
+                "type": _kind_name(link.content_type_id),
+                "id": link.object_id,
+                "role": link.role,
+                "name": link.name,
+            }
+            for link in record.links.all()
+        ]
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    user = serializers.SerializerMethodField()
+
+    class Meta:
+        model = UserSession
+        fields = [
+            "uuid", "user", "kind", "started_at", "last_seen_at", "ended_at", "ip",
+            "user_agent", "client",
+        ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_user(self, session: UserSession) -> str | None:
+        return session.user.get_username() if session.user is not None else None
+
+
+class SessionDetailSerializer(SessionSerializer):
+    records = serializers.IntegerField(read_only=True)
+
+    class Meta(SessionSerializer.Meta):
+        fields = [*SessionSerializer.Meta.fields, "records"]
+
+
+class ConfigSerializer(serializers.Serializer):
+    user = serializers.CharField()
+    session = serializers.UUIDField()
+    disabled_types = serializers.ListField(child=serializers.CharField())
+    limits = serializers.DictField(child=serializers.IntegerField())
+
+
+# Documentation only: the ingest view validates with msgspec (audit.validation).
+class EntityInSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="An entity kind, e.g. query, project, user.")
+    id = serializers.CharField()
+    role = serializers.CharField(required=False)
+
+
+class EventInSerializer(serializers.Serializer):
+    type = serializers.CharField(default="log")
+    message = serializers.CharField(default="", allow_blank=True)
+    params = serializers.DictField(required=False)
+    level = serializers.ChoiceField(choices=Level.choices, required=False)
+    stackTrace = serializers.CharField(required=False)  # noqa: N815
+    entities = EntityInSerializer(many=True, required=False)
+    timestamp = serializers.DateTimeField(required=False, help_text="Client time, ISO 8601.")
+    id = serializers.UUIDField(required=False, help_text="Idempotency key.")
+
+
+class IngestResultSerializer(serializers.Serializer):
+    accepted = serializers.ListField(child=serializers.IntegerField())
+    duplicates = serializers.IntegerField()
+    disabled = serializers.IntegerField()
+    rejected = serializers.ListField(child=serializers.DictField())

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "audit-api"
+
+urlpatterns = [
+    path("events/", views.EventsView.as_view(), name="events"),
+    path("config/", views.ConfigView.as_view(), name="config"),
+    path("sessions/", views.SessionListView.as_view(), name="sessions"),
+    path("sessions/<uuid:uuid>/", views.SessionDetailView.as_view(), name="session"),
+    path(
+        "entities/<str:kind>/<str:object_id>/activity/",
+        views.EntityActivityView.as_view(),
+        name="entity-activity",
+    ),
+]

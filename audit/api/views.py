@@ -1,0 +1,141 @@
+"""HTTP views of the audit API. Thin: they parse, authorize and call domain functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from .. import config, registry, selectors, sessions, toggles
+from ..context import AuditContext, current
+from ..models import AuditRecord, UserSession
+from ..recording import ingest
+from . import serializers
+from .filters import RecordFilter
+from .pagination import NewestFirst
+from .parsing import read_events
+
+
+def _context(request: Request) -> AuditContext:
+    ctx = current()
+    if ctx is None:  # called outside the middleware (should not happen in the project)
+        ctx = AuditContext(user=request.user, request=request)
+    ctx.user = request.user
+    return ctx
+
+
+class IngestThrottle(ScopedRateThrottle):
+    """Throttles posting only; reading has its own, looser, defaults."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        if request.method != "POST":
+            return True
+        return super().allow_request(request, view)
+
+
+class EventsView(generics.ListAPIView):
+    """Post audit events (one or a batch) and list the records you may read."""
+
+    serializer_class = serializers.RecordSerializer
+    filterset_class = RecordFilter
+    pagination_class = NewestFirst
+    throttle_classes = [IngestThrottle]
+    throttle_scope = "audit-ingest"
+
+    def get_queryset(self) -> QuerySet[AuditRecord]:
+        user = self.request.user
+        entity = self.request.query_params.get("entity")
+        if entity and not user.is_staff:
+            try:
+                kind, object_id = selectors.parse_entity(entity)
+            except ValueError:
+                return selectors.visible_records(user)  # the filter reports the error
+            if not selectors.can_view_entity(user, kind, object_id):
+                raise PermissionDenied("You may not view this entity's activity.")
+            return selectors.with_related(AuditRecord.objects.all())
+        return selectors.with_related(selectors.visible_records(user))
+
+    @extend_schema(
+        request={"application/json": serializers.EventInSerializer(many=True)},
+        responses={
+            202: serializers.IngestResultSerializer,
+            400: OpenApiResponse(description="Not JSON, empty, or not an event or a list."),
+            413: OpenApiResponse(description="Body or batch over its limit."),
+        },
+        description=(
+            "Post one event object or a JSON array of them. Each event is validated on its "
+            "own: bad events are listed in `rejected` by index, good ones are stored."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        events = read_events(request._request)
+        result = ingest(events, ctx=_context(request))
+        return Response(result.as_dict(), status=status.HTTP_202_ACCEPTED)
+
+
+class ConfigView(APIView):
+    """What a client logger needs for its user: session and switched-off types."""
+
+    @extend_schema(responses=serializers.ConfigSerializer)
+    def get(self, request: Request) -> Response:
+        ctx = _context(request)
+        session = sessions.for_context(ctx)
+        return Response(
+            {
+                "user": request.user.get_username(),
+                "session": str(session.uuid),
+                "disabled_types": sorted(toggles.disabled_types(request.user)),
+                "limits": config.limits(),
+            }
+        )
+
+
+class SessionListView(generics.ListAPIView):
+    serializer_class = serializers.SessionSerializer
+    pagination_class = NewestFirst
+
+    def get_queryset(self) -> QuerySet[UserSession]:
+        return selectors.visible_sessions(self.request.user)
+
+
+class SessionDetailView(generics.RetrieveAPIView):
+    serializer_class = serializers.SessionDetailSerializer
+    lookup_field = "uuid"
+
+    def get_queryset(self) -> QuerySet[UserSession]:
+        return selectors.visible_sessions(self.request.user).annotate(records=Count("records"))
+
+
+class EntityActivityView(generics.ListAPIView):
+    """The records that touch one entity, newest first."""
+
+    serializer_class = serializers.RecordSerializer
+    pagination_class = NewestFirst
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, OpenApiParameter.PATH),
+            OpenApiParameter("object_id", str, OpenApiParameter.PATH),
+        ]
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[AuditRecord]:
+        kind = registry.get(self.kwargs["kind"])
+        if kind is None:
+            raise NotFound(f"Unknown entity kind {self.kwargs['kind']!r}.")
+        try:
+            object_id = kind.parse_id(self.kwargs["object_id"])
+        except ValueError as exc:
+            raise NotFound(f"Not a valid {kind.kind} id: {exc}.") from None
+        if not selectors.can_view_entity(self.request.user, kind, object_id):
+            raise PermissionDenied("You may not view this entity's activity.")
+        return selectors.with_related(selectors.entity_activity(kind, object_id))

@@ -1,0 +1,169 @@
+"""The audit data model: event types, user sessions, records and their entity links.
+
+Records and links are append-only. On PostgreSQL a trigger (migration 0003) refuses
+UPDATE and DELETE on them except inside ``audit.purge``; foreign keys from records to
+users carry no database constraint, so deleting a user never has to touch the trail.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.db.models.functions import Now
+
+from .levels import Level
+
+
+class EventType(models.Model):
+    """A kind of audit event: one of the 47 built-in types or a custom one."""
+
+    name = models.CharField(max_length=64, unique=True)
+    level = models.CharField(max_length=8, choices=Level.choices, default=Level.INFO)
+    description = models.CharField(max_length=200, blank=True)
+    built_in = models.BooleanField(default=False, editable=False)
+    enabled = models.BooleanField(
+        default=True, help_text="Off: events of this type are dropped for everyone."
+    )
+    disabled_for = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="disabled_event_types",
+        help_text="Events of this type are dropped for members of these groups.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SessionKind(models.TextChoices):
+    BROWSER = "browser", "Browser"
+    API = "api", "API token"
+    SERVER = "server", "Server process"
+    ANONYMOUS = "anonymous", "Anonymous"
+
+
+class UserSession(models.Model):
+    """One sitting of a user (or of a server process): every record belongs to one."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_sessions",
+    )
+    kind = models.CharField(max_length=10, choices=SessionKind.choices)
+    started_at = models.DateTimeField(db_default=Now())
+    last_seen_at = models.DateTimeField(db_default=Now())
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    client = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="What opened it: host and process for servers, token for API clients.",
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "-started_at"], name="audit_sess_user_started"),
+            models.Index(fields=["-started_at"], name="audit_sess_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} session {self.uuid}"
+
+
+class Source(models.TextChoices):
+    CLIENT = "client", "Client"
+    SERVER = "server", "Server"
+
+
+class AuditRecord(models.Model):
+    """One audit event as stored. Written in bulk by ``audit.recording``, never edited."""
+
+    id = models.BigAutoField(primary_key=True)
+    uuid = models.UUIDField(
+        unique=True,
+        editable=False,
+        help_text="The client's idempotency key, or one the server made.",
+    )
+    # Foreign keys below get no index of their own: the composite indexes in Meta
+    # lead with them, and every extra index is paid on each insert.
+    type = models.ForeignKey(
+        EventType, on_delete=models.PROTECT, related_name="records", db_index=False
+    )
+    level = models.CharField(max_length=8, choices=Level.choices)
+    message = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(null=True, blank=True)
+    stack_trace = models.TextField(blank=True)
+    fingerprint = models.CharField(max_length=40, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    session = models.ForeignKey(
+        UserSession, on_delete=models.PROTECT, related_name="records", db_index=False
+    )
+    created_at = models.DateTimeField(help_text="Server time the record was stored.")
+    client_time = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=6, choices=Source.choices)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="audit_rec_created"),
+            models.Index(fields=["user", "-id"], name="audit_rec_user"),
+            models.Index(fields=["session", "-id"], name="audit_rec_session"),
+            models.Index(fields=["type", "-id"], name="audit_rec_type"),
+            models.Index(
+                fields=["fingerprint", "-id"],
+                name="audit_rec_fingerprint",
+                condition=~models.Q(fingerprint=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.type_id} {self.message[:40]}"
+
+
+class EntityLink(models.Model):
+    """A record touches an entity. Carries the record's time so that an entity's history,
+    newest first, is one index range scan without a join to sort on."""
+
+    id = models.BigAutoField(primary_key=True)
+    record = models.ForeignKey(AuditRecord, on_delete=models.DO_NOTHING, related_name="links")
+    content_type = models.ForeignKey(
+        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    object_id = models.CharField(max_length=64)
+    role = models.CharField(max_length=32, blank=True)
+    name = models.CharField(
+        max_length=200, blank=True, help_text="The entity's name when the record was written."
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["content_type", "object_id", "-record"], name="audit_link_entity"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"record {self.record_id} -> {self.content_type_id}:{self.object_id}"

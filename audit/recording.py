@@ -1,0 +1,235 @@
+"""The recording service: every path that writes audit records goes through here.
+
+The ingest API, ``audit.log``, the Python ``Logger`` and logging handler all call
+``record_events``; it resolves the acting user and session, validates, drops the types
+switched off for the user, resolves entity names and stores the whole batch in one
+transaction with bulk inserts (``audit.storage``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.utils import timezone
+
+from . import config, event_types, registry, sessions, storage, toggles
+from .context import AuditContext, current
+from .fingerprint import fingerprint
+from .models import Source
+from .signals import records_stored
+from .validation import EntityRef, EventErrors, ValidEvent, validate
+
+
+@dataclass
+class IngestResult:
+    """What happened to each event of a batch, as the ingest API reports it."""
+
+    accepted: list[int] = field(default_factory=list)
+    duplicates: int = 0
+    disabled: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "disabled": self.disabled,
+            "rejected": self.rejected,
+        }
+
+
+def ingest(raw_events: Sequence[Any], *, ctx: AuditContext) -> IngestResult:
+    """Validate and store events posted by a client (decoded JSON values)."""
+    result = IngestResult()
+    valid: list[tuple[int, ValidEvent]] = []
+    for index, raw in enumerate(raw_events):
+        try:
+            valid.append((index, validate(raw)))
+        except EventErrors as exc:
+            result.rejected.append({"index": index, "errors": exc.errors})
+    _store(valid, ctx=ctx, source=Source.CLIENT, result=result)
+    return result
+
+
+def record_events(
+    events: Sequence[ValidEvent],
+    *,
+    ctx: AuditContext | None = None,
+    source: str = Source.SERVER,
+    at: datetime | None = None,
+) -> IngestResult:
+    """Store events built in Python (already valid). ``at`` backdates them (seeding)."""
+    result = IngestResult()
+    _store(list(enumerate(events)), ctx=ctx or _server_context(), source=source,
+           result=result, at=at)
+    return result
+
+
+def _server_context() -> AuditContext:
+    return current() or AuditContext()
+
+
+def _store(
+    valid: list[tuple[int, ValidEvent]],
+    *,
+    ctx: AuditContext,
+    source: str,
+    result: IngestResult,
+    at: datetime | None = None,
+) -> None:
+    if not valid:
+        return
+    user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
+    disabled = toggles.disabled_types(user)
+    session = sessions.for_context(ctx)
+    now = at or timezone.now()
+    rows: list[storage.RecordRow] = []
+    seen: set[uuid.UUID] = set()
+    for index, event in valid:
+        try:
+            info = event_types.resolve(event.type)
+        except event_types.UnknownType as exc:
+            result.rejected.append({"index": index, "errors": {"type": [str(exc)]}})
+            continue
+        if info.name in disabled:
+            result.disabled += 1
+            continue
+        record_uuid = event.uuid or uuid.uuid4()
+        if record_uuid in seen:
+            result.duplicates += 1
+            continue
+        seen.add(record_uuid)
+        rows.append(
+            storage.RecordRow(
+                uuid=record_uuid,
+                type_id=info.id,
+                type_name=info.name,
+                level=event.level or info.level,
+                message=event.message,
+                params_json=event.params_json,
+                changes_json=event.changes_json,
+                stack_trace=event.stack_trace,
+                fingerprint=fingerprint(event.stack_trace),
+                user_id=user.pk if user is not None else None,
+                session_id=session.pk,
+                created_at=now,
+                client_time=event.client_time,
+                source=source,
+                request_id=ctx.request_id,
+                links=_links(event.entities),
+            )
+        )
+    if result.rejected:
+        result.rejected.sort(key=lambda item: item["index"])
+    if not rows:
+        return
+    _name_links(rows)
+    with transaction.atomic():
+        stored = storage.insert(rows)
+        if stored:
+            records_stored.send(sender=storage.RecordRow, records=stored)
+    result.accepted = [row.id for row in stored if row.id is not None]
+    result.duplicates += len(rows) - len(stored)
+    sessions.touch(session)
+
+
+def _links(refs: list[EntityRef]) -> list[storage.LinkRow]:
+    return [
+        storage.LinkRow(
+            content_type_id=ref.kind.content_type.pk,
+            object_id=ref.object_id,
+            role=ref.role,
+            name=ref.name if isinstance(ref, _NamedRef) else "",
+        )
+        for ref in refs
+    ]
+
+
+def _name_links(rows: list[storage.RecordRow]) -> None:
+    """Fill in each link's entity name with one query per kind for the whole batch."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for row in rows:
+        for link in row.links:
+            if not link.name:
+                wanted[link.content_type_id].add(link.object_id)
+    for content_type_id, ids in wanted.items():
+        kind = registry.for_content_type_id(content_type_id)
+        if kind is None:
+            continue
+        names = kind.names(ids)
+        for row in rows:
+            for link in row.links:
+                if link.content_type_id == content_type_id and not link.name:
+                    link.name = names.get(link.object_id, "")
+
+
+@dataclass(slots=True)
+class _NamedRef(EntityRef):
+    """An entity reference from Python code, which already knows the object's name."""
+
+    name: str = ""
+
+
+def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
+    """References from model instances, ``(kind, id)`` / ``(kind, id, role)`` tuples or
+    ``{"type", "id", "role"}`` dicts, as ``audit.log`` accepts them."""
+    refs: list[EntityRef] = []
+    for item in entities:
+        if isinstance(item, models.Model):
+            kind = registry.for_model(type(item))
+            if kind is None:
+                raise ValueError(f"{type(item).__name__} is not registered with audit.register")
+            refs.append(_NamedRef(kind, kind.parse_id(item.pk), "", kind.name_of(item)))
+            continue
+        if isinstance(item, dict):
+            kind_name, object_id, role = item["type"], item["id"], item.get("role", "")
+        else:
+            kind_name, object_id, *rest = item
+            role = rest[0] if rest else ""
+        kind = registry.get(kind_name)
+        if kind is None:
+            raise ValueError(f"unknown entity kind {kind_name!r}")
+        if isinstance(object_id, models.Model):
+            refs.append(_NamedRef(kind, kind.parse_id(object_id.pk), role,
+                                  kind.name_of(object_id)))
+        else:
+            refs.append(EntityRef(kind, kind.parse_id(object_id), role))
+    return refs
+
+
+def build_event(
+    type: str,  # noqa: A002 - mirrors the contract's field name
+    message: str = "",
+    params: dict[str, Any] | None = None,
+    *,
+    entities: Iterable[Any] = (),
+    level: str | None = None,
+    stack_trace: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> ValidEvent:
+    """A ``ValidEvent`` from Python arguments; long text is cut to the limits rather
+    than refused, since server code should never fail because it logged too much."""
+    params = dict(params or {})
+    params_json = json.dumps(params, cls=DjangoJSONEncoder, separators=(",", ":"))
+    event = ValidEvent(
+        type=type,
+        message=str(message)[: config.max_message_length()],
+        params=params,
+        params_json=params_json,
+        level=level,
+        stack_trace=(stack_trace or "")[: config.max_stack_trace_length()],
+        entities=entity_refs(entities),
+        client_time=None,
+        uuid=None,
+    )
+    if changes is not None:
+        event.changes_json = json.dumps(changes, cls=DjangoJSONEncoder)
+    return event

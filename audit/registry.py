@@ -1,0 +1,147 @@
+"""The registry of entity kinds: which models audit records may link to, and how.
+
+``audit`` never imports the apps whose models it links to; they register themselves
+(``audit.register(Model, kind="query")``) from their ``AppConfig.ready``. The registry
+answers, for a kind: the model, how to parse an id, how to name an object, and which
+objects a user may view.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+
+KIND_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+
+
+@dataclass(frozen=True)
+class EntityKind:
+    """How one registered model takes part in the audit trail."""
+
+    kind: str
+    model: type[models.Model]
+    name_field: str | None = None
+    fields: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+    mask: tuple[str, ...] = ()
+    track: bool = False
+    # (user, queryset) -> queryset of the objects this user may view; None: staff only.
+    viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = field(
+        default=None, compare=False
+    )
+
+    @property
+    def content_type(self) -> ContentType:
+        return ContentType.objects.get_for_model(self.model, for_concrete_model=False)
+
+    def parse_id(self, raw: Any) -> str:
+        """The object id as stored (text), or ``ValueError`` if it cannot be one."""
+        pk_field = self.model._meta.pk
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise ValueError("must be a string or an integer")
+        text = str(raw).strip()
+        if not text or len(text) > 64:
+            raise ValueError("must be 1 to 64 characters")
+        if isinstance(pk_field, models.UUIDField):
+            return str(uuid.UUID(text))
+        if isinstance(pk_field, models.AutoField | models.BigAutoField | models.IntegerField):
+            value = int(text)
+            if value < 1:
+                raise ValueError("must be a positive integer")
+            return str(value)
+        return text
+
+    def name_of(self, obj: models.Model) -> str:
+        if self.name_field:
+            return str(getattr(obj, self.name_field, "") or "")[:200]
+        return str(obj)[:200]
+
+    def names(self, ids: Iterable[str]) -> dict[str, str]:
+        """Names of the objects that exist among ``ids``, in one query."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        objects = self.model._default_manager.filter(pk__in=wanted)
+        if self.name_field:
+            return {str(pk): str(name or "")[:200] for pk, name in
+                    objects.values_list("pk", self.name_field)}
+        return {str(obj.pk): self.name_of(obj) for obj in objects}
+
+    def visible_to(self, user: Any) -> models.QuerySet:
+        """The objects of this kind that ``user`` may view."""
+        queryset = self.model._default_manager.all()
+        if getattr(user, "is_staff", False):
+            return queryset
+        if self.viewable is None:
+            return queryset.none()
+        return self.viewable(user, queryset)
+
+
+_by_kind: dict[str, EntityKind] = {}
+_by_model: dict[type[models.Model], EntityKind] = {}
+
+
+def register(
+    model: type[models.Model],
+    *,
+    kind: str,
+    name_field: str | None = None,
+    fields: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
+    mask: Iterable[str] = (),
+    track: bool = False,
+    viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = None,
+) -> EntityKind:
+    """Make ``model`` an entity kind that audit records can link to.
+
+    ``viewable(user, queryset)`` narrows a queryset to what a non-staff user may view;
+    without it only staff read the kind's activity. ``fields``/``exclude``/``mask`` and
+    ``track`` govern change tracking.
+    """
+    if not re.match(KIND_PATTERN, kind):
+        raise ValueError(f"entity kind {kind!r} must match {KIND_PATTERN}")
+    existing = _by_kind.get(kind)
+    if existing is not None and existing.model is not model:
+        raise ValueError(f"entity kind {kind!r} is already registered for {existing.model}")
+    entry = EntityKind(
+        kind=kind,
+        model=model,
+        name_field=name_field,
+        fields=tuple(fields) if fields is not None else None,
+        exclude=tuple(exclude),
+        mask=tuple(mask),
+        track=track,
+        viewable=viewable,
+    )
+    _by_kind[kind] = entry
+    _by_model[model] = entry
+    return entry
+
+
+def unregister(model: type[models.Model]) -> None:
+    entry = _by_model.pop(model, None)
+    if entry is not None:
+        _by_kind.pop(entry.kind, None)
+
+
+def get(kind: str) -> EntityKind | None:
+    return _by_kind.get(kind)
+
+
+def for_model(model: type[models.Model]) -> EntityKind | None:
+    return _by_model.get(model)
+
+
+def for_content_type_id(content_type_id: int) -> EntityKind | None:
+    model = ContentType.objects.get_for_id(content_type_id).model_class()
+    return _by_model.get(model) if model else None
+
+
+def kinds() -> list[str]:
+    return sorted(_by_kind)

@@ -1,0 +1,210 @@
+"""Opening, closing and finding user sessions.
+
+Browser sessions open at login and close at logout; their id lives in the Django
+session. Token clients get an ``api`` session per token that ends after an idle time;
+a token client may instead join one of its user's open sessions by sending its UUID in
+``X-Audit-Session``. Code running outside any request (commands, workers) records in
+one ``server`` session per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import timezone
+
+from . import config
+from .context import AuditContext, SessionRef
+from .models import SessionKind, UserSession
+
+SESSION_KEY = "_audit_session"
+JOIN_HEADER = "HTTP_X_AUDIT_SESSION"
+_TOUCH_EVERY = 30  # seconds between last_seen updates of one session
+
+_server_lock = threading.Lock()
+_server_sessions: dict[int, SessionRef] = {}
+
+
+def _ref(session: UserSession) -> SessionRef:
+    return SessionRef(pk=session.pk, uuid=session.uuid, user_id=session.user_id)
+
+
+def open_session(
+    user: Any, kind: str, *, ip: str | None = None, user_agent: str = "", client: str = ""
+) -> UserSession:
+    """Start a new session; ``user`` may be None for server and anonymous sessions."""
+    now = timezone.now()
+    return UserSession.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        kind=kind,
+        ip=ip or None,
+        user_agent=(user_agent or "")[:400],
+        client=client[:128],
+        started_at=now,
+        last_seen_at=now,
+    )
+
+
+def close_session(session_uuid: uuid.UUID | str) -> int:
+    """Mark a session ended; returns how many were closed (0 if already ended)."""
+    now = timezone.now()
+    return UserSession.objects.filter(uuid=session_uuid, ended_at__isnull=True).update(
+        ended_at=now, last_seen_at=now
+    )
+
+
+def touch(ref: SessionRef) -> None:
+    """Move ``last_seen_at`` forward, at most once per ``_TOUCH_EVERY`` seconds."""
+    if cache.add(f"audit:touch:{ref.pk}", 1, _TOUCH_EVERY):
+        UserSession.objects.filter(pk=ref.pk).update(last_seen_at=timezone.now())
+
+
+def on_login(request: Any, user: Any) -> SessionRef:
+    """Open a browser session for a fresh login and remember it in the Django session."""
+    previous = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if previous:
+        close_session(previous[1])
+    session = open_session(
+        user,
+        SessionKind.BROWSER,
+        ip=client_ip(request),
+        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+    )
+    ref = _ref(session)
+    request.session[SESSION_KEY] = [ref.pk, str(ref.uuid)]
+    return ref
+
+
+def on_logout(request: Any) -> None:
+    stored = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if stored:
+        close_session(stored[1])
+
+
+def for_context(ctx: AuditContext) -> SessionRef:
+    """The session a record made in ``ctx`` belongs to, opening one if there is none."""
+    if ctx.session is not None:
+        return ctx.session
+    user = ctx.user
+    request = ctx.request
+    if user is None or request is None:
+        ctx.session = server_session() if user is None else _user_server_session(user)
+    elif not user.is_authenticated:
+        ctx.session = _ref(
+            open_session(None, SessionKind.ANONYMOUS, ip=ctx.ip, user_agent=ctx.user_agent)
+        )
+    elif getattr(request, "auth", None) is not None and _is_token(request.auth):
+        ctx.session = token_session(request, user, request.auth)
+    else:
+        ctx.session = browser_session(request, user)
+    return ctx.session
+
+
+def browser_session(request: Any, user: Any) -> SessionRef:
+    """The session stored at login; opened now if the login predates the audit system."""
+    stored = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    if stored:
+        return SessionRef(pk=stored[0], uuid=uuid.UUID(stored[1]), user_id=user.pk)
+    return on_login(request, user)
+
+
+def token_session(request: Any, user: Any, token: Any) -> SessionRef:
+    """The ``api`` session of this token, or the session the client asked to join."""
+    joined = _joined_session(request, user)
+    if joined is not None:
+        return joined
+    digest = hashlib.sha256(str(token.key).encode()).hexdigest()[:32]
+    key = f"audit:token-session:{digest}"
+    idle = config.token_session_idle_seconds()
+    cached = cache.get(key)
+    if cached is not None:
+        ref = SessionRef(pk=cached[0], uuid=uuid.UUID(cached[1]), user_id=user.pk)
+    else:
+        cutoff = timezone.now() - timedelta(seconds=idle)
+        session = (
+            UserSession.objects.filter(
+                user=user,
+                kind=SessionKind.API,
+                client=f"token:{digest[:12]}",
+                ended_at__isnull=True,
+                last_seen_at__gte=cutoff,
+            )
+            .order_by("-last_seen_at")
+            .first()
+        )
+        if session is None:
+            session = open_session(
+                user,
+                SessionKind.API,
+                ip=client_ip(request),
+                user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                client=f"token:{digest[:12]}",
+            )
+        ref = _ref(session)
+    cache.set(key, [ref.pk, str(ref.uuid)], idle)
+    return ref
+
+
+def _joined_session(request: Any, user: Any) -> SessionRef | None:
+    raw = request.META.get(JOIN_HEADER)
+    if not raw:
+        return None
+    try:
+        wanted = uuid.UUID(raw)
+    except ValueError:
+        return None
+    session = (
+        UserSession.objects.filter(uuid=wanted, user=user, ended_at__isnull=True)
+        .only("pk", "uuid", "user_id")
+        .first()
+    )
+    return _ref(session) if session else None
+
+
+def server_session() -> SessionRef:
+    """This process's own ``server`` session, for records with no acting user."""
+    pid = os.getpid()
+    ref = _server_sessions.get(pid)
+    if ref is not None:
+        return ref
+    with _server_lock:
+        ref = _server_sessions.get(pid)
+        if ref is None:
+            session = open_session(
+                None, SessionKind.SERVER, client=f"{socket.gethostname()}:{pid}"
+            )
+            ref = _server_sessions[pid] = _ref(session)
+    return ref
+
+
+def _user_server_session(user: Any) -> SessionRef:
+    """Server-side code acting for a user outside a request (shell, command, task)."""
+    key = f"audit:server-session:{os.getpid()}:{user.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return SessionRef(pk=cached[0], uuid=uuid.UUID(cached[1]), user_id=user.pk)
+    session = open_session(user, SessionKind.SERVER, client=f"{socket.gethostname()}:{os.getpid()}")
+    cache.set(key, [session.pk, str(session.uuid)], config.token_session_idle_seconds())
+    return _ref(session)
+
+
+def forget_server_sessions() -> None:
+    """Drop the cached per-process session (tests that flush the database call this)."""
+    _server_sessions.clear()
+
+
+def _is_token(auth: Any) -> bool:
+    return hasattr(auth, "key")
+
+
+def client_ip(request: Any) -> str | None:
+    """The peer address. Proxies' forwarded headers are trusted only by configuration
+    of the proxy itself (it should set REMOTE_ADDR), so they are not read here."""
+    return request.META.get("REMOTE_ADDR") or None

@@ -1,0 +1,8 @@
+"""Signals the audit system sends; other apps (the CloudWatch outbox) listen."""
+
+from django.dispatch import Signal
+
+# Sent inside the transaction that stored records, with ``records``: a list of
+# ``audit.storage.StoredRecord``. A receiver that writes in the same transaction
+# (an outbox) is stored or rolled back with the records.
+records_stored = Signal()

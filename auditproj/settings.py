@@ -1,0 +1,183 @@
+"""Settings for the audit system, read from the environment (twelve-factor).
+
+Every value a deployment may change comes from an environment variable read through
+``auditproj.env``; the defaults give a working single-machine setup (SQLite, eager
+Celery tasks, local-memory cache) so that ``make run`` needs no outside service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from . import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env.flag("DEBUG", default=False)
+SECRET_KEY = env.text("SECRET_KEY") or (
+    # A fixed development key is acceptable only because DEBUG-less production
+    # deployments are told in the README to set SECRET_KEY; checks.py warns.
+    "dev-insecure-audit-system-key-change-me"
+)
+ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", "127.0.0.1,localhost")
+CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditContextMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "auditproj.urls"
+WSGI_APPLICATION = "auditproj.wsgi.application"
+ASGI_APPLICATION = "auditproj.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.text("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env.integer("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.text("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.text("CACHE_KEY_PREFIX", "audit"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedStaticFilesStorage"
+        )
+    },
+}
+# Serve from the finders when collectstatic has not run (tests, first start).
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the browser logger reads it to post events
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "audit.api.authentication.AuditTokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {"audit-ingest": env.text("AUDIT_INGEST_THROTTLE", "6000/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Audit system API",
+    "DESCRIPTION": "Record, read and configure the audit trail of the data platform.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the installed sidecar package: the docs page works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# Celery: with REDIS_URL it is the broker and result backend; without it tasks run
+# eagerly in the calling process so that a single-machine setup needs nothing else.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# Limits of the audit system (read through audit.config, documented in README).
+AUDIT_MAX_BATCH = env.integer("AUDIT_MAX_BATCH", 1000)
+AUDIT_MAX_BODY_BYTES = env.integer("AUDIT_MAX_BODY_BYTES", 5 * 1024 * 1024)
+AUDIT_MAX_PARAMS_BYTES = env.integer("AUDIT_MAX_PARAMS_BYTES", 16 * 1024)
+AUDIT_MAX_PARAMS_DEPTH = env.integer("AUDIT_MAX_PARAMS_DEPTH", 8)
+AUDIT_MAX_MESSAGE_LENGTH = env.integer("AUDIT_MAX_MESSAGE_LENGTH", 4096)
+AUDIT_MAX_STACK_TRACE_LENGTH = env.integer("AUDIT_MAX_STACK_TRACE_LENGTH", 32 * 1024)
+AUDIT_MAX_ENTITIES_PER_EVENT = env.integer("AUDIT_MAX_ENTITIES_PER_EVENT", 50)
+AUDIT_MAX_CUSTOM_TYPES = env.integer("AUDIT_MAX_CUSTOM_TYPES", 200)
+AUDIT_TOKEN_SESSION_IDLE_SECONDS = env.integer("AUDIT_TOKEN_SESSION_IDLE_SECONDS", 30 * 60)
+AUDIT_RETENTION_DAYS = env.integer("AUDIT_RETENTION_DAYS", 365)
+
+# Django refuses bodies over this before our view sees them; keep it at or above
+# the audit body limit so that the ingest view answers the clear 413 itself.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(AUDIT_MAX_BODY_BYTES, 2_621_440)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

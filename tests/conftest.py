@@ -1,0 +1,95 @@
+"""Shared fixtures. The suite runs on SQLite by default and on PostgreSQL and Redis
+when DATABASE_URL and REDIS_URL point at them; tests that need one are marked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from audit import event_types, sessions
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    on_redis = bool(getattr(settings, "REDIS_URL", ""))
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
+        if "redis" in item.keywords and not on_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches() -> Iterator[None]:
+    """Caches must not carry rows of a rolled-back test into the next one."""
+    cache.clear()
+    event_types.clear_cache()
+    sessions.forget_server_sessions()
+    yield
+    cache.clear()
+    event_types.clear_cache()
+    sessions.forget_server_sessions()
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def user(db: Any) -> User:
+    return User.objects.create_user("alice", "alice@example.com", "alice-password")
+
+
+@pytest.fixture
+def other_user(db: Any) -> User:
+    return User.objects.create_user("bob", "bob@example.com", "bob-password")
+
+
+@pytest.fixture
+def staff(db: Any) -> User:
+    return User.objects.create_user("admin", "admin@example.com", "admin-password", is_staff=True)
+
+
+@pytest.fixture
+def group(db: Any, user: User) -> Group:
+    analysts = Group.objects.create(name="analysts")
+    user.groups.add(analysts)
+    return analysts
+
+
+@pytest.fixture
+def token(user: User) -> Token:
+    return Token.objects.create(user=user)
+
+
+@pytest.fixture
+def token_client(token: Token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def staff_client(staff: User) -> APIClient:
+    client = APIClient()
+    client.force_login(staff)
+    return client
+
+
+def post_events(client: APIClient, payload: Any, **extra: Any) -> Any:
+    """POST raw JSON to the ingest endpoint (payload may be bytes to send as they are)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload)
+    return client.post(
+        "/api/audit/events/", data=body, content_type="application/json", **extra
+    )
