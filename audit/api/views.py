@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, QuerySet
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -80,8 +82,11 @@ class EventsView(generics.ListAPIView):
         return Response(result.as_dict(), status=status.HTTP_202_ACCEPTED)
 
 
+@method_decorator(ensure_csrf_cookie, name="dispatch")
 class ConfigView(APIView):
-    """What a client logger needs for its user: session and switched-off types."""
+    """What a client logger needs for its user: session and switched-off types.
+
+    Also sets the CSRF cookie, which a browser logger needs to post events."""
 
     @extend_schema(responses=serializers.ConfigSerializer)
     def get(self, request: Request) -> Response:

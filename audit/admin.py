@@ -1,0 +1,288 @@
+"""The admin: a read-only window on the audit trail, and the switchboard of event types.
+
+Records and sessions are evidence, so the admin only reads them (on PostgreSQL the
+database refuses UPDATE and DELETE of records anyway). Their changelists are built to
+stay fast on tables of millions of rows:
+
+- the count is bounded (``BoundedPaginator``) and the unfiltered total is never
+  counted (``show_full_result_count = False``); facet counts are off;
+- only indexed columns are sortable, and there is no ``date_hierarchy`` (it runs
+  aggregate queries over the table);
+- search is typed: a number is a record id, a UUID a record or session key, and only
+  other text falls back to a substring search of the message; ``params`` (JSON) are
+  never searched.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from . import event_types
+from .models import AuditRecord, EntityLink, EventType, UserSession
+from .paginators import BoundedPaginator, bounded_count
+
+admin.site.site_header = "Audit administration"
+admin.site.site_title = "Audit admin"
+admin.site.index_title = "Records, sessions and event types"
+
+_MAX_BIGINT = 2**63 - 1
+
+
+class ReadOnlyMixin:
+    """Permissions of an append-only model: view, never add, change or delete."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _as_uuid(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term)
+    except ValueError:
+        return None
+
+
+def _as_id(term: str) -> int | None:
+    if term.isdigit() and 0 < int(term) <= _MAX_BIGINT:
+        return int(term)
+    return None
+
+
+def _pretty_json(value: Any) -> str:
+    if value in (None, {}, []):
+        return "—"
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    return format_html('<pre class="audit-json">{}</pre>', text)
+
+
+def _changelist_url(model: type[Any], **filters: Any) -> str:
+    opts = model._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+    query = "&".join(f"{key}={value}" for key, value in filters.items())
+    return f"{url}?{query}" if query else url
+
+
+class EntityLinkInline(ReadOnlyMixin, admin.TabularInline):
+    """The entities a record touches, as they were named when it was written."""
+
+    model = EntityLink
+    fields = ("content_type", "object_id", "role", "name")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name = "entity"
+    verbose_name_plural = "entities"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[EntityLink]:
+        return super().get_queryset(request).select_related("content_type").order_by("id")
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Whoever may read a record may read what it touches: links have no admin of
+        # their own, so their separate "view" permission would only hide them.
+        return request.user.has_perm("audit.view_auditrecord")
+
+
+@admin.register(AuditRecord)
+class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "type",
+        "level",
+        "user",
+        "session_short",
+        "message_short",
+        "source",
+    )
+    list_display_links = ("id", "created_at")
+    list_select_related = ("type", "user", "session")
+    list_filter = ("level", "source", "type")
+    list_per_page = 50
+    ordering = ("-id",)
+    sortable_by = ("id", "created_at")
+    search_fields = ("=id", "=uuid", "=request_id", "message")
+    search_help_text = (
+        "A number finds a record id, a UUID a record key or request id; "
+        "other text searches messages."
+    )
+    paginator = BoundedPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    inlines = (EntityLinkInline,)
+    fieldsets = (
+        (None, {"fields": ("id", "uuid", "type", "level", "source", "created_at", "client_time")}),
+        ("Who", {"fields": ("user", "session_link", "request_id")}),
+        ("What", {"fields": ("message", "params_pretty", "changes_pretty")}),
+        ("Error", {"fields": ("stack_trace_pre", "fingerprint_link")}),
+    )
+    readonly_fields = (
+        "session_link",
+        "params_pretty",
+        "changes_pretty",
+        "stack_trace_pre",
+        "fingerprint_link",
+    )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[AuditRecord], search_term: str
+    ) -> tuple[QuerySet[AuditRecord], bool]:
+        """Dispatch on the shape of the term so that ids and keys use their indexes;
+        the default ``=field`` search would compare every row case-insensitively."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if (record_id := _as_id(term)) is not None:
+            return queryset.filter(id=record_id), False
+        if (key := _as_uuid(term)) is not None:
+            by_key = queryset.filter(uuid=key)
+            if by_key.exists():
+                return by_key, False
+            return queryset.filter(request_id__in={term, key.hex, str(key)}), False
+        return queryset.filter(Q(request_id=term) | Q(message__icontains=term)), False
+
+    @admin.display(description="session")
+    def session_short(self, obj: AuditRecord) -> str:
+        return str(obj.session.uuid)[:8]
+
+    @admin.display(description="message")
+    def message_short(self, obj: AuditRecord) -> str:
+        return Truncator(obj.message).chars(80)
+
+    @admin.display(description="session")
+    def session_link(self, obj: AuditRecord) -> str:
+        session = obj.session
+        url = reverse("admin:audit_usersession_change", args=[session.pk])
+        return format_html(
+            '<a href="{}">{}</a> ({})', url, session.uuid, session.get_kind_display()
+        )
+
+    @admin.display(description="params")
+    def params_pretty(self, obj: AuditRecord) -> str:
+        return _pretty_json(obj.params)
+
+    @admin.display(description="changes")
+    def changes_pretty(self, obj: AuditRecord) -> str:
+        return _pretty_json(obj.changes)
+
+    @admin.display(description="stack trace")
+    def stack_trace_pre(self, obj: AuditRecord) -> str:
+        if not obj.stack_trace:
+            return "—"
+        return format_html('<pre class="audit-trace">{}</pre>', obj.stack_trace)
+
+    @admin.display(description="fingerprint")
+    def fingerprint_link(self, obj: AuditRecord) -> str:
+        if not obj.fingerprint:
+            return "—"
+        url = _changelist_url(AuditRecord, fingerprint=obj.fingerprint)
+        return format_html('<code>{}</code> · <a href="{}">same error</a>', obj.fingerprint, url)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("uuid", "user", "kind", "started_at", "last_seen_at", "ended_at", "ip")
+    list_select_related = ("user",)
+    list_filter = ("kind",)
+    ordering = ("-started_at",)
+    sortable_by = ("started_at",)
+    search_fields = ("=uuid", "user__username")
+    search_help_text = "A UUID finds a session; other text searches user names."
+    paginator = BoundedPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    actions = None
+    fields = (
+        "uuid",
+        "user",
+        "kind",
+        "started_at",
+        "last_seen_at",
+        "ended_at",
+        "ip",
+        "user_agent",
+        "client",
+        "records_link",
+    )
+    readonly_fields = ("records_link",)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[UserSession], search_term: str
+    ) -> tuple[QuerySet[UserSession], bool]:
+        """A UUID is looked up exactly (indexed); anything else matches user names."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if (key := _as_uuid(term)) is not None:
+            return queryset.filter(uuid=key), False
+        return queryset.filter(user__username__icontains=term), False
+
+    @admin.display(description="records")
+    def records_link(self, obj: UserSession) -> str:
+        count = bounded_count(AuditRecord.objects.filter(session_id=obj.pk))
+        url = _changelist_url(AuditRecord, session__id__exact=obj.pk)
+        noun = "record" if count == 1 else "records"
+        return format_html('<a href="{}">{} {} in this session</a>', url, str(count), noun)
+
+
+class EventTypeForm(forms.ModelForm):
+    """Custom types made here follow the same name rule as those registered on use."""
+
+    class Meta:
+        model = EventType
+        fields = ("name", "level", "description", "enabled", "disabled_for")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if not event_types.NAME_RE.match(name):
+            raise forms.ValidationError(
+                "1 to 64 letters, digits or '_.:-', starting with a letter or digit."
+            )
+        return name
+
+
+@admin.register(EventType)
+class EventTypeAdmin(admin.ModelAdmin):
+    form = EventTypeForm
+    list_display = ("name", "level", "built_in", "enabled", "description")
+    list_filter = ("level", "built_in", "enabled")
+    search_fields = ("name",)
+    filter_horizontal = ("disabled_for",)
+    fields = ("name", "level", "description", "enabled", "disabled_for", "built_in", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: EventType | None = None) -> Any:
+        """The 47 built-in names are the specification's contract: they cannot change."""
+        if obj is not None and obj.built_in:
+            return ("name", "built_in", "created_at")
+        return ("built_in", "created_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: EventType | None = None) -> bool:
+        if obj is not None and obj.built_in:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: EventType, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # This process sees a new level at once; others reload within a minute.
+        event_types.clear_cache()
+
+    def delete_model(self, request: HttpRequest, obj: EventType) -> None:
+        super().delete_model(request, obj)
+        event_types.clear_cache()
