@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .levels import Level
 
-A, U, I, E = Level.AUDIT, Level.USAGE, Level.INFO, Level.ERROR
+A, U, INFO, E = Level.AUDIT, Level.USAGE, Level.INFO, Level.ERROR
 
 
 def _entity_types(kind: str, label: str, extra: tuple[str, ...] = ()) -> list[tuple]:
@@ -48,8 +48,8 @@ BUILTIN_TYPES: list[tuple[str, str, str]] = [
     ("error", E, "An error, with its stack trace for grouping."),
     ("tutorial-completed", U, "A tutorial was completed."),
     ("viewer-rendered", U, "A viewer (chart or table) was rendered."),
-    ("log", I, "A free-form log message (the default type of DG.Logger)."),
-    ("package-tested", I, "A package's tests were run."),
+    ("log", INFO, "A free-form log message (the default type of DG.Logger)."),
+    ("package-tested", INFO, "A package's tests were run."),
 ]
 
 BUILTIN_NAMES: frozenset[str] = frozenset(name for name, _, _ in BUILTIN_TYPES)

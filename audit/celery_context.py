@@ -42,8 +42,7 @@ def context_from_headers(carried: dict[str, Any] | None) -> AuditContext | None:
     session = None
     if carried.get("session"):
         pk, session_uuid = carried["session"]
-        session = SessionRef(pk=pk, uuid=uuid.UUID(session_uuid),
-                             user_id=user.pk if user else None)
+        session = SessionRef(pk=pk, uuid=uuid.UUID(session_uuid), user_id=user.pk if user else None)
     return AuditContext(user=user, session=session, request_id=carried.get("request_id", ""))
 
 

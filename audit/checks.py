@@ -29,8 +29,9 @@ def check_limits(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
     for name, value in config.limits().items():
         if value < 1:
             errors.append(
-                checks.Error(f"AUDIT_{name.upper()} must be at least 1, not {value}.",
-                             id="audit.E001")
+                checks.Error(
+                    f"AUDIT_{name.upper()} must be at least 1, not {value}.", id="audit.E001"
+                )
             )
     if "audit.middleware.AuditContextMiddleware" not in settings.MIDDLEWARE:
         errors.append(

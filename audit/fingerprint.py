@@ -18,7 +18,10 @@ _JS_FF_FRAME = re.compile(r"^(?P<func>[^@\s]*)@(?P<loc>\S+)$")
 _LINE_COL = re.compile(r"(:\d+)+$")
 _NOISE = [
     (re.compile(r"0x[0-9a-fA-F]+"), "0x?"),
-    (re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"), "<uuid>"),
+    (
+        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+        "<uuid>",
+    ),
     (re.compile(r"\d+"), "<n>"),
 ]
 

@@ -18,7 +18,7 @@ from .recording import build_event, record_events
 
 
 def log(
-    type: str,  # noqa: A002 - the contract's name
+    type: str,
     message: str = "",
     params: dict[str, Any] | None = None,
     *,
@@ -34,7 +34,12 @@ def log(
     overrides the user (for code acting on someone's behalf outside a request).
     """
     event = build_event(
-        type, message, params, entities=entities, level=level, stack_trace=stack_trace,
+        type,
+        message,
+        params,
+        entities=entities,
+        level=level,
+        stack_trace=stack_trace,
         changes=changes,
     )
     ctx = current()
@@ -78,7 +83,7 @@ class Logger:
         self,
         message: str,
         params: dict[str, Any] | None = None,
-        type: str = "log",  # noqa: A002 - the specification's name
+        type: str = "log",
         *,
         level: str | None = None,
         stack_trace: str | None = None,
@@ -95,8 +100,13 @@ class Logger:
         if self.callback is not None:
             self.callback(msg)
         return log(
-            msg.type, msg.message, msg.params, entities=msg.entities, level=msg.level,
-            stack_trace=msg.stack_trace, user=self.user,
+            msg.type,
+            msg.message,
+            msg.params,
+            entities=msg.entities,
+            level=msg.level,
+            stack_trace=msg.stack_trace,
+            user=self.user,
         )
 
     def audit(self, message: str, params: dict[str, Any] | None = None) -> int | None:

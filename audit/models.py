@@ -160,9 +160,7 @@ class EntityLink(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["content_type", "object_id", "-record"], name="audit_link_entity"
-            ),
+            models.Index(fields=["content_type", "object_id", "-record"], name="audit_link_entity"),
         ]
 
     def __str__(self) -> str:

@@ -68,8 +68,9 @@ def record_events(
 ) -> IngestResult:
     """Store events built in Python (already valid). ``at`` backdates them (seeding)."""
     result = IngestResult()
-    _store(list(enumerate(events)), ctx=ctx or _server_context(), source=source,
-           result=result, at=at)
+    _store(
+        list(enumerate(events)), ctx=ctx or _server_context(), source=source, result=result, at=at
+    )
     return result
 
 
@@ -198,15 +199,14 @@ def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
         if kind is None:
             raise ValueError(f"unknown entity kind {kind_name!r}")
         if isinstance(object_id, models.Model):
-            refs.append(_NamedRef(kind, kind.parse_id(object_id.pk), role,
-                                  kind.name_of(object_id)))
+            refs.append(_NamedRef(kind, kind.parse_id(object_id.pk), role, kind.name_of(object_id)))
         else:
             refs.append(EntityRef(kind, kind.parse_id(object_id), role))
     return refs
 
 
 def build_event(
-    type: str,  # noqa: A002 - mirrors the contract's field name
+    type: str,
     message: str = "",
     params: dict[str, Any] | None = None,
     *,

@@ -69,8 +69,10 @@ class EntityKind:
             return {}
         objects = self.model._default_manager.filter(pk__in=wanted)
         if self.name_field:
-            return {str(pk): str(name or "")[:200] for pk, name in
-                    objects.values_list("pk", self.name_field)}
+            return {
+                str(pk): str(name or "")[:200]
+                for pk, name in objects.values_list("pk", self.name_field)
+            }
         return {str(obj.pk): self.name_of(obj) for obj in objects}
 
     def visible_to(self, user: Any) -> models.QuerySet:

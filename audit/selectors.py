@@ -56,5 +56,33 @@ def parse_entity(value: str) -> tuple[registry.EntityKind, str]:
         raise ValueError("must be KIND:ID, for example query:3f2a...")
     kind = registry.get(kind_name)
     if kind is None:
-        raise ValueError(f"unknown entity kind {kind_name!r} (known: {', '.join(registry.kinds())})")
+        raise ValueError(
+            f"unknown entity kind {kind_name!r} (known: {', '.join(registry.kinds())})"
+        )
     return kind, kind.parse_id(raw_id)
+
+
+def latest_records(user: Any, limit: int = 20) -> list[AuditRecord]:
+    """The user's own newest records for the start page, in a fixed number of queries
+    (records with type and session, then their links with content types). Each link
+    gets ``kind``, the registered entity kind, so the page can label it without a query.
+    """
+    links = EntityLink.objects.select_related("content_type").order_by("id")
+    records = list(
+        AuditRecord.objects.filter(user_id=user.pk)
+        .select_related("type", "session")
+        .prefetch_related(Prefetch("links", queryset=links))
+        .order_by("-id")[:limit]
+    )
+    for record in records:
+        for link in record.links.all():
+            kind = registry.for_model(link.content_type.model_class())
+            link.kind = kind.kind if kind else link.content_type.model
+    return records
+
+
+def own_session(user: Any, session_uuid: Any) -> UserSession | None:
+    """The user's session with this UUID (the one their login opened), if it exists."""
+    if not session_uuid:
+        return None
+    return UserSession.objects.filter(uuid=session_uuid, user_id=user.pk).first()

@@ -177,9 +177,7 @@ def server_session() -> SessionRef:
     with _server_lock:
         ref = _server_sessions.get(pid)
         if ref is None:
-            session = open_session(
-                None, SessionKind.SERVER, client=f"{socket.gethostname()}:{pid}"
-            )
+            session = open_session(None, SessionKind.SERVER, client=f"{socket.gethostname()}:{pid}")
             ref = _server_sessions[pid] = _ref(session)
     return ref
 

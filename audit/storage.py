@@ -91,9 +91,20 @@ def _insert_postgresql(rows: list[RecordRow]) -> list[RecordRow]:
         for column, value in zip(
             columns,
             (
-                row.uuid, row.type_id, row.level, row.message, row.params_json,
-                row.changes_json, row.stack_trace, row.fingerprint, row.user_id,
-                row.session_id, row.created_at, row.client_time, row.source, row.request_id,
+                row.uuid,
+                row.type_id,
+                row.level,
+                row.message,
+                row.params_json,
+                row.changes_json,
+                row.stack_trace,
+                row.fingerprint,
+                row.user_id,
+                row.session_id,
+                row.created_at,
+                row.client_time,
+                row.source,
+                row.request_id,
             ),
             strict=True,
         ):

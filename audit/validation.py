@@ -31,7 +31,7 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     message: str = ""
     params: dict[str, Any] = msgspec.field(default_factory=dict)
     level: str | None = None
-    stackTrace: str | None = None  # noqa: N815 - the contract's field name
+    stackTrace: str | None = None
     entities: list[EntityIn] = msgspec.field(default_factory=list)
     timestamp: datetime | None = None
     id: uuid.UUID | None = None
@@ -84,8 +84,9 @@ def _depth(value: Any, limit: int) -> int:
             if deepest > limit:
                 return deepest
         if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values()
-                         if isinstance(child, dict | list))
+            stack.extend(
+                (child, depth + 1) for child in item.values() if isinstance(child, dict | list)
+            )
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item if isinstance(child, dict | list))
     return deepest
@@ -117,8 +118,7 @@ def validate(raw: Any) -> ValidEvent:
     stack_trace = stack_trace or ""
     if len(stack_trace) > (limit := config.max_stack_trace_length()):
         errors["stackTrace"] = [
-            f"is {len(stack_trace)} characters; the limit is {limit} "
-            "(AUDIT_MAX_STACK_TRACE_LENGTH)"
+            f"is {len(stack_trace)} characters; the limit is {limit} (AUDIT_MAX_STACK_TRACE_LENGTH)"
         ]
 
     params_json = ""

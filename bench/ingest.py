@@ -59,7 +59,6 @@ BENCH_GROUP = "bench-analysts"
 # Fastest measured on the 2-core reference machine (see bench/README.md); others can be
 # compared in one run with ``--server sync:2 --server sync:3 --server gthread:2x4``.
 DEFAULT_SERVER = "sync:2"
-DEFAULT_CONNECTIONS = 3
 
 
 # --------------------------------------------------------------------------------------
@@ -79,7 +78,7 @@ EVENT_MIX: list[tuple[str, int]] = [
 ]
 
 # One string, split: a word list of 45 lines would bury the interesting code.
-WORDS = (  # noqa: SIM905
+WORDS = (
     "query table column chart viewer dataset filter join aggregate project notebook "
     "script connection refresh render grid scatter histogram pivot export import sample "
     "schedule package widget layout panel cache row rows selected user opened closed "
@@ -504,6 +503,12 @@ class ServerConfig:
         return f"sync {self.workers} workers"
 
 
+def default_connections(config: ServerConfig) -> int:
+    """One more connection than the server has request slots, so that a slot never
+    waits for the client, kept within 2..4 (the brief's range for a 2-core machine)."""
+    return min(4, max(2, config.workers * config.threads + 1))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -790,6 +795,7 @@ def report(
     copies: list[CopyRun],
     runs: list[HttpRun],
     *,
+    load: tuple[float, float],
     as_json: bool,
 ) -> None:
     copy_rate = sum(run.rows_per_second for run in copies) / len(copies)
@@ -800,6 +806,10 @@ def report(
     print()
     print(f"Audit ingest benchmark: {events:,} events in batches of {batch} ({links:,} links)")
     print("Run order: COPY #1, HTTP, COPY #2; the COPY figure is the mean of both runs.")
+    print(
+        f"Machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} before and "
+        f"{load[1]:.2f} after (client, server and PostgreSQL share these CPUs)."
+    )
     print()
     print(f"{'phase':<44} {'seconds':>8} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8}")
     for number, run in enumerate(copies, 1):
@@ -845,6 +855,7 @@ def report(
             "ratio": round(ratio, 4),
             "target": TARGET_RATIO,
             "target_met": met,
+            "load_average": [round(value, 2) for value in load],
             "latency_ms": {
                 "p50": round(best.percentile(0.5) * 1000, 2),
                 "p95": round(best.percentile(0.95) * 1000, 2),
@@ -869,8 +880,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--connections",
         type=int,
-        default=DEFAULT_CONNECTIONS,
-        help="concurrent HTTP connections of the client process",
+        default=None,
+        help="concurrent HTTP connections of the client process "
+        "(default: server request slots + 1, within 2..4)",
     )
     parser.add_argument(
         "--server",
@@ -888,7 +900,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="afterwards, cProfile N requests through Django in-process",
     )
     args = parser.parse_args(argv)
-    if args.events < 1 or args.batch < 1 or args.connections < 1:
+    if args.events < 1 or args.batch < 1 or (args.connections or 1) < 1:
         parser.error("--events, --batch and --connections must be positive")
     args.server = args.server or [ServerConfig.parse(DEFAULT_SERVER)]
     return args
@@ -953,6 +965,7 @@ def main(argv: list[str] | None = None) -> int:
             f"COPY #{number}: {run.seconds:.2f}s, {_rate(run.rows_per_second)} rows/s", flush=True
         )
 
+    load_before = os.getloadavg()[0]
     copy_phase(1)
     for config in args.server:
         run = run_http(
@@ -964,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes=sizes,
             warmup=warmup,
             warmup_sizes=warmup_sizes,
-            connections=args.connections,
+            connections=args.connections or default_connections(config),
             expected_links=links,
         )
         runs.append(run)
@@ -973,7 +986,8 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     copy_phase(2)
-    report(args.events, args.batch, copies, runs, as_json=args.json)
+    load = (load_before, os.getloadavg()[0])
+    report(args.events, args.batch, copies, runs, load=load, as_json=args.json)
     if args.profile:
         profile_requests(url, fixture, batches[: args.profile])
     return 0

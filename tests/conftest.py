@@ -30,6 +30,12 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    """PBKDF2 at production strength costs half a second per user created."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Caches must not carry rows of a rolled-back test into the next one."""
     cache.clear()
@@ -90,6 +96,4 @@ def staff_client(staff: User) -> APIClient:
 def post_events(client: APIClient, payload: Any, **extra: Any) -> Any:
     """POST raw JSON to the ingest endpoint (payload may be bytes to send as they are)."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload)
-    return client.post(
-        "/api/audit/events/", data=body, content_type="application/json", **extra
-    )
+    return client.post("/api/audit/events/", data=body, content_type="application/json", **extra)

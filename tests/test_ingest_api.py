@@ -138,8 +138,11 @@ def test_entities_are_linked_with_names(token_client: APIClient, user, other_use
 def test_unknown_entity_kind_is_rejected_per_event(token_client: APIClient) -> None:
     body = post_events(
         token_client,
-        [{"entities": [{"type": "spaceship", "id": 1}]}, {"entities": [{"type": "user", "id": "x"}]},
-         {"message": "kept"}],
+        [
+            {"entities": [{"type": "spaceship", "id": 1}]},
+            {"entities": [{"type": "user", "id": "x"}]},
+            {"message": "kept"},
+        ],
     ).json()
     assert [r["index"] for r in body["rejected"]] == [0, 1]
     assert "unknown entity kind 'spaceship'" in body["rejected"][0]["errors"]["entities"][0]
@@ -153,7 +156,11 @@ def test_unknown_entity_kind_is_rejected_per_event(token_client: APIClient) -> N
         ("AUDIT_MAX_MESSAGE_LENGTH", {"message": "x" * 11}, "message"),
         ("AUDIT_MAX_STACK_TRACE_LENGTH", {"type": "error", "stackTrace": "x" * 11}, "stackTrace"),
         ("AUDIT_MAX_PARAMS_BYTES", {"params": {"k": "x" * 20}}, "params"),
-        ("AUDIT_MAX_ENTITIES_PER_EVENT", {"entities": [{"type": "user", "id": 1}] * 11}, "entities"),
+        (
+            "AUDIT_MAX_ENTITIES_PER_EVENT",
+            {"entities": [{"type": "user", "id": 1}] * 11},
+            "entities",
+        ),
     ],
 )
 def test_each_event_limit_names_itself(token_client: APIClient, setting, event, field) -> None:

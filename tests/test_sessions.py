@@ -66,7 +66,9 @@ def test_token_clients_get_one_api_session_per_token(token_client: APIClient, us
 def test_idle_token_session_is_replaced(token_client: APIClient, settings) -> None:
     post_events(token_client, {"message": "a"})
     first = AuditRecord.objects.get().session
-    UserSession.objects.filter(pk=first.pk).update(last_seen_at=first.last_seen_at.replace(year=2000))
+    UserSession.objects.filter(pk=first.pk).update(
+        last_seen_at=first.last_seen_at.replace(year=2000)
+    )
     from django.core.cache import cache
 
     cache.clear()  # another process, or the cache entry expired
@@ -80,7 +82,9 @@ def test_token_client_may_join_its_users_open_session(token_client: APIClient, u
     assert AuditRecord.objects.get(pk=response.json()["accepted"][0]).session_id == browser.pk
 
 
-def test_token_client_cannot_join_another_users_session(token_client: APIClient, other_user) -> None:
+def test_token_client_cannot_join_another_users_session(
+    token_client: APIClient, other_user
+) -> None:
     foreign = sessions.open_session(other_user, SessionKind.BROWSER)
     response = post_events(token_client, {"message": "x"}, HTTP_X_AUDIT_SESSION=str(foreign.uuid))
     record = AuditRecord.objects.get(pk=response.json()["accepted"][0])
@@ -94,7 +98,9 @@ def test_server_code_without_a_user_records_in_a_server_session() -> None:
     assert record.user_id is None
     assert record.session.kind == SessionKind.SERVER
     assert record.session.client  # host:pid
-    assert logger.log("log", "again") and AuditRecord.objects.values("session").distinct().count() == 1
+    assert (
+        logger.log("log", "again") and AuditRecord.objects.values("session").distinct().count() == 1
+    )
 
 
 def test_server_code_acting_for_a_user_joins_that_user(user) -> None:

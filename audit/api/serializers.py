@@ -41,8 +41,18 @@ class RecordSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditRecord
         fields = [
-            "id", "type", "level", "message", "params", "user", "session", "timestamp",
-            "client_timestamp", "source", "entities", "changes",
+            "id",
+            "type",
+            "level",
+            "message",
+            "params",
+            "user",
+            "session",
+            "timestamp",
+            "client_timestamp",
+            "source",
+            "entities",
+            "changes",
         ]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -71,8 +81,15 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = UserSession
         fields = [
-            "uuid", "user", "kind", "started_at", "last_seen_at", "ended_at", "ip",
-            "user_agent", "client",
+            "uuid",
+            "user",
+            "kind",
+            "started_at",
+            "last_seen_at",
+            "ended_at",
+            "ip",
+            "user_agent",
+            "client",
         ]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -81,7 +98,7 @@ class SessionSerializer(serializers.ModelSerializer):
 
 
 class SessionDetailSerializer(SessionSerializer):
-    records = serializers.IntegerField(read_only=True)
+    records = serializers.IntegerField(source="record_count", read_only=True)
 
     class Meta(SessionSerializer.Meta):
         fields = [*SessionSerializer.Meta.fields, "records"]
@@ -106,7 +123,7 @@ class EventInSerializer(serializers.Serializer):
     message = serializers.CharField(default="", allow_blank=True)
     params = serializers.DictField(required=False)
     level = serializers.ChoiceField(choices=Level.choices, required=False)
-    stackTrace = serializers.CharField(required=False)  # noqa: N815
+    stackTrace = serializers.CharField(required=False)
     entities = EntityInSerializer(many=True, required=False)
     timestamp = serializers.DateTimeField(required=False, help_text="Client time, ISO 8601.")
     id = serializers.UUIDField(required=False, help_text="Idempotency key.")

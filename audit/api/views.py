@@ -115,7 +115,7 @@ class SessionDetailView(generics.RetrieveAPIView):
     lookup_field = "uuid"
 
     def get_queryset(self) -> QuerySet[UserSession]:
-        return selectors.visible_sessions(self.request.user).annotate(records=Count("records"))
+        return selectors.visible_sessions(self.request.user).annotate(record_count=Count("records"))
 
 
 class EntityActivityView(generics.ListAPIView):
