@@ -58,7 +58,7 @@ BENCH_USERNAME = "bench-ingest"
 BENCH_GROUP = "bench-analysts"
 # Fastest measured on the 2-core reference machine (see bench/README.md); others can be
 # compared in one run with ``--server sync:2 --server sync:3 --server gthread:2x4``.
-DEFAULT_SERVER = "sync:2"
+DEFAULT_SERVER = "sync:3"
 
 
 # --------------------------------------------------------------------------------------
