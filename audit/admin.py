@@ -141,6 +141,12 @@ class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "fingerprint_link",
     )
 
+    def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        """The entities table only for records that touch any: most do not."""
+        if obj is None or not obj.links.exists():
+            return []
+        return super().get_inline_instances(request, obj)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[AuditRecord], search_term: str
     ) -> tuple[QuerySet[AuditRecord], bool]:

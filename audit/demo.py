@@ -742,6 +742,7 @@ def seed(*, rng_seed: int = 2024, now: datetime | None = None) -> SeedSummary:
         for session in plan_user_sessions(rng, spec, users[spec.username], cast, today)
     ]
     planned += plan_server_sessions(rng, today)
+    planned.sort(key=lambda plan: plan.start)  # ids then follow time, as in real use
     with transaction.atomic():
         sessions = UserSession.objects.bulk_create([_session_row(p, rng) for p in planned])
         for session, plan in zip(sessions, planned, strict=True):
