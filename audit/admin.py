@@ -116,7 +116,7 @@ class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_filter = ("level", "source", "type")
     list_per_page = 50
     ordering = ("-id",)
-    sortable_by = ("id", "created_at")
+    sortable_by = ("id",)  # id order is time order; other sorts would scan the table
     search_fields = ("=id", "=uuid", "=request_id", "message")
     search_help_text = (
         "A number finds a record id, a UUID a record key or request id; "

@@ -218,14 +218,19 @@ def build_event(
     """A ``ValidEvent`` from Python arguments; long text is cut to the limits rather
     than refused, since server code should never fail because it logged too much."""
     params = dict(params or {})
-    params_json = json.dumps(params, cls=DjangoJSONEncoder, separators=(",", ":"))
+    # NUL cannot be stored in PostgreSQL text; server code gets it replaced, not refused.
+    params_json = json.dumps(params, cls=DjangoJSONEncoder, separators=(",", ":")).replace(
+        "\\u0000", "\\ufffd"
+    )
     event = ValidEvent(
         type=type,
-        message=str(message)[: config.max_message_length()],
+        message=str(message).replace("\x00", "\ufffd")[: config.max_message_length()],
         params=params,
         params_json=params_json,
         level=level,
-        stack_trace=(stack_trace or "")[: config.max_stack_trace_length()],
+        stack_trace=(stack_trace or "").replace("\x00", "\ufffd")[
+            : config.max_stack_trace_length()
+        ],
         entities=entity_refs(entities),
         client_time=None,
         uuid=None,

@@ -46,8 +46,8 @@ class EntityKind:
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise ValueError("must be a string or an integer")
         text = str(raw).strip()
-        if not text or len(text) > 64:
-            raise ValueError("must be 1 to 64 characters")
+        if not text or len(text) > 64 or "\x00" in text:
+            raise ValueError("must be 1 to 64 characters, with no NUL")
         if isinstance(pk_field, models.UUIDField):
             return str(uuid.UUID(text))
         if isinstance(pk_field, models.AutoField | models.BigAutoField | models.IntegerField):

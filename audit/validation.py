@@ -70,6 +70,9 @@ class EventErrors(Exception):
 
 _PATH = re.compile(r"at `\$\.?([A-Za-z_]+)")
 _encoder = msgspec.json.Encoder()
+# PostgreSQL can store no NUL character in text or jsonb: refuse it per event rather
+# than fail the whole batch at insert time.
+_NUL = "contains a NUL character (\\u0000), which cannot be stored"
 ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
@@ -105,7 +108,9 @@ def validate(raw: Any) -> ValidEvent:
         raise EventErrors({field: [_PATH.sub("", text).rstrip(" -")]}) from None
 
     errors: dict[str, list[str]] = {}
-    if len(event.message) > (limit := config.max_message_length()):
+    if "\x00" in event.message:
+        errors["message"] = [_NUL]
+    elif len(event.message) > (limit := config.max_message_length()):
         errors["message"] = [
             f"is {len(event.message)} characters; the limit is {limit} (AUDIT_MAX_MESSAGE_LENGTH)"
         ]
@@ -116,7 +121,9 @@ def validate(raw: Any) -> ValidEvent:
     if stack_trace is None and isinstance(event.params.get("stackTrace"), str):
         stack_trace = event.params["stackTrace"]  # the specification passes it in params
     stack_trace = stack_trace or ""
-    if len(stack_trace) > (limit := config.max_stack_trace_length()):
+    if "\x00" in stack_trace:
+        errors["stackTrace"] = [_NUL]
+    elif len(stack_trace) > (limit := config.max_stack_trace_length()):
         errors["stackTrace"] = [
             f"is {len(stack_trace)} characters; the limit is {limit} (AUDIT_MAX_STACK_TRACE_LENGTH)"
         ]
@@ -128,7 +135,9 @@ def validate(raw: Any) -> ValidEvent:
         ]
     else:
         params_json = _encoder.encode(event.params).decode()
-        if len(params_json) > (limit := config.max_params_bytes()):
+        if "\\u0000" in params_json:
+            errors["params"] = [_NUL]
+        elif len(params_json) > (limit := config.max_params_bytes()):
             errors["params"] = [
                 f"is {len(params_json)} bytes as JSON; the limit is {limit} "
                 "(AUDIT_MAX_PARAMS_BYTES)"

@@ -642,8 +642,9 @@ def post_batches(
                     ids.append(answer["accepted"])
                 if len(answer["accepted"]) != sizes[index]:
                     failures.append(
-                        f"batch {index}: {len(answer['accepted'])} of {sizes[index]} accepted: "
-                        f"{json.dumps(answer)[:500]}"
+                        f"batch {index}: {len(answer['accepted'])} of {sizes[index]} accepted, "
+                        f"duplicates={answer['duplicates']} disabled={answer['disabled']} "
+                        f"rejected={json.dumps(answer['rejected'][:3])[:500]}"
                     )
                     stop.set()
         except Exception as exc:
@@ -825,7 +826,7 @@ def report(
     rows = [
         ("events", f"{events:,}"),
         ("server", f"gunicorn auditproj.wsgi, {best.config.label}"),
-        ("client", f"{best.connections} keep-alive connections, separate process"),
+        ("client", f"{best.connections} HTTP/1.1 keep-alive connections, separate process"),
         ("HTTP ingest events/s", _rate(best.events_per_second)),
         ("COPY rows/s (mean of 2 runs)", _rate(copy_rate)),
         ("ratio HTTP/COPY", f"{ratio:.3f}"),
@@ -908,6 +909,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # A TERM (a CI timeout, say) unwinds like an error, so the server is still stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit(f"the benchmark needs PostgreSQL; DATABASE_URL is {url!r}")

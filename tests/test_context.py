@@ -18,6 +18,13 @@ from audit.context import AuditContext, bind, current
 from audit.models import AuditRecord
 
 
+def _run(coroutine):
+    """asyncio.run in a thread of its own: the browser tests' Playwright loop may be
+    running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def test_contexts_do_not_leak_between_threads() -> None:
     seen: dict[int, str] = {}
     barrier = threading.Barrier(8)
@@ -42,7 +49,7 @@ def test_contexts_do_not_leak_between_coroutines() -> None:
     async def main() -> list[str]:
         return await asyncio.gather(*(work(n) for n in range(8)))
 
-    assert asyncio.run(main()) == [f"req-{n}" for n in range(8)]
+    assert _run(main()) == [f"req-{n}" for n in range(8)]
 
 
 def _users_with_tokens(count: int) -> list[tuple[User, str]]:
@@ -80,7 +87,7 @@ def test_concurrent_http_requests_record_for_their_own_user(live_server) -> None
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_async_requests_record_for_their_own_user() -> None:
-    asyncio.run(_async_requests())
+    _run(_async_requests())
 
 
 async def _async_requests() -> None:

@@ -258,3 +258,18 @@ def test_request_id_is_stored_and_echoed(token_client: APIClient) -> None:
     response = post_events(token_client, {"message": "x"}, HTTP_X_REQUEST_ID="req-123")
     assert response["X-Request-ID"] == "req-123"
     assert AuditRecord.objects.get().request_id == "req-123"
+
+
+def test_nul_characters_are_refused_per_event_not_per_batch(token_client: APIClient) -> None:
+    body = post_events(
+        token_client,
+        [
+            {"message": "a\u0000b"},
+            {"params": {"k": "x\u0000"}},
+            {"type": "error", "stackTrace": "\u0000"},
+            {"message": "kept"},
+        ],
+    ).json()
+    assert [r["index"] for r in body["rejected"]] == [0, 1, 2]
+    assert "NUL" in body["rejected"][1]["errors"]["params"][0]
+    assert len(body["accepted"]) == 1

@@ -158,3 +158,8 @@ def test_logging_handler_never_raises_or_recurses(py_logger, monkeypatch) -> Non
     monkeypatch.setattr(logging, "raiseExceptions", False)
     py_logger.error("outer")  # must not raise, must not loop
     assert calls == [1]
+
+
+def test_audit_log_replaces_nul_characters_it_cannot_store() -> None:
+    record = AuditRecord.objects.get(pk=audit.log("log", "a\x00b", {"k": "x\x00"}))
+    assert record.message == "a\ufffdb" and record.params == {"k": "x\ufffd"}
