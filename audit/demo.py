@@ -163,7 +163,7 @@ class SeedSummary:
 
 
 @dataclass
-class _Cast:
+class Cast:
     """The people and groups the stories may mention."""
 
     users: dict[str, User]
@@ -212,7 +212,7 @@ def _js_stack(rng: random.Random, frames: tuple[tuple[str, str], ...]) -> str:
     return "\n".join(lines)
 
 
-def _explore_project(rng: random.Random, cast: _Cast) -> list[Step]:
+def _explore_project(rng: random.Random, cast: Cast) -> list[Step]:
     project = rng.choice(PROJECTS)
     steps = [
         Step("main-menu-item-click", "Browse | Projects", {"item": "Browse | Projects"}),
@@ -236,7 +236,7 @@ def _viewer(rng: random.Random, viewer: str, project: str) -> Step:
     )
 
 
-def _query_work(rng: random.Random, cast: _Cast) -> list[Step]:
+def _query_work(rng: random.Random, cast: Cast) -> list[Step]:
     query, connection = rng.choice(QUERIES), rng.choice(CONNECTIONS)
     rows, ms = rng.randint(10, 500_000), rng.randint(40, 9000)
     steps = [Step("main-menu-item-click", "Data | Queries", {"item": "Data | Queries"})]
@@ -282,7 +282,7 @@ def _query_work(rng: random.Random, cast: _Cast) -> list[Step]:
     return steps
 
 
-def _analysis(rng: random.Random, cast: _Cast) -> list[Step]:
+def _analysis(rng: random.Random, cast: Cast) -> list[Step]:
     dialog = rng.choice(DIALOGS)
     project = rng.choice(PROJECTS)
     return [
@@ -294,7 +294,7 @@ def _analysis(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _share(rng: random.Random, cast: _Cast) -> list[Step]:
+def _share(rng: random.Random, cast: Cast) -> list[Step]:
     group = cast.groups[rng.choice(GROUPS)]
     project = rng.choice(PROJECTS)
     silent = rng.random() < 0.25
@@ -315,7 +315,7 @@ def _share(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _comment(rng: random.Random, cast: _Cast) -> list[Step]:
+def _comment(rng: random.Random, cast: Cast) -> list[Step]:
     mentioned = cast.users[rng.choice(["alice", "bob", "carol", "dave"])]
     project = rng.choice(PROJECTS)
     return [
@@ -328,7 +328,7 @@ def _comment(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _script_work(rng: random.Random, cast: _Cast) -> list[Step]:
+def _script_work(rng: random.Random, cast: Cast) -> list[Step]:
     script = rng.choice(SCRIPTS)
     steps = [
         Step("main-menu-item-click", "Functions | Scripts", {"item": "Functions | Scripts"}),
@@ -346,7 +346,7 @@ def _script_work(rng: random.Random, cast: _Cast) -> list[Step]:
     return steps
 
 
-def _job_work(rng: random.Random, cast: _Cast) -> list[Step]:
+def _job_work(rng: random.Random, cast: Cast) -> list[Step]:
     job = rng.choice(JOBS)
     return [
         Step("job-edited", f"Edited job {job}", {"job": job, "changed": ["schedule"]}),
@@ -364,7 +364,7 @@ def _job_work(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _connection_work(rng: random.Random, cast: _Cast) -> list[Step]:
+def _connection_work(rng: random.Random, cast: Cast) -> list[Step]:
     connection = rng.choice(CONNECTIONS)
     steps = [
         Step("main-menu-item-click", "Data | Connections", {"item": "Data | Connections"}),
@@ -390,7 +390,7 @@ def _connection_work(rng: random.Random, cast: _Cast) -> list[Step]:
     return steps
 
 
-def _notebook_work(rng: random.Random, cast: _Cast) -> list[Step]:
+def _notebook_work(rng: random.Random, cast: Cast) -> list[Step]:
     notebook = rng.choice(NOTEBOOKS)
     return [
         Step("main-menu-item-click", "Tools | Notebooks", {"item": "Tools | Notebooks"}),
@@ -408,7 +408,7 @@ def _notebook_work(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _model_work(rng: random.Random, cast: _Cast) -> list[Step]:
+def _model_work(rng: random.Random, cast: Cast) -> list[Step]:
     model = rng.choice(MODELS)
     return [
         Step("main-menu-item-click", "ML | Models", {"item": "ML | Models"}),
@@ -426,7 +426,7 @@ def _model_work(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _package_test(rng: random.Random, cast: _Cast) -> list[Step]:
+def _package_test(rng: random.Random, cast: Cast) -> list[Step]:
     return _package_tested(rng)
 
 
@@ -445,7 +445,7 @@ def _package_tested(rng: random.Random) -> list[Step]:
     ]
 
 
-def _invite(rng: random.Random, cast: _Cast) -> list[Step]:
+def _invite(rng: random.Random, cast: Cast) -> list[Step]:
     invitee = cast.users[rng.choice(["alice", "bob", "carol", "dave"])]
     group = cast.groups[rng.choice(GROUPS)]
     return [
@@ -458,7 +458,7 @@ def _invite(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _tutorial(rng: random.Random, cast: _Cast) -> list[Step]:
+def _tutorial(rng: random.Random, cast: Cast) -> list[Step]:
     tutorial = rng.choice(TUTORIALS)
     return [
         Step("main-menu-item-click", "Help | Tutorials", {"item": "Help | Tutorials"}),
@@ -470,7 +470,7 @@ def _tutorial(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _error(rng: random.Random, cast: _Cast) -> list[Step]:
+def _error(rng: random.Random, cast: Cast) -> list[Step]:
     message, *frames = rng.choice(JS_ERRORS)
     return [
         Step(
@@ -485,7 +485,7 @@ def _error(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-def _note(rng: random.Random, cast: _Cast) -> list[Step]:
+def _note(rng: random.Random, cast: Cast) -> list[Step]:
     rows = rng.randint(100, 900_000)
     return [
         rng.choice(
@@ -498,7 +498,7 @@ def _note(rng: random.Random, cast: _Cast) -> list[Step]:
     ]
 
 
-Story = Callable[[random.Random, _Cast], list[Step]]
+Story = Callable[[random.Random, Cast], list[Step]]
 
 # How often each persona does what (relative weights).
 PERSONAS: dict[str, dict[Story, float]] = {
@@ -543,7 +543,7 @@ PERSONAS: dict[str, dict[Story, float]] = {
 }
 
 
-def story(rng: random.Random, persona: str, cast: _Cast) -> list[Step]:
+def story(rng: random.Random, persona: str, cast: Cast) -> list[Step]:
     """One session's events, 5 to 40, as a run of the persona's usual activities."""
     weights = PERSONAS[persona]
     target = int(rng.triangular(5, 40, 28))
@@ -595,7 +595,7 @@ def _session_starts(rng: random.Random, spec: DemoUser, today: datetime) -> Iter
 
 
 def plan_user_sessions(
-    rng: random.Random, spec: DemoUser, user: User, cast: _Cast, today: datetime
+    rng: random.Random, spec: DemoUser, user: User, cast: Cast, today: datetime
 ) -> list[_PlannedSession]:
     office_ip = f"10.20.{DEMO_USERS.index(spec) + 1}.{rng.randint(10, 250)}"
     agent = USER_AGENTS[DEMO_USERS.index(spec) % len(USER_AGENTS)]
@@ -709,11 +709,6 @@ def write_events(session: UserSession, planned: _PlannedSession, rng: random.Ran
     return stored
 
 
-def _restore_times(sessions: list[UserSession]) -> None:
-    """Recording touches ``last_seen_at`` with the wall clock; put the past back."""
-    UserSession.objects.bulk_update(sessions, ["last_seen_at", "ended_at"], batch_size=200)
-
-
 def activity_exists() -> bool:
     return UserSession.objects.filter(client=SEED_CLIENT).exists()
 
@@ -735,7 +730,7 @@ def seed(*, rng_seed: int = 2024, now: datetime | None = None) -> SeedSummary:
     if activity_exists():
         summary.activity_existed = True
         return summary
-    cast = _Cast(users=users, groups=groups)
+    cast = Cast(users=users, groups=groups)
     planned = [
         session
         for spec in DEMO_USERS
@@ -747,6 +742,5 @@ def seed(*, rng_seed: int = 2024, now: datetime | None = None) -> SeedSummary:
         sessions = UserSession.objects.bulk_create([_session_row(p, rng) for p in planned])
         for session, plan in zip(sessions, planned, strict=True):
             summary.records += write_events(session, plan, rng)
-        _restore_times(sessions)
     summary.sessions = len(sessions)
     return summary

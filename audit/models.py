@@ -139,7 +139,7 @@ class AuditRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.type_id} {self.message[:40]}"
+        return f"#{self.pk} {self.type.name} {self.message[:40]}"
 
 
 class EntityLink(models.Model):

@@ -139,7 +139,8 @@ def _store(
             records_stored.send(sender=storage.RecordRow, records=stored)
     result.accepted = [row.id for row in stored if row.id is not None]
     result.duplicates += len(rows) - len(stored)
-    sessions.touch(session)
+    if at is None:  # backdated records (seeding, imports) say nothing of the session now
+        sessions.touch(session)
 
 
 def _links(refs: list[EntityRef]) -> list[storage.LinkRow]:

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from audit.context import AuditContext, bind, new_request_id
 from audit.logger import log
 from audit.models import AuditRecord, EventType, UserSession
 from audit.paginators import BoundedCount, BoundedPaginator, bounded_count
@@ -138,7 +139,10 @@ def test_search_is_typed(admin_browser: Client, records: list[AuditRecord]) -> N
     assert found(str(records[0].pk)) == {records[0].pk}
     assert found(str(records[2].uuid)) == {records[2].pk}
     assert found("Shared with") == {records[1].pk}
-    assert found(records[0].request_id or "no-such-request") <= {r.pk for r in records}
+    request_id = new_request_id()  # 32 hex digits: also parses as a UUID
+    with bind(AuditContext(user=records[0].user, request_id=request_id)):
+        traced = log("log", "inside a request")
+    assert found(request_id) == {traced}
     assert found("99999999999999999999") == set()  # beyond bigint: a message search
 
 

@@ -78,7 +78,7 @@ def test_seed_demo_twice_duplicates_nothing() -> None:
 
 def test_stories_are_5_to_40_events_of_known_types() -> None:
     rng = random.Random(1)
-    cast = demo._Cast(
+    cast = demo.Cast(
         users={
             name: User(pk=i + 1, username=name)
             for i, name in enumerate(["alice", "bob", "carol", "dave"])
