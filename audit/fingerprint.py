@@ -8,6 +8,7 @@ before hashing. Works for JavaScript (V8 and Firefox) and Python traces.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -58,8 +59,13 @@ def normalize(stack_trace: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=2048)
+def _digest(stack_trace: str) -> str:
+    return hashlib.sha1(normalize(stack_trace).encode(), usedforsecurity=False).hexdigest()
+
+
 def fingerprint(stack_trace: str | None) -> str:
     """A 40-character hex digest, or "" when there is no trace."""
     if not stack_trace or not stack_trace.strip():
         return ""
-    return hashlib.sha1(normalize(stack_trace).encode(), usedforsecurity=False).hexdigest()
+    return _digest(stack_trace)  # the same error tends to arrive many times over

@@ -128,21 +128,20 @@ def validate(raw: Any) -> ValidEvent:
             f"is {len(stack_trace)} characters; the limit is {limit} (AUDIT_MAX_STACK_TRACE_LENGTH)"
         ]
 
-    params_json = ""
-    if (depth := _depth(event.params, config.max_params_depth())) > config.max_params_depth():
+    params_json = _encoder.encode(event.params).decode()
+    depth_limit = config.max_params_depth()
+    # Counting brackets is C-fast and bounds the depth: walk only when it could be over.
+    if (
+        params_json.count("{") + params_json.count("[") > depth_limit
+        and _depth(event.params, depth_limit) > depth_limit
+    ):
+        errors["params"] = [f"is nested deeper than {depth_limit} levels (AUDIT_MAX_PARAMS_DEPTH)"]
+    elif "\\u0000" in params_json:
+        errors["params"] = [_NUL]
+    elif len(params_json) > (limit := config.max_params_bytes()):
         errors["params"] = [
-            f"is nested deeper than {config.max_params_depth()} levels (AUDIT_MAX_PARAMS_DEPTH)"
+            f"is {len(params_json)} bytes as JSON; the limit is {limit} (AUDIT_MAX_PARAMS_BYTES)"
         ]
-    else:
-        params_json = _encoder.encode(event.params).decode()
-        if "\\u0000" in params_json:
-            errors["params"] = [_NUL]
-        elif len(params_json) > (limit := config.max_params_bytes()):
-            errors["params"] = [
-                f"is {len(params_json)} bytes as JSON; the limit is {limit} "
-                "(AUDIT_MAX_PARAMS_BYTES)"
-            ]
-    del depth
 
     entities, entity_errors = _entities(event.entities)
     if entity_errors:
