@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "audit",
+    "activity",
+    "catalog",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,1 @@
+"""The activity panel: an entity's audit records, newest first, as people read them."""
