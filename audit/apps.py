@@ -6,6 +6,8 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
+    """Wires the audit system into Django when the app registry is ready."""
+
     name = "audit"
     verbose_name = "Audit"
     default_auto_field = "django.db.models.BigAutoField"
@@ -19,6 +21,7 @@ class AuditConfig(AppConfig):
 
         user_logged_in.connect(receivers.user_logged_in, dispatch_uid="audit.login")
         user_logged_out.connect(receivers.user_logged_out, dispatch_uid="audit.logout")
+        self._connect_toggle_invalidation()
 
         user_model = get_user_model()
         registry.register(
@@ -32,4 +35,30 @@ class AuditConfig(AppConfig):
             kind="group",
             name_field="name",
             viewable=lambda user, queryset: queryset.filter(user=user),
+        )
+
+    def _connect_toggle_invalidation(self) -> None:
+        """The cached switch rules go stale when a rule, a group or a membership
+        changes; these receivers drop them from the shared cache (django-waffle's way)."""
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from django.db.models.signals import m2m_changed, post_delete, post_save
+
+        from . import receivers
+        from .models import EventType
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                receivers.rules_changed, sender=EventType, dispatch_uid=f"audit.rules.{signal}"
+            )
+        m2m_changed.connect(
+            receivers.rules_changed,
+            sender=EventType.disabled_for.through,
+            dispatch_uid="audit.rules.m2m",
+        )
+        post_delete.connect(receivers.group_deleted, sender=Group, dispatch_uid="audit.group-del")
+        m2m_changed.connect(
+            receivers.memberships_changed,
+            sender=get_user_model().groups.through,
+            dispatch_uid="audit.memberships",
         )

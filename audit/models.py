@@ -18,6 +18,16 @@ from django.db.models.functions import Now
 from .levels import Level
 
 
+class EventTypeQuerySet(models.QuerySet):
+    def update(self, **kwargs: object) -> int:
+        """Bulk updates send no signals: drop the cached switch rules here instead."""
+        count = super().update(**kwargs)
+        from .toggles import forget_rules
+
+        forget_rules()
+        return count
+
+
 class EventType(models.Model):
     """A kind of audit event: one of the 47 built-in types or a custom one."""
 
@@ -35,6 +45,8 @@ class EventType(models.Model):
         help_text="Events of this type are dropped for members of these groups.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EventTypeQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

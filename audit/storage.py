@@ -3,8 +3,8 @@
 PostgreSQL gets one statement for the whole batch: ``INSERT ... SELECT FROM
 jsonb_populate_recordset(...) ON CONFLICT DO NOTHING`` for the records, with the entity
 links inserted in the same statement: one round trip, whatever the batch size. Other
-databases go through ``bulk_create``. Either way idempotency rests on the unique ``uuid`` column, so a
-retried event is stored once even when two retries race.
+databases go through ``bulk_create``. Either way idempotency rests on the unique
+``uuid`` column, so a retried event is stored once even when two retries race.
 """
 
 from __future__ import annotations

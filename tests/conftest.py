@@ -14,7 +14,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from audit import event_types, sessions
+from audit import event_types, sessions, toggles
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
@@ -41,10 +41,12 @@ def _fresh_caches() -> Iterator[None]:
     cache.clear()
     event_types.clear_cache()
     sessions.forget_server_sessions()
+    toggles.clear_local()
     yield
     cache.clear()
     event_types.clear_cache()
     sessions.forget_server_sessions()
+    toggles.clear_local()
 
 
 @pytest.fixture
