@@ -65,11 +65,18 @@ def record_events(
     ctx: AuditContext | None = None,
     source: str = Source.SERVER,
     at: datetime | None = None,
+    resolve_names: bool = True,
 ) -> IngestResult:
-    """Store events built in Python (already valid). ``at`` backdates them (seeding)."""
+    """Store events built in Python (already valid). ``at`` backdates them (seeding);
+    ``resolve_names=False`` skips looking up the names of entities given by id."""
     result = IngestResult()
     _store(
-        list(enumerate(events)), ctx=ctx or _server_context(), source=source, result=result, at=at
+        list(enumerate(events)),
+        ctx=ctx or _server_context(),
+        source=source,
+        result=result,
+        at=at,
+        resolve_names=resolve_names,
     )
     return result
 
@@ -85,6 +92,7 @@ def _store(
     source: str,
     result: IngestResult,
     at: datetime | None = None,
+    resolve_names: bool = True,
 ) -> None:
     if not valid:
         return
@@ -126,13 +134,15 @@ def _store(
                 source=source,
                 request_id=ctx.request_id,
                 links=_links(event.entities),
+                client_uuid=event.uuid is not None,
             )
         )
     if result.rejected:
         result.rejected.sort(key=lambda item: item["index"])
     if not rows:
         return
-    _name_links(rows)
+    if resolve_names:
+        _name_links(rows)
     with transaction.atomic():
         stored = storage.insert(rows)
         if stored:
@@ -149,7 +159,7 @@ def _links(refs: list[EntityRef]) -> list[storage.LinkRow]:
             content_type_id=ref.kind.content_type.pk,
             object_id=ref.object_id,
             role=ref.role,
-            name=ref.name if isinstance(ref, _NamedRef) else "",
+            name=ref.name if isinstance(ref, NamedRef) else "",
         )
         for ref in refs
     ]
@@ -174,7 +184,7 @@ def _name_links(rows: list[storage.RecordRow]) -> None:
 
 
 @dataclass(slots=True)
-class _NamedRef(EntityRef):
+class NamedRef(EntityRef):
     """An entity reference from Python code, which already knows the object's name."""
 
     name: str = ""
@@ -185,11 +195,14 @@ def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
     ``{"type", "id", "role"}`` dicts, as ``audit.log`` accepts them."""
     refs: list[EntityRef] = []
     for item in entities:
+        if isinstance(item, EntityRef):  # already resolved (change tracking)
+            refs.append(item)
+            continue
         if isinstance(item, models.Model):
             kind = registry.for_model(type(item))
             if kind is None:
                 raise ValueError(f"{type(item).__name__} is not registered with audit.register")
-            refs.append(_NamedRef(kind, kind.parse_id(item.pk), "", kind.name_of(item)))
+            refs.append(NamedRef(kind, kind.parse_id(item.pk), "", kind.name_of(item)))
             continue
         if isinstance(item, dict):
             kind_name, object_id, role = item["type"], item["id"], item.get("role", "")
@@ -200,7 +213,7 @@ def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
         if kind is None:
             raise ValueError(f"unknown entity kind {kind_name!r}")
         if isinstance(object_id, models.Model):
-            refs.append(_NamedRef(kind, kind.parse_id(object_id.pk), role, kind.name_of(object_id)))
+            refs.append(NamedRef(kind, kind.parse_id(object_id.pk), role, kind.name_of(object_id)))
         else:
             refs.append(EntityRef(kind, kind.parse_id(object_id), role))
     return refs

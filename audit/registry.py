@@ -31,6 +31,12 @@ class EntityKind:
     exclude: tuple[str, ...] = ()
     mask: tuple[str, ...] = ()
     track: bool = False
+    # Foreign keys whose targets (registered kinds) a change record links too, with
+    # the field name as role: a query's edit shows in its project's activity.
+    links: tuple[str, ...] = ()
+    # Fields whose changes are recorded under their own type, e.g.
+    # {"transformations": "query-transformations-edited"}.
+    field_types: dict[str, str] = field(default_factory=dict, compare=False)
     # (user, queryset) -> queryset of the objects this user may view; None: staff only.
     viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = field(
         default=None, compare=False
@@ -43,6 +49,8 @@ class EntityKind:
     def parse_id(self, raw: Any) -> str:
         """The object id as stored (text), or ``ValueError`` if it cannot be one."""
         pk_field = self.model._meta.pk
+        if isinstance(raw, uuid.UUID):
+            raw = str(raw)
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise ValueError("must be a string or an integer")
         text = str(raw).strip()
@@ -98,13 +106,21 @@ def register(
     exclude: Iterable[str] = (),
     mask: Iterable[str] = (),
     track: bool = False,
+    links: Iterable[str] = (),
+    field_types: dict[str, str] | None = None,
     viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = None,
 ) -> EntityKind:
     """Make ``model`` an entity kind that audit records can link to.
 
     ``viewable(user, queryset)`` narrows a queryset to what a non-staff user may view;
-    without it only staff read the kind's activity. ``fields``/``exclude``/``mask`` and
-    ``track`` govern change tracking.
+    without it only staff read the kind's activity.
+
+    With ``track=True`` every create, save and delete of the model, bulk operations
+    included, records ``KIND-created`` / ``KIND-edited`` / ``KIND-deleted`` by itself
+    (``audit.tracking``). ``fields`` or ``exclude`` choose the fields whose changes are
+    recorded; ``mask`` fields are recorded as changed but never in clear; ``links``
+    name foreign keys whose targets the record links too; ``field_types`` records the
+    changes of some fields under a type of their own.
     """
     if not re.match(KIND_PATTERN, kind):
         raise ValueError(f"entity kind {kind!r} must match {KIND_PATTERN}")
@@ -119,10 +135,16 @@ def register(
         exclude=tuple(exclude),
         mask=tuple(mask),
         track=track,
+        links=tuple(links),
+        field_types=dict(field_types or {}),
         viewable=viewable,
     )
     _by_kind[kind] = entry
     _by_model[model] = entry
+    if track:
+        from . import tracking
+
+        tracking.track(entry)
     return entry
 
 

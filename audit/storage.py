@@ -49,6 +49,7 @@ class RecordRow:
     request_id: str
     links: list[LinkRow] = field(default_factory=list)
     id: int | None = None
+    client_uuid: bool = False  # the uuid came from the client: it may be a retry
 
 
 # A record as the signal ``records_stored`` hands it to receivers.
@@ -153,10 +154,11 @@ def _insert_postgresql(rows: list[RecordRow]) -> list[RecordRow]:
 def _insert_orm(rows: list[RecordRow]) -> list[RecordRow]:
     import json
 
-    existing = set(
-        AuditRecord.objects.filter(uuid__in=[row.uuid for row in rows]).values_list(
-            "uuid", flat=True
-        )
+    given = [row.uuid for row in rows if row.client_uuid]
+    existing = (
+        set(AuditRecord.objects.filter(uuid__in=given).values_list("uuid", flat=True))
+        if given
+        else set()
     )
     fresh = [row for row in rows if row.uuid not in existing]
     objects = [

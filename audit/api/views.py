@@ -7,9 +7,15 @@ from typing import Any
 from django.db.models import Count, QuerySet
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework import serializers as drf_serializers
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -21,7 +27,7 @@ from ..models import AuditRecord, UserSession
 from ..recording import ingest
 from . import serializers
 from .filters import RecordFilter
-from .pagination import NewestFirst
+from .pagination import BeforeCursor, NewestFirst
 from .parsing import read_events
 
 
@@ -118,29 +124,65 @@ class SessionDetailView(generics.RetrieveAPIView):
         return selectors.visible_sessions(self.request.user).annotate(record_count=Count("records"))
 
 
-class EntityActivityView(generics.ListAPIView):
-    """The records that touch one entity, newest first."""
+class EntityActivityView(generics.GenericAPIView):
+    """The records that touch one entity, newest first, by keyset cursor (``before``).
+
+    Filters: ``type`` (names, repeatable or comma-separated) and ``user`` (username).
+    Only those who may view the entity read its activity (403 otherwise); an unknown
+    kind or an id that cannot be one is 404; an unreadable parameter is 400.
+    """
 
     serializer_class = serializers.RecordSerializer
-    pagination_class = NewestFirst
+    pagination_class = BeforeCursor
+    filter_backends: list[Any] = []
+    queryset = AuditRecord.objects.none()  # for the schema; pages come from a selector
 
     @extend_schema(
         parameters=[
             OpenApiParameter("kind", str, OpenApiParameter.PATH),
             OpenApiParameter("object_id", str, OpenApiParameter.PATH),
-        ]
+            OpenApiParameter(
+                "type", str, many=True, description="Type names, repeatable or comma-separated."
+            ),
+            OpenApiParameter("user", str, description="Username of the acting user."),
+            OpenApiParameter("before", int, description="Cursor: from `next`."),
+            OpenApiParameter("limit", int, description="Records per page, 1 to 500."),
+        ],
+        responses={
+            200: inline_serializer(
+                "EntityActivityPage",
+                {
+                    "next": drf_serializers.URLField(allow_null=True),
+                    "results": serializers.RecordSerializer(many=True),
+                },
+            ),
+            400: OpenApiResponse(description="A query parameter cannot be read."),
+            403: OpenApiResponse(description="You may not view this entity."),
+            404: OpenApiResponse(description="Unknown entity kind or invalid id."),
+        },
     )
-    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
-
-    def get_queryset(self) -> QuerySet[AuditRecord]:
-        kind = registry.get(self.kwargs["kind"])
-        if kind is None:
-            raise NotFound(f"Unknown entity kind {self.kwargs['kind']!r}.")
+    def get(self, request: Request, kind: str, object_id: str) -> Response:
+        entity_kind, entity_id = self._entity(kind, object_id)
         try:
-            object_id = kind.parse_id(self.kwargs["object_id"])
+            query = selectors.ActivityQuery.parse(
+                request.query_params,
+                default_limit=self.paginator.page_size,
+                max_limit=self.paginator.max_page_size,
+            )
+        except selectors.BadActivityQuery as exc:
+            raise ValidationError(exc.errors) from None
+        page = selectors.entity_activity_query(entity_kind, entity_id, query)
+        records = self.paginator.paginate_page(page, request)
+        return self.get_paginated_response(self.get_serializer(records, many=True).data)
+
+    def _entity(self, kind_name: str, raw_id: str) -> tuple[registry.EntityKind, str]:
+        kind = registry.get(kind_name)
+        if kind is None:
+            raise NotFound(f"Unknown entity kind {kind_name!r}.")
+        try:
+            object_id = kind.parse_id(raw_id)
         except ValueError as exc:
             raise NotFound(f"Not a valid {kind.kind} id: {exc}.") from None
         if not selectors.can_view_entity(self.request.user, kind, object_id):
             raise PermissionDenied("You may not view this entity's activity.")
-        return selectors.with_related(selectors.entity_activity(kind, object_id))
+        return kind, object_id

@@ -1,0 +1,401 @@
+"""Automatic change tracking of registered models (``audit.register(..., track=True)``).
+
+Whoever changes a tracked model (an API view, the admin, a shell, a Celery task), a
+record follows by itself: ``KIND-created``, ``KIND-edited`` with only the changed
+fields (old and new value) and ``KIND-deleted``. The design choices:
+
+* The record is written in the same transaction as the change. ``save()`` and
+  ``delete()`` of a tracked model are wrapped in ``transaction.atomic``: without it a
+  change made in autocommit mode would be committed before ``post_save`` runs, and a
+  failure to record would leave a change with no record.
+* No extra SELECT per save: the tracked values are kept on the instance when it is
+  loaded (``post_init``) and compared on save.
+* Bulk operations, which send no signals, are recorded too: the managers of a tracked
+  model hand out a queryset whose ``bulk_create``, ``update`` and ``delete`` record one
+  event per row, stored in a single batch (``update`` reads the affected rows before
+  and after, one query each, whatever their number).
+* Masked fields (secrets) are recorded as changed, never with their values.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from django.db import models, router, transaction
+from django.db.models.signals import post_delete, post_init, post_save
+
+from . import registry
+from .recording import build_event, record_events
+from .validation import ValidEvent
+
+MASK = "••••••"
+MAX_VALUE_LENGTH = 65_536
+_SNAPSHOT = "_audit_snapshot"
+
+_off: ContextVar[bool] = ContextVar("audit_tracking_off", default=False)
+_batch: ContextVar[list[ValidEvent] | None] = ContextVar("audit_tracking_batch", default=None)
+_fields_cache: dict[str, list[models.Field]] = {}
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Changes made inside are not recorded (imports, seeding, benchmarks' baseline)."""
+    token = _off.set(True)
+    try:
+        yield
+    finally:
+        _off.reset(token)
+
+
+def is_enabled() -> bool:
+    return not _off.get()
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[None]:
+    """Gather the events of the changes made inside and store them as one batch when
+    the block ends without an error (nested blocks join the outermost one)."""
+    if _batch.get() is not None:
+        yield
+        return
+    events: list[ValidEvent] = []
+    token = _batch.set(events)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if events:  # reached only when the block did not raise
+        record_events(events, resolve_names=False)
+
+
+def _emit(events: list[ValidEvent]) -> None:
+    pending = _batch.get()
+    if pending is not None:
+        pending.extend(events)
+    elif events:
+        record_events(events, resolve_names=False)
+
+
+# --- what is tracked ---------------------------------------------------------------
+
+
+def tracked_fields(entry: registry.EntityKind) -> list[models.Field]:
+    """The concrete fields whose changes are recorded (primary key excluded)."""
+    found = _fields_cache.get(entry.kind)
+    if found is None:
+        found = [
+            field
+            for field in entry.model._meta.concrete_fields
+            if not field.primary_key
+            and (entry.fields is None or field.name in entry.fields)
+            and field.name not in entry.exclude
+        ]
+        _fields_cache[entry.kind] = found
+    return found
+
+
+def _copy(value: Any) -> Any:
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+
+def _values(entry: registry.EntityKind, instance: models.Model) -> dict[str, Any]:
+    loaded = instance.__dict__  # deferred fields are absent: they are not compared
+    return {
+        field.attname: _copy(loaded[field.attname])
+        for field in tracked_fields(entry)
+        if field.attname in loaded
+    }
+
+
+def _shown(entry: registry.EntityKind, field: models.Field, value: Any) -> Any:
+    if field.name in entry.mask:
+        return MASK
+    if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
+        return value[:MAX_VALUE_LENGTH] + "…"
+    return value
+
+
+def _diff(
+    entry: registry.EntityKind, old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    changes: dict[str, dict[str, Any]] = {}
+    for field in tracked_fields(entry):
+        if field.attname not in new:
+            continue
+        after = new[field.attname]
+        if field.attname not in old:
+            changes[field.name] = {"new": _shown(entry, field, after)}
+        elif old[field.attname] != after:
+            changes[field.name] = {
+                "old": _shown(entry, field, old[field.attname]),
+                "new": _shown(entry, field, after),
+            }
+    return changes
+
+
+def _refs(
+    entry: registry.EntityKind,
+    pk: Any,
+    name: str,
+    values: dict[str, Any],
+    instance: models.Model | None = None,
+) -> list[Any]:
+    """The entity itself (role "") and the registered targets of ``links`` fields."""
+    from .recording import NamedRef
+
+    refs = [NamedRef(entry, entry.parse_id(pk), "", name)]
+    for field_name in entry.links:
+        field = entry.model._meta.get_field(field_name)
+        target = registry.for_model(field.related_model)
+        target_id = values.get(field.attname)
+        if target is None or target_id is None:
+            continue
+        target_name = ""
+        if instance is not None and field.is_cached(instance):
+            cached = field.get_cached_value(instance)
+            target_name = target.name_of(cached) if cached is not None else ""
+        refs.append(NamedRef(target, target.parse_id(target_id), field_name, target_name))
+    return refs
+
+
+def _events_for_edit(
+    entry: registry.EntityKind,
+    changes: dict[str, dict[str, Any]],
+    refs: list[Any],
+    name: str,
+) -> list[ValidEvent]:
+    """One ``KIND-edited`` event, plus one per field that has a type of its own."""
+    by_type: dict[str, dict[str, dict[str, Any]]] = {}
+    for field_name, change in changes.items():
+        type_name = entry.field_types.get(field_name, f"{entry.kind}-edited")
+        by_type.setdefault(type_name, {})[field_name] = change
+    return [
+        build_event(
+            type_name,
+            f"Edited {entry.kind} '{name}': {', '.join(part)}",
+            entities=refs,
+            changes=part,
+        )
+        for type_name, part in by_type.items()
+    ]
+
+
+def _name(entry: registry.EntityKind, instance: models.Model) -> str:
+    return entry.name_of(instance)
+
+
+# --- signal receivers ----------------------------------------------------------------
+
+
+def _on_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    if _off.get():
+        return
+    entry = registry.for_model(sender)
+    if entry is not None:  # from_db() marks loaded rows only after __init__, so keep all
+        instance.__dict__[_SNAPSHOT] = _values(entry, instance)
+
+
+def _on_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool,
+    raw: bool = False,
+    update_fields: Iterable[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    entry = registry.for_model(sender)
+    if entry is None:
+        return
+    current = _values(entry, instance)
+    if update_fields is not None:
+        names = set(update_fields)
+        saved = {f.attname for f in tracked_fields(entry) if {f.name, f.attname} & names}
+        current = {attname: value for attname, value in current.items() if attname in saved}
+    previous = instance.__dict__.get(_SNAPSHOT, {})
+    instance.__dict__[_SNAPSHOT] = {**previous, **current}
+    if raw or _off.get():
+        return
+    name = _name(entry, instance)
+    refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
+    if created:
+        changes = {
+            field: change
+            for field, change in _diff(entry, {}, current).items()
+            if change["new"] not in (None, "", [], {})
+        }
+        _emit(
+            [
+                build_event(
+                    f"{entry.kind}-created",
+                    f"Created {entry.kind} '{name}'",
+                    entities=refs,
+                    changes=changes,
+                )
+            ]
+        )
+        return
+    changes = _diff(entry, previous, current)
+    if changes:
+        _emit(_events_for_edit(entry, changes, refs, name))
+
+
+def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    if _off.get():
+        return
+    entry = registry.for_model(sender)
+    if entry is None:
+        return
+    name = _name(entry, instance)
+    refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
+    _emit([build_event(f"{entry.kind}-deleted", f"Deleted {entry.kind} '{name}'", entities=refs)])
+
+
+# --- installing ----------------------------------------------------------------------
+
+
+def _atomic(method: Any) -> Any:
+    """Run a model method in a transaction, collecting the events it causes."""
+
+    @functools.wraps(method)
+    def wrapper(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+        if _off.get():
+            return method(self, *args, **kwargs)
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using), collecting():
+            return method(self, *args, **kwargs)
+
+    wrapper.__audit_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _resnapshot_after_refresh(method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: models.Model, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        entry = registry.for_model(type(self))
+        if entry is not None:
+            fields = kwargs.get("fields", args[1] if len(args) > 1 else None)
+            fresh = _values(entry, self)
+            if fields is not None:
+                wanted = set(fields)
+                fresh = {
+                    f.attname: fresh[f.attname]
+                    for f in tracked_fields(entry)
+                    if (f.name in wanted or f.attname in wanted) and f.attname in fresh
+                }
+            self.__dict__[_SNAPSHOT] = {**self.__dict__.get(_SNAPSHOT, {}), **fresh}
+        return result
+
+    wrapper.__audit_wrapped__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+class TrackedQuerySetMixin:
+    """Records the bulk operations that Django runs without signals."""
+
+    model: type[models.Model]
+    db: str
+
+    def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> Any:
+        if _off.get():
+            return super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
+        objs = list(objs)
+        existing: set[Any] = set()
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            known = [obj.pk for obj in objs if obj.pk is not None]
+            existing = set(
+                self.model._base_manager.using(self.db)
+                .filter(pk__in=known)
+                .values_list("pk", flat=True)
+            )
+        with transaction.atomic(using=self.db), collecting():
+            created = super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
+            for obj in created:
+                if obj.pk is not None and obj.pk not in existing:
+                    _on_save(self.model, obj, created=True)
+        return created
+
+    def update(self, **kwargs: Any) -> int:
+        entry = registry.for_model(self.model)
+        if _off.get() or entry is None:
+            return super().update(**kwargs)  # type: ignore[misc]
+        fields = [f for f in tracked_fields(entry) if f.name in kwargs or f.attname in kwargs]
+        if not fields:
+            return super().update(**kwargs)  # type: ignore[misc]
+        wanted = ["pk", *{f.attname for f in fields}, *_link_attnames(entry)]
+        if entry.name_field:
+            wanted.append(entry.name_field)
+        with transaction.atomic(using=self.db), collecting():
+            before = {row["pk"]: row for row in self.values(*wanted)}
+            count = super().update(**kwargs)  # type: ignore[misc]
+            after = self.model._base_manager.using(self.db).filter(pk__in=list(before))
+            events: list[ValidEvent] = []
+            for row in after.values(*wanted):
+                old = {f.attname: before[row["pk"]][f.attname] for f in fields}
+                new = {f.attname: row[f.attname] for f in fields}
+                changes = _diff(entry, old, new)
+                if changes:
+                    name = str(row.get(entry.name_field, "") or row["pk"])[:200]
+                    refs = _refs(entry, row["pk"], name, row)
+                    events += _events_for_edit(entry, changes, refs, name)
+            _emit(events)
+        return count
+
+    def delete(self) -> Any:
+        if _off.get():
+            return super().delete()  # type: ignore[misc]
+        # Tracked models have post_delete receivers, so Django's collector loads each
+        # row and sends the signal; collecting() turns them into one batch.
+        with transaction.atomic(using=self.db), collecting():
+            return super().delete()  # type: ignore[misc]
+
+
+def _link_attnames(entry: registry.EntityKind) -> list[str]:
+    return [entry.model._meta.get_field(name).attname for name in entry.links]
+
+
+_manager_classes: dict[type, type] = {}
+
+
+def _tracked_manager_class(manager_class: type) -> type:
+    if getattr(manager_class, "_audit_tracked", False):
+        return manager_class
+    found = _manager_classes.get(manager_class)
+    if found is None:
+        base_queryset = manager_class._queryset_class
+        queryset_class = type(
+            f"Tracked{base_queryset.__name__}", (TrackedQuerySetMixin, base_queryset), {}
+        )
+        found = type(
+            f"Tracked{manager_class.__name__}",
+            (manager_class,),
+            {
+                "_queryset_class": queryset_class,
+                "_audit_tracked": True,
+                "__module__": manager_class.__module__,
+            },
+        )
+        _manager_classes[manager_class] = found
+    return found
+
+
+def track(entry: registry.EntityKind) -> None:
+    """Start recording the changes of ``entry.model`` (called by ``audit.register``)."""
+    model = entry.model
+    _fields_cache.pop(entry.kind, None)
+    uid = f"audit.tracking.{model._meta.label_lower}"
+    post_init.connect(_on_init, sender=model, weak=False, dispatch_uid=f"{uid}.init")
+    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{uid}.save")
+    post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"{uid}.delete")
+    for method in ("save", "delete"):
+        if not getattr(getattr(model, method), "__audit_wrapped__", False):
+            setattr(model, method, _atomic(getattr(model, method)))
+    if not getattr(model.refresh_from_db, "__audit_wrapped__", False):
+        model.refresh_from_db = _resnapshot_after_refresh(model.refresh_from_db)
+    for manager in [*model._meta.managers, model._meta.base_manager]:
+        manager.__class__ = _tracked_manager_class(manager.__class__)
