@@ -21,7 +21,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from . import config, event_types, registry, sessions, storage, toggles
-from .context import AuditContext, current
+from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
 from .signals import records_stored
@@ -85,17 +85,18 @@ def _server_context() -> AuditContext:
     return current() or AuditContext()
 
 
-def _store(
+def prepare_rows(
     valid: list[tuple[int, ValidEvent]],
     *,
     ctx: AuditContext,
     source: str,
     result: IngestResult,
     at: datetime | None = None,
-    resolve_names: bool = True,
-) -> None:
+) -> tuple[list[storage.RecordRow], SessionRef | None]:
+    """Resolve user, session and types, drop switched-off types and in-batch repeats:
+    the rows to insert (no query when the caches are warm)."""
     if not valid:
-        return
+        return [], None
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
     disabled = toggles.disabled_types(user)
     session = sessions.for_context(ctx)
@@ -139,11 +140,26 @@ def _store(
         )
     if result.rejected:
         result.rejected.sort(key=lambda item: item["index"])
-    if not rows:
+    return rows, session
+
+
+def _store(
+    valid: list[tuple[int, ValidEvent]],
+    *,
+    ctx: AuditContext,
+    source: str,
+    result: IngestResult,
+    at: datetime | None = None,
+    resolve_names: bool = True,
+) -> None:
+    rows, session = prepare_rows(valid, ctx=ctx, source=source, result=result, at=at)
+    if not rows or session is None:
         return
     if resolve_names:
         _name_links(rows)
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction (a tracked save) a failure to record
+    # must fail that transaction too, and a savepoint would cost two round trips.
+    with transaction.atomic(savepoint=False):
         stored = storage.insert(rows)
         if stored:
             records_stored.send(sender=storage.RecordRow, records=stored)

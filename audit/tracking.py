@@ -15,6 +15,12 @@ fields (old and new value) and ``KIND-deleted``. The design choices:
   event per row, stored in a single batch (``update`` reads the affected rows before
   and after, one query each, whatever their number).
 * Masked fields (secrets) are recorded as changed, never with their values.
+* On PostgreSQL a save costs no extra round trip: the record's INSERT is appended to
+  the model's own UPDATE or INSERT statement (Django's default client-side binding
+  sends them as one query string, which PostgreSQL runs as one transaction), guarded
+  so that it inserts only if the row is there. Opening a transaction around the save
+  instead costs BEGIN, INSERT and COMMIT round trips: measured 2-3x a plain save, the
+  appended statement about 1.2x (``bench/tracking.py``).
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ import copy
 import functools
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models.signals import post_delete, post_init, post_save
 
-from . import registry
-from .recording import build_event, record_events
+from . import registry, sessions, storage
+from .context import AuditContext
+from .context import current as current_context
+from .recording import IngestResult, build_event, prepare_rows, record_events
+from .signals import records_stored
 from .validation import ValidEvent
 
 MASK = "••••••"
@@ -189,6 +199,115 @@ def _name(entry: registry.EntityKind, instance: models.Model) -> str:
     return entry.name_of(instance)
 
 
+# --- one statement on PostgreSQL ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A record INSERT waiting to ride on the model's own statement."""
+
+    instance_id: int
+    prefixes: tuple[str, ...]
+    sql: str
+    created: bool
+    rows: list[Any]
+    session: Any
+    consumed: bool = False
+    saw_created: bool | None = None
+
+
+_pending: ContextVar[_Pending | None] = ContextVar("audit_tracking_pending", default=None)
+_NOTHING = object()  # the save changes no tracked field: nothing to record
+
+
+def _append_record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    """``connection.execute_wrapper``: append the pending INSERT to the save's SQL."""
+    pending = _pending.get()
+    if (
+        pending is not None
+        and not pending.consumed
+        and not many
+        and sql.startswith(pending.prefixes)
+    ):
+        pending.consumed = True
+        extra = pending.sql if params is None else pending.sql.replace("%", "%%")
+        sql = f"{sql};\n{extra}"
+    return execute(sql, params, many, context)
+
+
+def _prepare_one_statement(
+    instance: models.Model, using: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Pending | object | None:
+    """The pending record for this save, ``_NOTHING``, or None for the general path."""
+    conn = connections[using]
+    entry = registry.for_model(type(instance))
+    if (
+        entry is None
+        or args
+        or conn.vendor != "postgresql"
+        or conn.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        or _batch.get() is not None
+        or records_stored.has_listeners()  # receivers expect the stored rows' ids
+        or instance.pk is None
+    ):
+        return None
+    created = instance._state.adding
+    current = _saved_values(entry, instance, kwargs.get("update_fields"))
+    name = _name(entry, instance)
+    refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
+    if created:
+        events = [_created_event(entry, current, refs, name)]
+    else:
+        changes = _diff(entry, instance.__dict__.get(_SNAPSHOT, {}), current)
+        if not changes:
+            return _NOTHING
+        events = _events_for_edit(entry, changes, refs, name)
+    ctx = current_context() or AuditContext()
+    rows, session = prepare_rows(
+        list(enumerate(events)), ctx=ctx, source="server", result=IngestResult()
+    )
+    if not rows:
+        return _NOTHING  # every type switched off for this user
+    table = type(instance)._meta.db_table
+    guard = None if created else (table, type(instance)._meta.pk.column, instance.pk)
+    sql, params = storage.tracked_statement(rows, guard)
+    conn.ensure_connection()
+    return _Pending(
+        instance_id=id(instance),
+        prefixes=(f'UPDATE "{table}" ', f'INSERT INTO "{table}" '),
+        sql=conn.ops.compose_sql(sql, params),
+        created=created,
+        rows=rows,
+        session=session,
+    )
+
+
+def _save_in_one_statement(
+    method: Any,
+    instance: models.Model,
+    pending: _Pending,
+    using: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    token = _pending.set(pending)
+    try:
+        with connections[using].execute_wrapper(_append_record):
+            result = method(instance, *args, **kwargs)
+    finally:
+        _pending.reset(token)
+    if not pending.consumed or pending.saw_created != pending.created:
+        # Django ran a statement we did not expect (an UPDATE that matched nothing
+        # became an INSERT, say): record the way every other path does.
+        with transaction.atomic(using=using, savepoint=False):
+            if pending.saw_created and not pending.created:
+                _on_save(type(instance), instance, created=True, _rerecord=True)
+            elif not pending.consumed:
+                storage.insert(pending.rows)
+    sessions.touch(pending.session)
+    return result
+
+
 # --- signal receivers ----------------------------------------------------------------
 
 
@@ -200,44 +319,59 @@ def _on_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) 
         instance.__dict__[_SNAPSHOT] = _values(entry, instance)
 
 
+def _saved_values(
+    entry: registry.EntityKind, instance: models.Model, update_fields: Iterable[str] | None
+) -> dict[str, Any]:
+    current = _values(entry, instance)
+    if update_fields is None:
+        return current
+    names = set(update_fields)
+    saved = {f.attname for f in tracked_fields(entry) if {f.name, f.attname} & names}
+    return {attname: value for attname, value in current.items() if attname in saved}
+
+
+def _created_event(
+    entry: registry.EntityKind, current: dict[str, Any], refs: list[Any], name: str
+) -> ValidEvent:
+    changes = {
+        field: change
+        for field, change in _diff(entry, {}, current).items()
+        if change["new"] not in (None, "", [], {})
+    }
+    return build_event(
+        f"{entry.kind}-created",
+        f"Created {entry.kind} '{name}'",
+        entities=refs,
+        changes=changes,
+    )
+
+
 def _on_save(
     sender: type[models.Model],
     instance: models.Model,
     created: bool,
     raw: bool = False,
     update_fields: Iterable[str] | None = None,
+    _rerecord: bool = False,
     **kwargs: Any,
 ) -> None:
     entry = registry.for_model(sender)
     if entry is None:
         return
-    current = _values(entry, instance)
-    if update_fields is not None:
-        names = set(update_fields)
-        saved = {f.attname for f in tracked_fields(entry) if {f.name, f.attname} & names}
-        current = {attname: value for attname, value in current.items() if attname in saved}
+    current = _saved_values(entry, instance, update_fields)
     previous = instance.__dict__.get(_SNAPSHOT, {})
-    instance.__dict__[_SNAPSHOT] = {**previous, **current}
+    if not _rerecord:
+        instance.__dict__[_SNAPSHOT] = {**previous, **current}
+    pending = _pending.get()
+    if pending is not None and pending.instance_id == id(instance):
+        pending.saw_created = created  # recorded by the statement itself
+        return
     if raw or _off.get():
         return
     name = _name(entry, instance)
     refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
     if created:
-        changes = {
-            field: change
-            for field, change in _diff(entry, {}, current).items()
-            if change["new"] not in (None, "", [], {})
-        }
-        _emit(
-            [
-                build_event(
-                    f"{entry.kind}-created",
-                    f"Created {entry.kind} '{name}'",
-                    entities=refs,
-                    changes=changes,
-                )
-            ]
-        )
+        _emit([_created_event(entry, current, refs, name)])
         return
     changes = _diff(entry, previous, current)
     if changes:
@@ -258,14 +392,21 @@ def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any
 # --- installing ----------------------------------------------------------------------
 
 
-def _atomic(method: Any) -> Any:
-    """Run a model method in a transaction, collecting the events it causes."""
+def _atomic(method: Any, *, one_statement: bool = False) -> Any:
+    """Run a model method in a transaction, collecting the events it causes; for
+    ``save`` on PostgreSQL, in the model's own statement when it can."""
 
     @functools.wraps(method)
     def wrapper(self: models.Model, *args: Any, **kwargs: Any) -> Any:
         if _off.get():
             return method(self, *args, **kwargs)
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        if one_statement:
+            pending = _prepare_one_statement(self, using, args, kwargs)
+            if pending is _NOTHING:
+                return method(self, *args, **kwargs)
+            if isinstance(pending, _Pending):
+                return _save_in_one_statement(method, self, pending, using, args, kwargs)
         with transaction.atomic(using=using), collecting():
             return method(self, *args, **kwargs)
 
@@ -392,9 +533,10 @@ def track(entry: registry.EntityKind) -> None:
     post_init.connect(_on_init, sender=model, weak=False, dispatch_uid=f"{uid}.init")
     post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{uid}.save")
     post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"{uid}.delete")
-    for method in ("save", "delete"):
-        if not getattr(getattr(model, method), "__audit_wrapped__", False):
-            setattr(model, method, _atomic(getattr(model, method)))
+    if not getattr(model.save, "__audit_wrapped__", False):
+        model.save = _atomic(model.save, one_statement=True)
+    if not getattr(model.delete, "__audit_wrapped__", False):
+        model.delete = _atomic(model.delete)
     if not getattr(model.refresh_from_db, "__audit_wrapped__", False):
         model.refresh_from_db = _resnapshot_after_refresh(model.refresh_from_db)
     for manager in [*model._meta.managers, model._meta.base_manager]:

@@ -1,0 +1,109 @@
+"""Change-tracking benchmark: what recording costs a save, as a ratio in one run.
+
+A loop of creates and edits of a registered model (``catalog.Project``), each save in
+autocommit as a request would make it, runs with tracking on and with tracking off
+(``audit.tracking.disabled()``), alternating rounds so that a noisy machine hurts both
+alike. Prints saves/s for each and the ratio; the target is at most 1.5x. For scale:
+django-auditlog costs about 6x a plain save, django-pghistory's triggers about 1.1x.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_bench_tracking \
+        .venv/bin/python bench/tracking.py [--objects 300] [--edits 3] [--rounds 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/audit_bench_tracking"
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(make_conninfo(url, dbname="postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def loop(objects: int, edits: int, owner: object) -> float:
+    """Create ``objects`` projects and edit each ``edits`` times; returns seconds."""
+    from catalog.models import Project
+
+    started = time.perf_counter()
+    for n in range(objects):
+        project = Project.objects.create(name=f"Project {n}", owner=owner, description="")
+        for e in range(edits):
+            project.description = f"revision {e} of a realistic description " * 3
+            project.save()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=300)
+    parser.add_argument("--edits", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+
+    url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    if not url.startswith("postgres"):
+        sys.exit("bench/tracking.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    os.environ.pop("REDIS_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "auditproj.settings"
+    ensure_database(url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ
+    )
+    sys.path.insert(0, str(ROOT))
+
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from audit import tracking
+    from audit.context import AuditContext, bind
+    from audit.models import AuditRecord
+
+    owner, _ = User.objects.get_or_create(username="bench-tracking")
+    saves = args.objects * (1 + args.edits)
+    on: list[float] = []
+    off: list[float] = []
+    with bind(AuditContext(user=owner)):
+        loop(20, 1, owner)  # warm caches and connections
+        with tracking.disabled():
+            loop(20, 1, owner)
+        for _ in range(args.rounds):
+            before = AuditRecord.objects.count()
+            on.append(loop(args.objects, args.edits, owner))
+            recorded = AuditRecord.objects.count() - before
+            assert recorded == saves, f"expected {saves} records, found {recorded}"
+            with tracking.disabled():
+                off.append(loop(args.objects, args.edits, owner))
+
+    best_on, best_off = min(on), min(off)
+    median_on, median_off = statistics.median(on), statistics.median(off)
+    print(f"\nChange tracking benchmark on {connection.vendor}: {args.rounds} rounds of "
+          f"{args.objects} creates + {args.objects * args.edits} edits ({saves} saves), "
+          "each save in autocommit, rounds alternating on/off")
+    print(f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'':24}{'median s':>10}{'best s':>10}{'saves/s (median)':>18}")
+    print(f"{'tracking off':24}{median_off:10.2f}{best_off:10.2f}{saves / median_off:18,.0f}")
+    print(f"{'tracking on':24}{median_on:10.2f}{best_on:10.2f}{saves / median_on:18,.0f}")
+    ratio = median_on / median_off
+    print(f"\nratio on/off (median)   {ratio:.2f}x   (best-of: {best_on / best_off:.2f}x)")
+    print(f"target                  <= 1.5x  {'met' if ratio <= 1.5 else 'TARGET MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
