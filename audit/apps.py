@@ -36,6 +36,17 @@ class AuditConfig(AppConfig):
             name_field="name",
             viewable=lambda user, queryset: queryset.filter(user=user),
         )
+        # The switches are audited like any entity: a change to a type's global switch,
+        # level or description is tracked; group switches by the m2m receiver below.
+        from .models import EventType
+
+        registry.register(
+            EventType,
+            kind="event-type",
+            name_field="name",
+            fields=("enabled", "level", "description"),
+            track=True,
+        )
 
     def _connect_toggle_invalidation(self) -> None:
         """The cached switch rules go stale when a rule, a group or a membership
@@ -56,7 +67,13 @@ class AuditConfig(AppConfig):
             sender=EventType.disabled_for.through,
             dispatch_uid="audit.rules.m2m",
         )
-        post_delete.connect(receivers.group_deleted, sender=Group, dispatch_uid="audit.group-del")
+        m2m_changed.connect(
+            receivers.rule_groups_changed,
+            sender=EventType.disabled_for.through,
+            dispatch_uid="audit.rules.record",
+        )
+        post_delete.connect(receivers.group_changed, sender=Group, dispatch_uid="audit.group-del")
+        post_save.connect(receivers.group_changed, sender=Group, dispatch_uid="audit.group-save")
         m2m_changed.connect(
             receivers.memberships_changed,
             sender=get_user_model().groups.through,

@@ -89,13 +89,17 @@ def resolve(name: str) -> TypeInfo:
 
 def _create_custom(name: str) -> tuple[int, str]:
     cap = config.max_custom_types()
-    if EventType.objects.filter(built_in=False).count() >= cap:
+    from .toggles import PROTECTED  # the system's own types are not custom ones
+
+    if EventType.objects.filter(built_in=False).exclude(name__in=PROTECTED).count() >= cap:
         raise UnknownType(
             f"unknown type {name!r}: the limit of {cap} custom types "
             "(AUDIT_MAX_CUSTOM_TYPES) is reached"
         )
+    from .tracking import disabled  # registering a type is not a change of the rules
+
     try:
-        with transaction.atomic():
+        with transaction.atomic(), disabled():
             created = EventType.objects.create(
                 name=name, level="info", description="Custom type, registered on first use."
             )

@@ -177,3 +177,30 @@ class EntityLink(models.Model):
 
     def __str__(self) -> str:
         return f"record {self.record_id} -> {self.content_type_id}:{self.object_id}"
+
+
+class DroppedCount(models.Model):
+    """How many events the switches dropped, per hour, type and group.
+
+    Names rather than keys: the count is history, and "" as the group stands for the
+    global switch (a NULL would defeat the unique constraint the upsert relies on).
+    Written by ``audit.dropped``, a flush every few seconds, never a write per event.
+    """
+
+    hour = models.DateTimeField()
+    event_type = models.CharField(max_length=64)
+    group = models.CharField(
+        max_length=150, blank=True, help_text="Empty: switched off for everyone."
+    )
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "event_type", "group"], name="audit_dropped_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["-hour"], name="audit_dropped_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} for {self.group or 'everyone'} at {self.hour:%Y-%m-%d %H}:00"

@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from . import config, event_types, registry, sessions, storage, toggles
+from . import config, dropped, event_types, registry, sessions, storage, toggles
 from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
@@ -111,6 +111,7 @@ def prepare_rows(
             continue
         if info.name in disabled:
             result.disabled += 1
+            dropped.count(info.name, toggles.drop_reasons(user, info.name))
             continue
         record_uuid = event.uuid or uuid.uuid4()
         if record_uuid in seen:
@@ -140,6 +141,8 @@ def prepare_rows(
         )
     if result.rejected:
         result.rejected.sort(key=lambda item: item["index"])
+    if result.disabled:
+        dropped.maybe_flush()
     return rows, session
 
 

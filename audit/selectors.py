@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from . import event_types, registry
 from .models import AuditRecord, EntityLink, EventType, UserSession
@@ -42,6 +42,83 @@ def can_view_entity(user: Any, kind: registry.EntityKind, object_id: str) -> boo
     if user.is_staff:
         return True
     return kind.visible_to(user).filter(pk=object_id).exists()
+
+
+# The columns a page of records needs: what the read API and the activity panel show.
+# Left out: the stack trace (up to 32 KB for an error), fingerprint, uuid, request id.
+PAGE_FIELDS = (
+    "id",
+    "type_id",
+    "level",
+    "message",
+    "params",
+    "changes",
+    "user_id",
+    "session_id",
+    "created_at",
+    "client_time",
+    "source",
+)
+_LINK_FIELDS = ("id", "record_id", "content_type_id", "object_id", "role", "name")
+
+
+def page_of_records(queryset: QuerySet[AuditRecord]) -> list[AuditRecord]:
+    """The records of ``queryset`` (an ordered, sliced page) with ``type``, ``user``,
+    ``session`` and ``links`` attached, as ``with_related`` gives them, but lean.
+
+    Why not ``select_related`` + ``prefetch_related``: on a page of 50 records the
+    database work is under a millisecond, and the time goes into Python: full rows of
+    three related tables, a model instance of each per record, and prefetch filtering
+    per record. Here the records come with the type's name, the username and the
+    session's uuid as annotations (one query), each distinct type, user and session
+    becomes one instance (its other fields deferred, loaded if ever touched), and the
+    links arrive in a second query, attached as the prefetch cache. ``record.type.name``,
+    ``record.user``, ``record.session.uuid`` and ``record.links.all()`` read as usual.
+    """
+    username_field = get_user_model().USERNAME_FIELD
+    rows = queryset.only(*PAGE_FIELDS).annotate(
+        _type_name=F("type__name"),
+        _username=F(f"user__{username_field}"),
+        _session_uuid=F("session__uuid"),
+    )
+    records = list(rows)
+    if not records:
+        return records
+    user_model = get_user_model()
+    types: dict[int, EventType] = {}
+    users: dict[int, Any] = {}
+    sessions: dict[int, UserSession] = {}
+    links: dict[int, list[EntityLink]] = {}
+    for record in records:
+        links[record.pk] = []
+        type_ = types.get(record.type_id)
+        if type_ is None:
+            type_ = types[record.type_id] = EventType.from_db(
+                queryset.db, ["id", "name"], [record.type_id, record._type_name]
+            )
+        user = None
+        if record.user_id is not None and record._username is not None:
+            user = users.get(record.user_id)
+            if user is None:
+                user = users[record.user_id] = user_model.from_db(
+                    queryset.db, ["id", username_field], [record.user_id, record._username]
+                )
+        session = sessions.get(record.session_id)
+        if session is None:
+            session = sessions[record.session_id] = UserSession.from_db(
+                queryset.db, ["id", "uuid"], [record.session_id, record._session_uuid]
+            )
+        cache = record._state.fields_cache
+        cache["type"], cache["user"], cache["session"] = type_, user, session
+    for link in EntityLink.objects.filter(record_id__in=list(links)).only(*_LINK_FIELDS):
+        links[link.record_id].append(link)
+    for record in records:
+        record._prefetched_objects_cache = {"links": sorted(links[record.pk], key=_by_id)}
+    return records
+
+
+def _by_id(link: EntityLink) -> int:
+    return link.pk
 
 
 class ActivityPage(NamedTuple):
@@ -77,8 +154,8 @@ def entity_activity_page(
     shows a record that links the entity twice (two roles) once. Filters by type and
     user join the record by primary key inside the same scan.
 
-    Queries: one for the page (records with type, user and session), one for their
-    links; one more to resolve type names when ``types`` is given.
+    Queries: the page, then its links (``page_of_records``); one more to resolve type
+    names when ``types`` is given.
     """
     links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
     if before is not None:
@@ -92,7 +169,7 @@ def entity_activity_page(
     if user_id is not None:
         links = links.filter(record__user_id=user_id)
     page_ids = links.order_by("-record_id").values("record_id").distinct()[: limit + 1]
-    records = list(with_related(AuditRecord.objects.filter(pk__in=page_ids)).order_by("-id"))
+    records = page_of_records(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"))
     if len(records) > limit:
         records = records[:limit]
         return ActivityPage(records, records[-1].pk)

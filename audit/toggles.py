@@ -28,10 +28,17 @@ LOCAL_SECONDS = 0.5
 _CACHE_SECONDS = 24 * 3600
 
 
+# The record of a change to the switches can never be switched off itself.
+PROTECTED: frozenset[str] = frozenset(
+    {"event-type-created", "event-type-edited", "event-type-deleted"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Rules:
     globally_off: frozenset[str]
     off_for_group: dict[int, frozenset[str]]
+    group_names: dict[int, str]
 
 
 class _Local:
@@ -62,12 +69,20 @@ _local = _Local()
 
 
 def _load_rules() -> Rules:
-    globally_off = frozenset(EventType.objects.filter(enabled=False).values_list("name", flat=True))
+    globally_off = (
+        frozenset(EventType.objects.filter(enabled=False).values_list("name", flat=True))
+        - PROTECTED
+    )
     by_group: dict[int, set[str]] = {}
-    pairs = EventType.disabled_for.through.objects.values_list("group_id", "eventtype__name")
-    for group_id, name in pairs:
-        by_group.setdefault(group_id, set()).add(name)
-    return Rules(globally_off, {gid: frozenset(names) for gid, names in by_group.items()})
+    names: dict[int, str] = {}
+    pairs = EventType.disabled_for.through.objects.values_list(
+        "group_id", "group__name", "eventtype__name"
+    )
+    for group_id, group_name, type_name in pairs:
+        if type_name not in PROTECTED:
+            by_group.setdefault(group_id, set()).add(type_name)
+            names[group_id] = group_name
+    return Rules(globally_off, {gid: frozenset(n) for gid, n in by_group.items()}, names)
 
 
 def rules() -> Rules:
@@ -102,6 +117,21 @@ def disabled_types(user: Any) -> frozenset[str]:
     for group_id in group_ids(user):
         names |= current.off_for_group.get(group_id, frozenset())
     return frozenset(names)
+
+
+def drop_reasons(user: Any, type_name: str) -> list[str]:
+    """Why ``type_name`` is off for ``user``: "" for the global switch, else the names of
+    the user's groups that switch it off (for the dropped-event counts)."""
+    current = rules()
+    if type_name in current.globally_off:
+        return [""]
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return [
+        current.group_names.get(group_id, str(group_id))
+        for group_id in sorted(group_ids(user))
+        if type_name in current.off_for_group.get(group_id, frozenset())
+    ]
 
 
 def forget_rules() -> None:

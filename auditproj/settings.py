@@ -7,6 +7,7 @@ Celery tasks, local-memory cache) so that ``make run`` needs no outside service.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -87,8 +88,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # deadlock upgrading read locks, and the timeout lets the second one wait.
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     # A file, not Django's shared in-memory database, whose table locks would fail
-    # the concurrent-request tests instead of waiting.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    # the concurrent-request tests instead of waiting; one per test run (process).
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.text("REDIS_URL")

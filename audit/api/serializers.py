@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Group
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .. import registry
 from ..levels import Level
-from ..models import AuditRecord, UserSession
+from ..models import AuditRecord, EventType, UserSession
 
 
 class EntityRefSerializer(serializers.Serializer):
@@ -134,3 +135,40 @@ class IngestResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
     disabled = serializers.IntegerField()
     rejected = serializers.ListField(child=serializers.DictField())
+
+
+class EventTypeSerializer(serializers.ModelSerializer):
+    """A type's switches, as the staff API reads and changes them."""
+
+    disabled_for_groups = serializers.SlugRelatedField(
+        source="disabled_for",
+        slug_field="name",
+        many=True,
+        queryset=Group.objects.all(),
+        required=False,
+        help_text="Names of the groups whose members' events of this type are dropped.",
+    )
+    dropped_last_24h = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EventType
+        fields = [
+            "name",
+            "level",
+            "description",
+            "built_in",
+            "enabled",
+            "disabled_for_groups",
+            "dropped_last_24h",
+        ]
+        read_only_fields = ["name", "built_in"]
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_dropped_last_24h(self, event_type: EventType) -> dict[str, int]:
+        """Events dropped per group ("" is the global switch), flushed counts only."""
+        counts = self.context.get("dropped_counts")
+        if counts is not None:
+            return counts.get(event_type.name, {})
+        from ..stats import dropped_last_day
+
+        return dropped_last_day([event_type.name]).get(event_type.name, {})

@@ -7,6 +7,8 @@ app_name = "audit-api"
 urlpatterns = [
     path("events/", views.EventsView.as_view(), name="events"),
     path("config/", views.ConfigView.as_view(), name="config"),
+    path("event-types/", views.EventTypeList.as_view(), name="event-types"),
+    path("event-types/<str:name>/", views.EventTypeDetail.as_view(), name="event-type"),
     path("sessions/", views.SessionListView.as_view(), name="sessions"),
     path("sessions/<uuid:uuid>/", views.SessionDetailView.as_view(), name="session"),
     path(
