@@ -1,0 +1,221 @@
+"""Server-rendered pages of the catalog: an overview, a list per kind and one page per
+entity with its activity panel beside the details.
+
+Views stay thin: what a user may see comes from ``selectors`` and ``permissions``,
+what an action does (and records) from ``actions``. Forms post back and redirect
+(post/redirect/get), so a reload never repeats an action. An entity the user may not
+view answers 403 with a page that says so (404 when it does not exist).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.core.paginator import Paginator
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from . import actions, display, kinds, permissions, selectors
+from .kinds import BY_PLURAL, KINDS, Kind
+
+PAGE_SIZE = 25
+
+
+def _kind(plural: str) -> Kind:
+    spec = BY_PLURAL.get(plural)
+    if spec is None:
+        raise Http404(f"No kind of entity is called {plural!r}.")
+    return spec
+
+
+def detail_url(obj: models.Model) -> str:
+    return reverse("catalog:detail", args=[kinds.of(obj).plural, obj.pk])
+
+
+def _forbidden(request: HttpRequest, spec: Kind, *, edit: bool = False) -> HttpResponse:
+    return render(
+        request,
+        "catalog/forbidden.html",
+        {"spec": spec, "edit": edit, "kinds": KINDS.values()},
+        status=403,
+    )
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    """What the user may see in the catalog: a count per kind and the latest changes."""
+    counts, recent = selectors.overview(request.user)
+    return render(
+        request,
+        "catalog/overview.html",
+        {"counts": counts, "recent": recent, "kinds": KINDS.values()},
+    )
+
+
+@login_required
+def entity_list(request: HttpRequest, plural: str) -> HttpResponse:
+    """The entities of one kind the user may view, most recently changed first."""
+    spec = _kind(plural)
+    search = request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    page = Paginator(selectors.for_list(spec, request.user, search=search), PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [(obj, display.summary(obj)) for obj in page.object_list]
+    return render(
+        request,
+        "catalog/list.html",
+        {"spec": spec, "page": page, "rows": rows, "search": search, "kinds": KINDS.values()},
+    )
+
+
+@login_required
+def detail(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
+    """One entity: its details, what it holds (projects), sharing, comments, the
+    actions the user may take, and its activity panel beside them."""
+    spec = _kind(plural)
+    obj = selectors.for_page(spec, pk)
+    if obj is None:
+        raise Http404(f"No {spec.label.lower()} with this id.")
+    if not permissions.may_view(request.user, obj):
+        return _forbidden(request, spec)
+    may_edit = permissions.may_edit(request.user, obj)
+    context: dict[str, Any] = {
+        "spec": spec,
+        "kind": spec.kind,
+        "object": obj,
+        "facts": display.facts(obj),
+        "sections": display.sections(obj),
+        "comments": list(selectors.comments(obj)[:50]),
+        "may_edit": may_edit,
+        "can_publish": spec.publishable and may_edit and not obj.published,
+        "contents": selectors.project_contents(obj, request.user) if spec.kind == "project" else [],
+        "kinds": KINDS.values(),
+        "comment_max_length": actions.COMMENT_MAX_LENGTH,
+    }
+    return render(request, "catalog/detail.html", context)
+
+
+# --- actions (POST, then back to the page) --------------------------------------------
+
+
+def _target(
+    request: HttpRequest, plural: str, pk: uuid.UUID, *, edit: bool
+) -> tuple[Kind, models.Model | None, HttpResponse | None]:
+    """The entity an action form posted to, or the 403/404 answer to give instead."""
+    spec = _kind(plural)
+    obj = selectors.for_page(spec, pk)
+    if obj is None:
+        raise Http404(f"No {spec.label.lower()} with this id.")
+    allowed = (permissions.may_edit if edit else permissions.may_view)(request.user, obj)
+    if not allowed:
+        return spec, None, _forbidden(request, spec, edit=edit)
+    return spec, obj, None
+
+
+def _back(obj: models.Model) -> HttpResponse:
+    return redirect(detail_url(obj))
+
+
+@login_required
+@require_POST
+def publish(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
+    spec, obj, refused = _target(request, plural, pk, edit=True)
+    if refused is not None:
+        return refused
+    if not spec.publishable:
+        raise Http404(f"A {spec.label.lower()} cannot be published.")
+    actions.publish(obj)
+    messages.success(request, f"Published. Every signed-in user can now view {obj.name}.")
+    return _back(obj)
+
+
+@login_required
+@require_POST
+def run(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
+    spec, obj, refused = _target(request, plural, pk, edit=False)
+    if refused is not None:
+        return refused
+    if not spec.runnable:
+        raise Http404(f"A {spec.label.lower()} cannot be run.")
+    result = actions.run(obj)
+    if result.table is not None:
+        messages.success(
+            request,
+            f"Ran {obj.name}: {result.table.rows:,} rows, {result.table.columns} columns "
+            f"in {result.table.duration_ms:,} ms.",
+        )
+    else:
+        messages.success(request, f"Started {obj.name}.")
+    return _back(obj)
+
+
+@login_required
+@require_POST
+def open_project(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
+    spec, obj, refused = _target(request, plural, pk, edit=False)
+    if refused is not None:
+        return refused
+    if spec.kind != "project":
+        raise Http404("Only projects are opened.")
+    actions.open_project(obj)
+    messages.success(request, f"Opened {obj.name}.")
+    return _back(obj)
+
+
+def _names(raw: str) -> list[str]:
+    """Comma-separated names, deduplicated; NUL (which no name has, and PostgreSQL
+    refuses in a query) removed."""
+    parts = (part.strip() for part in raw.replace("\x00", "").split(","))
+    return [name for name in dict.fromkeys(parts) if name][:100]
+
+
+@login_required
+@require_POST
+def share(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
+    """Share with comma-separated usernames and group names from the page's form."""
+    _spec, obj, refused = _target(request, plural, pk, edit=True)
+    if refused is not None:
+        return refused
+    user_names = _names(request.POST.get("users", ""))
+    group_names = _names(request.POST.get("groups", ""))
+    user_model = get_user_model()
+    users = list(
+        user_model._default_manager.filter(**{f"{user_model.USERNAME_FIELD}__in": user_names})
+    )
+    groups = list(Group.objects.filter(name__in=group_names))
+    missing = sorted(set(user_names) - {user.get_username() for user in users}) + sorted(
+        set(group_names) - {group.name for group in groups}
+    )
+    if missing:
+        messages.error(request, f"Not shared: no user or group called {', '.join(missing)}.")
+        return _back(obj)
+    try:
+        actions.share(obj, users, groups, notify=request.POST.get("notify") == "on")
+    except actions.ActionError as exc:
+        messages.error(request, str(exc))
+        return _back(obj)
+    messages.success(request, f"Shared with {', '.join(user_names + group_names)}.")
+    return _back(obj)
+
+
+@login_required
+@require_POST
+def comment(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
+    _spec, obj, refused = _target(request, plural, pk, edit=False)
+    if refused is not None:
+        return refused
+    try:
+        actions.comment(obj, request.user, request.POST.get("text", ""))
+    except actions.ActionError as exc:
+        messages.error(request, str(exc))
+        return _back(obj)
+    messages.success(request, "Comment posted.")
+    return redirect(detail_url(obj) + "#comments")
