@@ -273,6 +273,58 @@ class EventTypeAdmin(admin.ModelAdmin):
     filter_horizontal = ("disabled_for",)
     fields = ("name", "level", "description", "enabled", "disabled_for", "built_in", "created_at")
 
+    change_list_template = "admin/audit/eventtype/change_list.html"
+
+    def get_urls(self) -> list[Any]:
+        from django.urls import path
+
+        return [
+            path(
+                "switches/",
+                self.admin_site.admin_view(self.switches_view),
+                name="audit_eventtype_switches",
+            ),
+            *super().get_urls(),
+        ]
+
+    def switches_view(self, request: HttpRequest) -> Any:
+        """Types as rows, groups as columns: switch types off for groups at a glance."""
+        from django.contrib import messages
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import redirect
+        from django.template.response import TemplateResponse
+
+        from . import switches
+        from .levels import Level
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        search, level = request.GET.get("q", "").strip(), request.GET.get("level", "")
+        if level not in Level.values:
+            level = ""
+        if request.method == "POST":
+            if not self.has_change_permission(request):
+                raise PermissionDenied
+            posted = _posted_switches(request.POST)
+            changed = switches.apply(posted)
+            messages.success(
+                request, f"Saved: {changed} switch{'es' if changed != 1 else ''} changed."
+            )
+            return redirect(request.get_full_path())
+        groups, rows = switches.matrix(search, level)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Event switches",
+            "groups": groups,
+            "rows": rows,
+            "search": search,
+            "level": level,
+            "levels": Level.choices,
+            "can_change": self.has_change_permission(request),
+        }
+        return TemplateResponse(request, "admin/audit/eventtype/switches.html", context)
+
     def get_readonly_fields(self, request: HttpRequest, obj: EventType | None = None) -> Any:
         """The 47 built-in names are the specification's contract: they cannot change."""
         if obj is not None and obj.built_in:
@@ -292,3 +344,19 @@ class EventTypeAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: EventType) -> None:
         super().delete_model(request, obj)
         event_types.clear_cache()
+
+
+def _posted_switches(data: Any) -> dict[int, tuple[bool, set[int]]]:
+    """The matrix form: ``shown`` lists the type ids on the page, ``off-T`` the global
+    switch of type T, ``off-T-G`` its switch for group G (checked: switched off)."""
+    posted: dict[int, tuple[bool, set[int]]] = {}
+    for raw in data.getlist("shown"):
+        if raw.isdigit():
+            posted[int(raw)] = (f"off-{raw}" in data, set())
+    for key in data:
+        parts = key.split("-")
+        if len(parts) == 3 and parts[0] == "off" and parts[1].isdigit() and parts[2].isdigit():
+            entry = posted.get(int(parts[1]))
+            if entry is not None:
+                entry[1].add(int(parts[2]))
+    return posted

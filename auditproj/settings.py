@@ -168,6 +168,9 @@ CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    "audit-flush-dropped-counts": {"task": "audit.flush_dropped_counts", "schedule": 10.0},
+}
 
 # Limits of the audit system (read through audit.config, documented in README).
 AUDIT_MAX_BATCH = env.integer("AUDIT_MAX_BATCH", 1000)

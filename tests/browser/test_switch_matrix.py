@@ -1,0 +1,48 @@
+"""An admin switches an event type off for a group in the matrix, in a real browser."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from audit import toggles
+from audit.models import AuditRecord, EventType
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_admin_switches_a_type_off_for_a_group(live_server, page) -> None:
+    User.objects.create_superuser("root", "root@example.com", "root-password")
+    analysts = Group.objects.create(name="analysts")
+    Group.objects.create(name="engineers")
+    member = User.objects.create_user("ann", password="x")
+    member.groups.add(analysts)
+
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/audit/eventtype/switches/")
+    page.fill("#id_username", "root")
+    page.fill("#id_password", "root-password")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/switches/")
+
+    page.fill("input[name=q]", "dialog")
+    page.click("form[role=search] button")
+    page.wait_for_selector('tr[data-type="dialog-ok"]')
+    assert page.locator("tr[data-type]").count() == 1
+    box = page.get_by_label("dialog-ok off for analysts")
+    assert not box.is_checked()
+    box.check()
+    page.click("input[value='Save switches']")
+    page.wait_for_selector(".messagelist")
+    assert "1 switch changed" in page.inner_text(".messagelist")
+    assert page.get_by_label("dialog-ok off for analysts").is_checked()
+    screenshot(page, "switch-matrix")
+
+    assert "dialog-ok" in toggles.disabled_types(member)
+    assert list(
+        EventType.objects.get(name="dialog-ok").disabled_for.values_list("name", flat=True)
+    ) == ["analysts"]
+    record = AuditRecord.objects.get(type__name="event-type-edited")
+    assert record.changes == {"disabled_for_groups": {"old": [], "new": ["analysts"]}}
+    assert record.user_id == User.objects.get(username="root").pk

@@ -1,0 +1,264 @@
+"""Switching event types off, globally or for groups: on every path, audited, counted."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+import audit
+from audit import dropped, toggles
+from audit.handler import AuditLogHandler
+from audit.logger import Logger
+from audit.models import AuditRecord, DroppedCount, EventType
+from catalog.models import Project
+
+from .conftest import post_events
+
+pytestmark = pytest.mark.django_db
+
+
+def _off_for(group: Group, *names: str) -> None:
+    for name in names:
+        EventType.objects.get(name=name).disabled_for.add(group)
+
+
+def _stored(type_name: str) -> int:
+    return AuditRecord.objects.filter(type__name=type_name).count()
+
+
+def test_group_switch_drops_on_the_ingest_path(token_client: APIClient, group) -> None:
+    _off_for(group, "dialog-ok")
+    body = post_events(token_client, [{"type": "dialog-ok"}, {"type": "log"}]).json()
+    assert (body["disabled"], len(body["accepted"])) == (1, 1)
+    assert _stored("dialog-ok") == 0
+
+
+def test_group_switch_drops_on_the_python_paths(user, group) -> None:
+    _off_for(group, "log", "error")
+    assert audit.log("log", "x", user=user) is None
+    assert Logger(user=user).log("HELLO") is None
+    assert Logger(user=user).error("boom") is None
+    assert _stored("log") == 0 and _stored("error") == 0
+    other = audit.log("log", "someone else")  # no user: only the global switch applies
+    assert other is not None
+
+
+def test_group_switch_drops_on_the_logging_handler_path(user, group) -> None:
+    from audit.context import AuditContext, bind
+
+    _off_for(group, "error")
+    handler = AuditLogHandler()
+    log = logging.getLogger("tests.switches")
+    log.addHandler(handler)
+    try:
+        with bind(AuditContext(user=user)):
+            log.error("dropped")
+    finally:
+        log.removeHandler(handler)
+    assert _stored("error") == 0
+
+
+def test_group_switch_drops_tracked_changes(user, group) -> None:
+    from audit.context import AuditContext, bind
+
+    _off_for(group, "project-created", "project-edited")
+    with bind(AuditContext(user=user)):
+        project = Project.objects.create(name="quiet", owner=user)
+        project.name = "still quiet"
+        project.save()
+    assert _stored("project-created") == 0 and _stored("project-edited") == 0
+    assert Project.objects.get(pk=project.pk).name == "still quiet"  # the change itself stays
+
+
+def test_global_switch_applies_to_everyone_including_superusers(db) -> None:
+    from django.contrib.auth.models import User
+
+    boss = User.objects.create_superuser("boss", "b@example.com", "pw")
+    EventType.objects.filter(name="viewer-rendered").update(enabled=False)
+    assert audit.log("viewer-rendered", user=boss) is None
+    assert audit.log("viewer-rendered") is None
+
+
+def test_superusers_follow_their_groups_too(db, group) -> None:
+    from django.contrib.auth.models import User
+
+    boss = User.objects.create_superuser("boss", "b@example.com", "pw")
+    boss.groups.add(group)
+    _off_for(group, "dialog-ok")
+    assert audit.log("dialog-ok", user=boss) is None
+
+
+def test_membership_change_takes_effect_at_once(user) -> None:
+    analysts = Group.objects.create(name="analysts")
+    _off_for(analysts, "dialog-ok")
+    assert "dialog-ok" not in toggles.disabled_types(user)
+    user.groups.add(analysts)
+    assert "dialog-ok" in toggles.disabled_types(user)
+    analysts.user_set.remove(user)
+    assert "dialog-ok" not in toggles.disabled_types(user)
+    analysts.user_set.add(user)
+    analysts.user_set.clear()
+    assert "dialog-ok" not in toggles.disabled_types(user)
+
+
+def test_rule_change_takes_effect_at_once(user, group) -> None:
+    assert toggles.disabled_types(user) == frozenset()
+    kind = EventType.objects.get(name="query-start")
+    kind.disabled_for.add(group)
+    assert toggles.disabled_types(user) == {"query-start"}
+    kind.enabled = False
+    kind.save()
+    kind.disabled_for.clear()
+    assert toggles.disabled_types(user) == {"query-start"}
+    assert toggles.disabled_types(None) == {"query-start"}
+
+
+def test_checking_the_switches_costs_no_query_per_event(
+    user, group, django_assert_num_queries
+) -> None:
+    _off_for(group, "dialog-ok")
+    toggles.disabled_types(user)  # warm
+    with django_assert_num_queries(0):
+        for _ in range(100):
+            assert "dialog-ok" in toggles.disabled_types(user)
+
+
+def test_the_record_of_a_rule_change_cannot_be_switched_off(staff) -> None:
+    EventType.objects.filter(name__startswith="event-type-").update(enabled=False)
+    assert not toggles.PROTECTED & toggles.disabled_types(None)
+
+
+def test_rule_changes_are_recorded_with_who_and_what(staff, group) -> None:
+    from audit.context import AuditContext, bind
+
+    kind = EventType.objects.get(name="dialog-ok")
+    with bind(AuditContext(user=staff)):
+        kind.disabled_for.add(group)
+        kind.enabled = False
+        kind.save()
+    changes = [
+        r.changes for r in AuditRecord.objects.filter(type__name="event-type-edited").order_by("id")
+    ]
+    assert changes == [
+        {"disabled_for_groups": {"old": [], "new": ["analysts"]}},
+        {"enabled": {"old": True, "new": False}},
+    ]
+    record = AuditRecord.objects.filter(type__name="event-type-edited").first()
+    assert record.user_id == staff.pk
+    assert record.links.get().name == "dialog-ok"
+
+
+def test_dropped_events_are_counted_per_type_and_group_without_a_write_each(
+    user, group, django_assert_max_num_queries
+) -> None:
+    dropped.reset()
+    _off_for(group, "dialog-ok")
+    EventType.objects.filter(name="tutorial-completed").update(enabled=False)
+    audit.log("dialog-ok", user=user)  # warm caches
+    with django_assert_max_num_queries(0):
+        for _ in range(4):
+            audit.log("dialog-ok", user=user)
+            audit.log("tutorial-completed", user=user)
+    assert not DroppedCount.objects.exists()
+    dropped.flush()
+    counts = {(c.event_type, c.group): c.count for c in DroppedCount.objects.all()}
+    assert counts == {("dialog-ok", "analysts"): 5, ("tutorial-completed", ""): 4}
+    audit.log("dialog-ok", user=user)
+    dropped.flush()
+    assert DroppedCount.objects.get(event_type="dialog-ok").count == 6
+
+
+class TestStaffApi:
+    def test_read_and_patch_a_types_switches(self, staff_client: APIClient, staff, group) -> None:
+        url = "/api/audit/event-types/dialog-ok/"
+        body = staff_client.get(url).json()
+        assert body["enabled"] is True and body["disabled_for_groups"] == []
+        response = staff_client.patch(
+            url, {"disabled_for_groups": ["analysts"], "enabled": False}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        assert response.json()["disabled_for_groups"] == ["analysts"]
+        kind = EventType.objects.get(name="dialog-ok")
+        assert kind.enabled is False and list(kind.disabled_for.values_list("name", flat=True)) == [
+            "analysts"
+        ]
+        recorded = AuditRecord.objects.filter(type__name="event-type-edited")
+        assert recorded.count() == 2 and {r.user_id for r in recorded} == {staff.pk}
+
+    def test_unknown_group_or_type_is_a_clear_4xx(self, staff_client: APIClient) -> None:
+        bad = staff_client.patch(
+            "/api/audit/event-types/dialog-ok/", {"disabled_for_groups": ["nobody"]}, format="json"
+        )
+        assert bad.status_code == 400 and "nobody" in str(bad.json())
+        assert staff_client.get("/api/audit/event-types/no-such-type/").status_code == 404
+        assert (
+            staff_client.patch(
+                "/api/audit/event-types/log/", {"enabled": "maybe"}, format="json"
+            ).status_code
+            == 400
+        )
+
+    def test_list_shows_every_type_with_dropped_counts(self, staff_client: APIClient) -> None:
+        rows = staff_client.get("/api/audit/event-types/").json()
+        assert len(rows) >= 47 and {"name", "enabled", "disabled_for_groups"} <= set(rows[0])
+
+    def test_non_staff_are_refused(self, token_client: APIClient) -> None:
+        assert token_client.get("/api/audit/event-types/").status_code == 403
+        assert token_client.get("/api/audit/event-types/log/").status_code == 403
+        assert (
+            token_client.patch(
+                "/api/audit/event-types/log/", {"enabled": False}, format="json"
+            ).status_code
+            == 403
+        )
+        assert EventType.objects.get(name="log").enabled is True
+
+
+class TestMatrixPage:
+    url = "/admin/audit/eventtype/switches/"
+
+    def test_shows_types_by_groups_with_search_and_level(self, client, staff, group) -> None:
+        staff.is_superuser = True
+        staff.save()
+        client.force_login(staff)
+        EventType.objects.get(name="dialog-ok").disabled_for.add(group)
+        page = client.get(self.url).content.decode()
+        assert "analysts" in page and "dialog-ok" in page and "query-start" in page
+        assert "event-type-edited" not in page  # the audit of the switches is not switchable
+        only_errors = client.get(self.url, {"level": "error"}).content.decode()
+        assert 'data-type="error"' in only_errors and 'data-type="dialog-ok"' not in only_errors
+        found = client.get(self.url, {"q": "dialog"}).content.decode()
+        assert 'data-type="dialog-ok"' in found and 'data-type="log"' not in found
+
+    def test_saving_changes_only_the_shown_switches_and_records_them(
+        self, client, staff, group
+    ) -> None:
+        staff.is_superuser = True
+        staff.save()
+        client.force_login(staff)
+        log, dialog = EventType.objects.get(name="log"), EventType.objects.get(name="dialog-ok")
+        EventType.objects.get(name="error").disabled_for.add(group)  # not shown below: kept
+        response = client.post(
+            self.url + "?q=o",
+            {
+                "shown": [log.pk, dialog.pk],
+                f"off-{log.pk}": "on",
+                f"off-{dialog.pk}-{group.pk}": "on",
+            },
+        )
+        assert response.status_code == 302
+        log.refresh_from_db()
+        assert log.enabled is False
+        assert list(dialog.disabled_for.values_list("name", flat=True)) == ["analysts"]
+        assert EventType.objects.get(name="error").disabled_for.exists()
+        assert (
+            AuditRecord.objects.filter(type__name="event-type-edited", user_id=staff.pk).count()
+            == 2
+        )
+
+    def test_needs_staff_with_permission(self, client, user) -> None:
+        client.force_login(user)
+        assert client.get(self.url).status_code == 302  # to the admin login
