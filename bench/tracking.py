@@ -93,9 +93,11 @@ def main() -> None:
 
     best_on, best_off = min(on), min(off)
     median_on, median_off = statistics.median(on), statistics.median(off)
-    print(f"\nChange tracking benchmark on {connection.vendor}: {args.rounds} rounds of "
-          f"{args.objects} creates + {args.objects * args.edits} edits ({saves} saves), "
-          "each save in autocommit, rounds alternating on/off")
+    print(
+        f"\nChange tracking benchmark on {connection.vendor}: {args.rounds} rounds of "
+        f"{args.objects} creates + {args.objects * args.edits} edits ({saves} saves), "
+        "each save in autocommit, rounds alternating on/off"
+    )
     print(f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'':24}{'median s':>10}{'best s':>10}{'saves/s (median)':>18}")
     print(f"{'tracking off':24}{median_off:10.2f}{best_off:10.2f}{saves / median_off:18,.0f}")
