@@ -199,3 +199,35 @@ def test_records_join_the_acting_user(user) -> None:
         Project.objects.create(name="mine", owner=user)
     record = _records("project-created")[0]
     assert record.user_id == user.pk and record.session.user_id == user.pk
+
+
+def test_an_edit_in_the_admin_is_recorded_as_the_admins(client, staff, user, project) -> None:
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    url = f"/admin/catalog/project/{project.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {name: form[name].value() or "" for name in form.fields if name not in ("password",)}
+    data.update({"name": "Renamed in the admin", "owner": user.pk})
+    data = {k: v for k, v in data.items() if v is not None}
+    data["shared_with_users"] = []
+    data["shared_with_groups"] = []
+    response = client.post(url, {k: v for k, v in data.items() if v != []})
+    assert response.status_code == 302, response.content[:500]
+    (record,) = _records("project-edited")
+    assert record.changes["name"] == {"old": "Sales", "new": "Renamed in the admin"}
+    assert record.user_id == staff.pk
+
+
+def test_an_edit_in_a_celery_task_is_recorded(user, project) -> None:
+    from celery import shared_task
+
+    @shared_task(name="tests.rename_project")
+    def rename(pk: str, name: str) -> None:
+        target = Project.objects.get(pk=pk)
+        target.name = name
+        target.save()
+
+    rename.delay(str(project.pk), "Renamed by a task")  # eager without Redis, a worker with
+    (record,) = _records("project-edited")
+    assert record.changes == {"name": {"old": "Sales", "new": "Renamed by a task"}}
