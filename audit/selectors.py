@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Count, F, Min, Prefetch, QuerySet
 
 from . import event_types, registry
 from .models import AuditRecord, EntityLink, EventType, UserSession
@@ -62,8 +62,8 @@ PAGE_FIELDS = (
 _LINK_FIELDS = ("id", "record_id", "content_type_id", "object_id", "role", "name")
 
 
-def page_of_records(queryset: QuerySet[AuditRecord]) -> list[AuditRecord]:
-    """The records of ``queryset`` (an ordered, sliced page) with ``type``, ``user``,
+def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list[AuditRecord]:
+    """The records of ``queryset`` (ordered; the first ``limit``) with ``type``, ``user``,
     ``session`` and ``links`` attached, as ``with_related`` gives them, but lean.
 
     Why not ``select_related`` + ``prefetch_related``: on a page of 50 records the
@@ -81,7 +81,7 @@ def page_of_records(queryset: QuerySet[AuditRecord]) -> list[AuditRecord]:
         _username=F(f"user__{username_field}"),
         _session_uuid=F("session__uuid"),
     )
-    records = list(rows)
+    records = list(rows if limit is None else rows[:limit])
     if not records:
         return records
     user_model = get_user_model()
@@ -130,6 +130,8 @@ class ActivityPage(NamedTuple):
 
 
 MAX_TYPE_FILTERS = 50
+# Links a filtered page looks through per request (see entity_activity_page).
+FILTER_WINDOW = 5000
 
 
 def entity_activity_page(
@@ -152,24 +154,44 @@ def entity_activity_page(
     table instead lets PostgreSQL walk the records' primary key backwards and probe
     links for each, which for a sparse entity reads most of the table. ``DISTINCT``
     shows a record that links the entity twice (two roles) once. Filters by type and
-    user join the record by primary key inside the same scan.
+    user look through at most ``FILTER_WINDOW`` links per request: a page may then hold
+    fewer than ``limit`` records (even none) and still have a next cursor.
 
-    Queries: the page, then its links (``page_of_records``); one more to resolve type
-    names when ``types`` is given.
+    Queries: the page, then its links (``page_of_records``); with filters, one to
+    resolve type names and, when a page comes back short, one for the window's end.
     """
     links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
     if before is not None:
         links = links.filter(record_id__lt=before)
+    newest_first = links.order_by("-record_id").values("record_id")
     names = sorted({name for name in types if name})
+    if not names and user_id is None:
+        page_ids = newest_first.distinct()[: limit + 1]
+        records = page_of_records(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"))
+        return _cut(records, limit)
+    # Filtered: only some records match, maybe none. Look at a bounded window of the
+    # entity's newest links below the cursor and filter their records by primary key.
+    # Unbounded, a filter that matches nothing on an entity with 100,000 records would
+    # read all of them in one request (and PostgreSQL may pick a merge join that walks
+    # the records table backwards to do it). A short page then comes with the cursor
+    # of the window's end, so "load more" searches further back, each request bounded.
+    matching = AuditRecord.objects.filter(pk__in=newest_first[:FILTER_WINDOW])
     if names:
         type_ids = list(EventType.objects.filter(name__in=names).values_list("id", flat=True))
         if not type_ids:
             return ActivityPage([], None)
-        links = links.filter(record__type_id__in=type_ids)
+        matching = matching.filter(type_id__in=type_ids)
     if user_id is not None:
-        links = links.filter(record__user_id=user_id)
-    page_ids = links.order_by("-record_id").values("record_id").distinct()[: limit + 1]
-    records = page_of_records(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"))
+        matching = matching.filter(user_id=user_id)
+    records = page_of_records(matching.order_by("-id"), limit + 1)
+    if len(records) > limit:
+        return _cut(records, limit)
+    window = newest_first[:FILTER_WINDOW].aggregate(seen=Count("record_id"), floor=Min("record_id"))
+    return ActivityPage(records, window["floor"] if window["seen"] == FILTER_WINDOW else None)
+
+
+def _cut(records: list[AuditRecord], limit: int) -> ActivityPage:
+    """The first ``limit`` records, and the cursor after them if there were more."""
     if len(records) > limit:
         records = records[:limit]
         return ActivityPage(records, records[-1].pk)

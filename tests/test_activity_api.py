@@ -1,0 +1,261 @@
+"""``GET /api/audit/entities/KIND/ID/activity/``: an entity's history from the link
+index, newest first, by keyset cursor, filtered, for those who may view the entity."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from audit import logger, selectors
+from audit.api.serializers import RecordSerializer
+from audit.api.views import record_data
+from audit.models import AuditRecord
+from audit.registry import get as get_kind
+
+from .conftest import post_events
+
+pytestmark = pytest.mark.django_db
+
+RECORD_KEYS = {
+    "id",
+    "type",
+    "level",
+    "message",
+    "params",
+    "user",
+    "session",
+    "timestamp",
+    "client_timestamp",
+    "source",
+    "entities",
+    "changes",
+}
+
+
+def _client(user) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def _url(group: Group) -> str:
+    return f"/api/audit/entities/group/{group.pk}/activity/"
+
+
+def _messages(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [row["message"] for row in response.json()["results"]]
+
+
+def test_newest_first_with_the_contract_shape(user, group) -> None:
+    logger.log("log", "first", entities=[group], user=user)
+    logger.log("log", "elsewhere", user=user)
+    logger.log("entity-shared", "second", entities=[group], user=user)
+    body = _client(user).get(_url(group)).json()
+    assert set(body) == {"next", "results"} and body["next"] is None
+    assert [r["message"] for r in body["results"]] == ["second", "first"]
+    assert set(body["results"][0]) == RECORD_KEYS
+    assert body["results"][0]["entities"] == [
+        {"type": "group", "id": str(group.pk), "role": "", "name": "analysts"}
+    ]
+
+
+def test_a_record_linking_the_entity_twice_appears_once(user, group) -> None:
+    logger.log("entity-shared", "twice", entities=[group, ("group", group.pk, "shared-with")])
+    logger.log("log", "once", entities=[group])
+    rows = _client(user).get(_url(group)).json()["results"]
+    assert [r["message"] for r in rows] == ["once", "twice"]
+    assert len(rows[1]["entities"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"type": "query-start"}, ["run 2", "run 1"]),
+        ({"type": "query-start,error"}, ["boom", "run 2", "run 1"]),
+        ("type=error&type=log", ["boom", "bob's"]),
+        ({"type": "never-recorded"}, []),
+        ({"user": "bob"}, ["bob's"]),
+        ({"user": "alice", "type": "error"}, ["boom"]),
+        ({"user": "nobody"}, []),
+    ],
+)
+def test_filters_by_type_and_user(staff, user, other_user, group, params, expected) -> None:
+    logger.log("query-start", "run 1", entities=[group], user=user)
+    logger.log("log", "bob's", entities=[group], user=other_user)
+    logger.log("query-start", "run 2", entities=[group], user=user)
+    logger.log("error", "boom", entities=[group], user=user)
+    logger.log("query-start", "not this group", user=user)
+    client = _client(staff)
+    if isinstance(params, str):
+        response = client.get(f"{_url(group)}?{params}")
+    else:
+        response = client.get(_url(group), params)
+    assert _messages(response) == expected
+
+
+def test_keyset_pages_walk_every_record_once_newest_first(user, group) -> None:
+    ids = [logger.log("log", f"m{n}", entities=[group], user=user) for n in range(8)]
+    logger.log("log", "other entity", user=user)
+    client = _client(user)
+    url: str | None = f"{_url(group)}?limit=3&type=log"
+    pages: list[list[int]] = []
+    while url:
+        body = client.get(url).json()
+        pages.append([row["id"] for row in body["results"]])
+        url = body["next"]
+        if url:  # the cursor is the last id of the page, filters are kept
+            query = parse_qs(urlparse(url).query)
+            assert query["before"] == [str(pages[-1][-1])]
+            assert query["type"] == ["log"] and query["limit"] == ["3"]
+    assert [len(page) for page in pages] == [3, 3, 2]
+    assert [pk for page in pages for pk in page] == sorted(ids, reverse=True)
+
+
+def test_a_page_that_ends_exactly_has_no_next(user, group) -> None:
+    for n in range(4):
+        logger.log("log", f"m{n}", entities=[group], user=user)
+    body = _client(user).get(_url(group), {"limit": 4}).json()
+    assert len(body["results"]) == 4 and body["next"] is None
+
+
+def test_who_may_read_it(user, other_user, staff, group) -> None:
+    logger.log("log", "about analysts", entities=[group])
+    assert _client(user).get(_url(group)).status_code == 200  # a member
+    assert _client(other_user).get(_url(group)).status_code == 403  # not a member
+    assert _client(staff).get(_url(group)).status_code == 200
+    assert APIClient().get(_url(group)).status_code in (401, 403)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/audit/entities/spaceship/1/activity/", 404),
+        ("/api/audit/entities/group/not-a-number/activity/", 404),
+        ("/api/audit/entities/group/0/activity/", 404),
+    ],
+)
+def test_unknown_kind_or_bad_id_is_404(staff, path, status) -> None:
+    assert _client(staff).get(path).status_code == status
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"before": "abc"}, "before"),
+        ({"before": "0"}, "before"),
+        ({"before": "-5"}, "before"),
+        ({"before": str(2**64)}, "before"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "100000"}, "limit"),
+        ({"type": "not a type!"}, "type"),
+    ],
+)
+def test_unreadable_parameters_are_400_not_500(staff, group, params, field) -> None:
+    response = _client(staff).get(_url(group), params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+@pytest.mark.parametrize("records", [5, 60])
+def test_query_count_does_not_grow_with_records(
+    user, other_user, group, records, django_assert_max_num_queries
+) -> None:
+    # Each record links the group and a user and names its type, user and session.
+    for n in range(records):
+        logger.log("entity-shared", f"m{n}", entities=[group, other_user], user=user)
+    client = _client(user)
+    client.get(_url(group))  # warm the content-type cache
+    # session + user (auth), the permission check, the page, its links.
+    with django_assert_max_num_queries(5):
+        body = client.get(_url(group), {"limit": 50}).json()
+    assert len(body["results"]) == min(records, 50)
+    # + resolving the type filter, + the end of the filter's window on a short page.
+    with django_assert_max_num_queries(7):
+        client.get(_url(group), {"type": "entity-shared"})
+
+
+def test_the_page_query_is_keyset_from_the_link_index(user, group) -> None:
+    """The page is a range scan of links below the cursor joined to records by primary
+    key: no OFFSET, no EXISTS over the records table."""
+    for n in range(5):
+        logger.log("log", f"m{n}", entities=[group], user=user)
+    kind = get_kind("group")
+    with CaptureQueriesContext(connection) as queries:
+        first = selectors.entity_activity_page(kind, str(group.pk), limit=2)
+        second = selectors.entity_activity_page(
+            kind, str(group.pk), limit=2, before=first.next_cursor
+        )
+    assert [r.message for r in first.records] == ["m4", "m3"]
+    assert [r.message for r in second.records] == ["m2", "m1"]
+    assert second.next_cursor == second.records[-1].pk
+    sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+    assert "OFFSET" not in sql and "EXISTS" not in sql
+    page_sql = queries.captured_queries[2]["sql"].upper()
+    keyset = r'"RECORD_ID" < \d+\) ORDER BY (1|\S*"RECORD_ID") DESC LIMIT 3\)'
+    assert re.search(keyset, page_sql), page_sql
+
+
+def test_the_fast_record_shape_is_the_serializers(user, other_user, group) -> None:
+    """The view builds records without DRF's field walk; they must read exactly as
+    ``RecordSerializer`` reads them (client time, no user, a user gone, changes)."""
+    logger.log("log", "system", {"a": [1, {"b": None}]}, entities=[group])
+    logger.log(
+        "query-edited",
+        "edit",
+        entities=[group, ("user", other_user.pk, "reviewer")],
+        user=user,
+        changes={"sql": {"old": "a", "new": "b"}},
+    )
+    logger.log("log", "by a user deleted later", entities=[group], user=other_user)
+    other_user.delete()  # the record stays; its user is gone
+    client_event = {
+        "type": "log",
+        "message": "from the browser",
+        "timestamp": "2025-03-01T10:00:00.123Z",
+        "entities": [{"type": "group", "id": group.pk}],
+    }
+    client = _client(user)
+    assert post_events(client, client_event).status_code == 202
+    page = selectors.entity_activity_page(get_kind("group"), str(group.pk))
+    assert len(page.records) == 4
+    expected = RecordSerializer(
+        selectors.with_related(
+            AuditRecord.objects.filter(pk__in=[r.pk for r in page.records])
+        ).order_by("-id"),
+        many=True,
+    ).data
+    assert record_data(page.records) == expected
+    assert client.get(_url(group)).json()["results"] == expected
+
+
+def test_a_filter_searches_a_bounded_window_and_hands_on_the_cursor(
+    user, group, monkeypatch
+) -> None:
+    """A sparse filter never reads an entity's whole history in one request: a page
+    looks through ``FILTER_WINDOW`` links and, short of matches, gives the cursor where
+    it stopped; following ``next`` finds every match, in order, once."""
+    monkeypatch.setattr(selectors, "FILTER_WINDOW", 4)
+    errors = []
+    for n in range(11):
+        if n in (1, 6):
+            errors.append(logger.log("error", f"boom {n}", entities=[group], user=user))
+        else:
+            logger.log("log", f"m{n}", entities=[group], user=user)
+    client = _client(user)
+    url: str | None = f"{_url(group)}?type=error"
+    found, pages = [], 0
+    while url:
+        body = client.get(url).json()
+        found += [row["id"] for row in body["results"]]
+        url, pages = body["next"], pages + 1
+    assert found == errors[::-1]
+    assert pages == 3  # windows of 4 of the 11 links
+    first = client.get(_url(group), {"type": "comment-posted"}).json()
+    assert first["results"] == [] and first["next"] is not None  # none yet; keep looking
