@@ -36,6 +36,30 @@ def _fast_passwords(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _seeded_event_types(request: Any) -> None:
+    """A transactional test empties every table when it ends, the event types that the
+    data migrations seed included; put them back for the tests that come after."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not (
+        marker.kwargs.get("transaction") or "live_server" in request.fixturenames
+    ):
+        return
+    request.getfixturevalue("transactional_db")
+    import importlib
+
+    from django.apps import apps
+
+    from audit.models import EventType
+    from audit.tracking import disabled
+
+    if EventType.objects.filter(name="log", built_in=True).exists():
+        return
+    with disabled():  # restoring fixtures is not a change anyone made
+        for module in ("0002_builtin_event_types", "0006_rule_change_types"):
+            importlib.import_module(f"audit.migrations.{module}").seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Caches must not carry rows of a rolled-back test into the next one."""
     cache.clear()

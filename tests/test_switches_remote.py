@@ -45,7 +45,7 @@ def _database_url() -> str:
 
 
 @pytest.mark.redis
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_rule_change_reaches_another_process_within_a_second(user, group) -> None:
     env = {
         **os.environ,

@@ -10,7 +10,7 @@ from audit.models import AuditRecord, EventType
 
 from .conftest import screenshot
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_admin_switches_a_type_off_for_a_group(live_server, page) -> None:
