@@ -228,6 +228,6 @@ def test_an_edit_in_a_celery_task_is_recorded(user, project) -> None:
         target.name = name
         target.save()
 
-    rename.delay(str(project.pk), "Renamed by a task")  # eager without Redis, a worker with
+    rename.apply(args=(str(project.pk), "Renamed by a task"))  # the task machinery, in-process
     (record,) = _records("project-edited")
     assert record.changes == {"name": {"old": "Sales", "new": "Renamed by a task"}}
