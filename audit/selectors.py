@@ -131,7 +131,7 @@ class ActivityPage(NamedTuple):
 
 MAX_TYPE_FILTERS = 50
 # Links a filtered page looks through per request (see entity_activity_page).
-FILTER_WINDOW = 5000
+FILTER_WINDOW = 2000
 
 
 def entity_activity_page(

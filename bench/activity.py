@@ -29,6 +29,8 @@ matter):
    * a random normal entity per request, its deepest cursor (``before`` its second
      oldest record: the scan runs to the far end of the entity's range; such an
      entity has too few records for 100 pages);
+   * hot entity, a type filter that matches nothing (the worst case of a filter,
+     bounded by ``audit.selectors.FILTER_WINDOW`` links per request);
 4. fills up to 1,000,000 records (the hot entity then holds 100,000), ANALYZE, and
    measures again;
 5. prints a table of p50/p95 per case and stage, the target, and EXPLAIN ANALYZE of
@@ -284,12 +286,17 @@ def _page_sql(fixture: Fixture, url: str) -> str:
     assert kind is not None
     parsed = urlparse(url)
     object_id = parsed.path.rstrip("/").split("/")[-2]
-    before = parse_qs(parsed.query).get("before", [None])[0]
+    query = parse_qs(parsed.query)
+    before = query.get("before", [None])[0]
     with CaptureQueriesContext(connection) as queries:
         selectors.entity_activity_page(
-            kind, object_id, before=int(before) if before else None, limit=PAGE
+            kind,
+            object_id,
+            before=int(before) if before else None,
+            limit=PAGE,
+            types=query.get("type", ()),
         )
-    return next(q["sql"] for q in queries.captured_queries if "LIMIT" in q["sql"])
+    return next(q["sql"] for q in queries.captured_queries if "audit_auditrecord" in q["sql"])
 
 
 def _db_time(fixture: Fixture, url: str) -> float:
@@ -358,6 +365,13 @@ def measure(client: Any, fixture: Fixture, requests: int, rng: random.Random) ->
         _timed(client, deep_hot, f"hot entity, page {DEEP_PAGES + 1}", fixture),
         _timed(client, first_normal, "random normal entity, first page", fixture),
         _timed(client, deep_normal, "random normal entity, oldest page", fixture),
+        # A filter that matches nothing: the worst case, bounded by FILTER_WINDOW.
+        _timed(
+            client,
+            [f"{hot}?type=dialog-ok"] * requests,
+            "hot entity, filter matching none",
+            fixture,
+        ),
     ]
 
 

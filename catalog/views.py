@@ -29,15 +29,17 @@ from .kinds import BY_PLURAL, KINDS, Kind
 PAGE_SIZE = 25
 
 
-def _kind(plural: str) -> Kind:
-    spec = BY_PLURAL.get(plural)
+def _kind(slug: str) -> Kind:
+    """The kind a URL names: its singular name, as in the contract's /catalog/KIND/ID/
+    (``query``), or its plural, as in the lists and the API (``queries``)."""
+    spec = KINDS.get(slug) or BY_PLURAL.get(slug)
     if spec is None:
-        raise Http404(f"No kind of entity is called {plural!r}.")
+        raise Http404(f"No kind of entity is called {slug!r}.")
     return spec
 
 
 def detail_url(obj: models.Model) -> str:
-    return reverse("catalog:detail", args=[kinds.of(obj).plural, obj.pk])
+    return reverse("catalog:detail", args=[kinds.of(obj).kind, obj.pk])
 
 
 def _forbidden(request: HttpRequest, spec: Kind, *, edit: bool = False) -> HttpResponse:

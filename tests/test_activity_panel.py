@@ -243,3 +243,21 @@ def test_template_tag_follows_the_page_parameters_and_ignores_bad_ones(user, gro
     request.user = user
     rendered = _render_tag(request, "group", group.pk)
     assert _ids(rendered) == ids[::-1] and "ignored" in rendered
+
+
+def test_a_sparse_filter_offers_to_search_further_back(user, group, monkeypatch) -> None:
+    from audit import selectors
+
+    monkeypatch.setattr(selectors, "FILTER_WINDOW", 2)
+    match = logger.log("error", "old boom", entities=[group], user=user)
+    for n in range(4):
+        logger.log("log", f"m{n}", entities=[group], user=user)
+    client = _client(user)
+    body = client.get(_url(group), {"type": "error"}).content
+    assert _ids(body) == [] and "Search older activity" in body.decode()
+    found, url = [], _more_fragment(body)
+    while url:
+        page = client.get(url)
+        found += _ids(page.content)
+        url = _more_fragment(page.content)
+    assert found == [match]

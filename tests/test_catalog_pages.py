@@ -42,7 +42,7 @@ def browser(user: User) -> Client:
 
 def page_of(obj: Any) -> str:
     spec = next(spec for spec in KINDS.values() if spec.model is type(obj))
-    return f"/catalog/{spec.plural}/{obj.pk}/"
+    return f"/catalog/{spec.kind}/{obj.pk}/"
 
 
 def test_pages_need_sign_in(query: Query) -> None:
@@ -343,3 +343,19 @@ def test_admin_lists_every_kind_and_never_shows_the_password(
     assert connection.name == "Northwind EU" and connection.password == SECRET
     (edited,) = records("connection-edited", connection)
     assert set(edited.changes) == {"name"} and edited.user == staff
+
+
+def test_entity_pages_answer_at_the_contracts_kind_path_and_the_plural(db) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from catalog.models import Query
+
+    owner = User.objects.create_user("owner-contract", password="x")
+    query = Query.objects.create(name="Contract path", owner=owner)
+    client = Client()
+    client.force_login(owner)
+    singular = client.get(f"/catalog/query/{query.pk}/")
+    assert singular.status_code == 200 and b"Contract path" in singular.content
+    assert client.get(f"/catalog/queries/{query.pk}/").status_code == 200
+    assert f'href="/catalog/query/{query.pk}/"'.encode() in client.get("/catalog/queries/").content

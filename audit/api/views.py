@@ -130,7 +130,9 @@ class SessionDetailView(generics.RetrieveAPIView):
 class EntityActivityView(generics.GenericAPIView):
     """The records that touch one entity, newest first, by keyset cursor (``before``).
 
-    Filters: ``type`` (names, repeatable or comma-separated) and ``user`` (username).
+    Filters: ``type`` (names, repeatable or comma-separated) and ``user`` (username). A
+    filtered page looks through a bounded stretch of history, so it may hold fewer than
+    ``limit`` records, even none, and still carry ``next``: follow it until it is null.
     Only those who may view the entity read its activity (403 otherwise); an unknown
     kind or an id that cannot be one is 404; an unreadable parameter is 400.
     """

@@ -15,7 +15,7 @@ register = template.Library()
 @register.filter
 def entity_url(obj: Any) -> str:
     """The page of a catalog entity of any kind: ``{{ obj|entity_url }}``."""
-    return reverse("catalog:detail", args=[kinds.of(obj).plural, obj.pk])
+    return reverse("catalog:detail", args=[kinds.of(obj).kind, obj.pk])
 
 
 @register.filter

@@ -92,7 +92,7 @@ def test_entity_page_panel_filters_and_loads_more(live_server, page, user, other
     page.fill("input[name=password]", "alice-password")
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
-    page.goto(f"{live_server.url}/catalog/queries/{query.pk}/")
+    page.goto(f"{live_server.url}/catalog/query/{query.pk}/")
 
     panel = page.locator(".act-panel")
     entries = panel.locator("[data-activity-list] > li")

@@ -181,13 +181,13 @@ def test_project_pages_record_their_own_ui_events(live_server, page, user) -> No
         "page": "/catalog/",
     }
 
-    page.goto(f"{live_server.url}/catalog/projects/{project.pk}/")
+    page.goto(f"{live_server.url}/catalog/project/{project.pk}/")
     page.fill("#comment-text", "Looks good")
     page.click(".comment-form button[type=submit]")
     page.wait_for_selector(".comment-text")
     ok = wait_for(lambda: records(type__name="dialog-ok"), what="dialog-ok")[0]
     assert ok.params["dialog"] == "comment"
-    assert ok.params["action"] == f"/catalog/projects/{project.pk}/comment/"
+    assert ok.params["action"] == f"/catalog/project/{project.pk}/comment/"
 
     # A form with data-confirm asks first: Cancel records nothing and does not submit.
     page.evaluate(
