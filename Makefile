@@ -47,3 +47,13 @@ bench: install
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache
+
+.PHONY: worker beat
+
+## worker: a Celery worker on REDIS_URL (runs the CloudWatch export among other tasks)
+worker: install
+	$(BIN)/celery -A auditproj worker --loglevel INFO
+
+## beat: the Celery scheduler on REDIS_URL (drains the CloudWatch outbox every 5 s)
+beat: install
+	$(BIN)/celery -A auditproj beat --loglevel INFO --schedule $(VENV)/celerybeat-schedule

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "audit",
     "activity",
     "catalog",
+    "cloudwatch_export",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +171,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "audit-flush-dropped-counts": {"task": "audit.flush_dropped_counts", "schedule": 10.0},
+    # Drains the CloudWatch outbox; a tick left unrun by a busy worker expires rather
+    # than piling up behind it (the next tick does the same work).
+    "cloudwatch-export-drain": {
+        "task": "cloudwatch_export.drain",
+        "schedule": float(env.integer("CLOUDWATCH_EXPORT_INTERVAL", 5)),
+        "options": {"expires": float(env.integer("CLOUDWATCH_EXPORT_INTERVAL", 5))},
+    },
 }
 
 # Limits of the audit system (read through audit.config, documented in README).
@@ -183,6 +191,9 @@ AUDIT_MAX_ENTITIES_PER_EVENT = env.integer("AUDIT_MAX_ENTITIES_PER_EVENT", 50)
 AUDIT_MAX_CUSTOM_TYPES = env.integer("AUDIT_MAX_CUSTOM_TYPES", 200)
 AUDIT_TOKEN_SESSION_IDLE_SECONDS = env.integer("AUDIT_TOKEN_SESSION_IDLE_SECONDS", 30 * 60)
 AUDIT_RETENTION_DAYS = env.integer("AUDIT_RETENTION_DAYS", 365)
+# Fernet key(s) for secrets at rest (the CloudWatch secret key), comma-separated, newest
+# first; empty: a key derived from SECRET_KEY.
+AUDIT_ENCRYPTION_KEY = env.text("AUDIT_ENCRYPTION_KEY")
 
 # Django refuses bodies over this before our view sees them; keep it at or above
 # the audit body limit so that the ingest view answers the clear 413 itself.

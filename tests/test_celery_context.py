@@ -14,7 +14,12 @@ from audit.models import AuditRecord, UserSession
 
 @shared_task(name="tests.record_from_task")
 def record_from_task(message: str) -> int | None:
-    return logger.log("log", message)
+    from django.db import connection
+
+    try:
+        return logger.log("log", message)
+    finally:
+        connection.close()  # the worker thread's own connection would outlive the test DB
 
 
 def test_headers_round_trip_to_a_context(user) -> None:

@@ -1,0 +1,336 @@
+"""Export benchmark: how fast the CloudWatch outbox drains, against how fast ingest fills it.
+
+Why this exists: issue 6 asks that the exporter never be the bottleneck of ingest, i.e.
+that it drains at least as fast as ``bench/ingest.py`` ingests (about 10,000 events/s
+over HTTP on the 2-core reference machine). It also measures what the outbox trigger
+costs the insert path, since the outbox is filled inside every INSERT of records.
+
+What one run does, on its own PostgreSQL database (``DATABASE_URL``, default
+``audit_bench``, created if absent and migrated; its audit tables are truncated):
+
+1. starts moto's server in a process of its own on 127.0.0.1 (real HTTP, as a remote
+   CloudWatch would be; in-process it would share the GIL with the exporter);
+2. stores N records through ``audit.recording.record_events`` in batches of 500 twice:
+   once with the outbox trigger disabled (no export at all), once with the export
+   enabled and every record's type mapped (three streams), which fills the outbox;
+3. drains the outbox with ``--workers`` processes calling ``export.drain()`` (what the
+   Celery task and ``manage.py cloudwatch_export`` run) and times it until empty;
+4. reads every stream back from moto and checks that each record arrived exactly once;
+5. prints the figures, and a JSON line with ``--json``.
+
+Run from the project root: ``.venv/bin/python bench/export.py [--records N] [--workers W]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/audit_bench"
+INGEST_TARGET = 10_000  # events/s: bench/ingest.py's HTTP figure on the reference machine
+STREAMS = {
+    "log": "bench_log",
+    "main-menu-item-click": "bench_usage",
+    "query-start": "bench_queries",
+}
+BATCH = 500
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class MotoServer:
+    """moto's standalone server in a child process."""
+
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        binary = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise SystemExit("moto's server did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def _setup(url: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="auditproj.settings", DEBUG="0")
+    os.environ.pop("REDIS_URL", None)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ingest import ensure_database
+
+    ensure_database(url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True
+    )
+    import django
+
+    django.setup()
+
+
+def _truncate() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE audit_entitylink, audit_auditrecord, cloudwatch_export_outboxentry, "
+            "cloudwatch_export_streamstatus RESTART IDENTITY CASCADE"
+        )
+
+
+def _trigger(on: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE audit_auditrecord {'ENABLE' if on else 'DISABLE'} "
+            "TRIGGER cloudwatch_export_enqueue"
+        )
+
+
+def _events(count: int, seed: int) -> list[Any]:
+    from audit.recording import build_event
+
+    rng = random.Random(seed)
+    names = list(STREAMS)
+    return [
+        build_event(
+            rng.choice(names),
+            f"user opened view {rng.randrange(1000)} of project {rng.randrange(50)}",
+            {
+                "view": f"v{rng.randrange(100)}",
+                "rows": rng.randrange(1_000_000),
+                "columns": [f"c{j}" for j in range(rng.randrange(1, 6))],
+                "elapsed_ms": round(rng.random() * 1000, 3),
+            },
+        )
+        for _ in range(count)
+    ]
+
+
+def _ingest(events: list[Any]) -> float:
+    """Events/s of storing ``events`` in batches (each its own transaction)."""
+    from audit.recording import record_events
+
+    started = time.perf_counter()
+    for start in range(0, len(events), BATCH):
+        record_events(events[start : start + BATCH], resolve_names=False)
+    return len(events) / (time.perf_counter() - started)
+
+
+def _drain_worker(queue: Any) -> None:
+    from django.db import connections
+
+    from cloudwatch_export import export
+
+    connections.close_all()  # never share the parent's socket
+    report = export.drain()
+    queue.put((report.sent, report.error))
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a live process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _drain(workers: int) -> tuple[float, int, list[str]]:
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    started = time.perf_counter()
+    processes = [context.Process(target=_drain_worker, args=(queue,)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    results = [queue.get() for _ in processes]
+    for process in processes:
+        process.join()
+    elapsed = time.perf_counter() - started
+    return elapsed, sum(sent for sent, _ in results), [error for _, error in results if error]
+
+
+def _delivered(group: str, moto_url: str) -> Counter[int]:
+    import boto3
+
+    logs = boto3.session.Session().client(
+        "logs",
+        region_name="eu-west-1",
+        endpoint_url=moto_url,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="bench-secret",
+    )
+    found: Counter[int] = Counter()
+    for stream in STREAMS.values():
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": stream}
+            kwargs |= {"startFromHead": True, "limit": 10_000}
+            if token:
+                kwargs["nextToken"] = token
+            page = logs.get_log_events(**kwargs)
+            found.update(json.loads(event["message"])["id"] for event in page["events"])
+            if not page["events"] or page["nextForwardToken"] == token:
+                break
+            token = page["nextForwardToken"]
+    return found
+
+
+VARIANTS = ("no trigger", "export disabled", "enabled, unmapped types", "enabled, all mapped")
+
+
+def _configure(variant: str, group: str, moto_url: str) -> None:
+    """Put the export (and the trigger) in the state a variant of the ingest test needs."""
+    from audit import tracking
+    from cloudwatch_export import configuration
+
+    mapping = {"error": "bench_errors"} if variant == "enabled, unmapped types" else STREAMS
+    with tracking.disabled():
+        configuration.apply(
+            configuration.Changes(
+                enabled=variant != "export disabled",
+                log_group=group,
+                region="eu-west-1",
+                access_key="AKIAIOSFODNN7EXAMPLE",
+                secret_key="bench-secret",
+                endpoint_url=moto_url,
+                message_format="json",
+                mapping=mapping,
+            )
+        )
+    _trigger(on=variant != "no trigger")
+
+
+def _ingest_rounds(records: int, rounds: int, group: str, moto_url: str) -> dict[str, float]:
+    """Median events/s of each variant over ``rounds`` rounds, in a rotating order so
+    that a busy moment of the machine does not land on one variant only."""
+    rates: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
+    events = _events(records, seed=1)
+    _truncate()
+    _ingest(events[: BATCH * 4])  # warm-up: caches, plans, the session row
+    for round_ in range(rounds):
+        for variant in VARIANTS[round_ % 4 :] + VARIANTS[: round_ % 4]:
+            _truncate()
+            _configure(variant, group, moto_url)
+            rates[variant].append(_ingest(events))
+    return {variant: statistics.median(found) for variant, found in rates.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000, help="records to drain")
+    parser.add_argument("--workers", type=int, default=1, help="draining processes")
+    parser.add_argument("--ingest-records", type=int, default=20_000, help="per ingest run")
+    parser.add_argument("--rounds", type=int, default=3, help="ingest runs per variant")
+    parser.add_argument("--json", action="store_true", help="also print a JSON line")
+    args = parser.parse_args(argv)
+    url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise SystemExit(f"the benchmark needs PostgreSQL; DATABASE_URL is {url!r}")
+    _setup(url)
+    from audit.models import AuditRecord
+    from cloudwatch_export.models import OutboxEntry
+
+    moto = MotoServer()
+    try:
+        group = f"/bench/export-{int(time.time())}"
+        print(
+            f"ingest: {args.rounds} x {len(VARIANTS)} runs of {args.ingest_records:,} events ...",
+            flush=True,
+        )
+        try:
+            ingest = _ingest_rounds(args.ingest_records, args.rounds, group, moto.url)
+        finally:
+            _trigger(on=True)
+        print(f"storing {args.records:,} mapped records ...", flush=True)
+        _truncate()
+        _configure("enabled, all mapped", group, moto.url)
+        _ingest(_events(args.records, seed=7))
+        waiting = OutboxEntry.objects.count()
+        assert waiting == args.records, f"{waiting} queued, expected {args.records}"
+        print(f"draining {waiting:,} records with {args.workers} worker(s) ...", flush=True)
+        before = os.times()
+        moto_before = _cpu_seconds(moto.process.pid)
+        seconds, sent, errors = _drain(args.workers)
+        after = os.times()
+        worker_cpu = after.children_user + after.children_system
+        worker_cpu -= before.children_user + before.children_system
+        moto_cpu = _cpu_seconds(moto.process.pid) - moto_before
+        left = OutboxEntry.objects.count()
+        delivered = _delivered(group, moto.url)
+        stored = set(AuditRecord.objects.values_list("id", flat=True))
+    finally:
+        moto.stop()
+    once = all(count == 1 for count in delivered.values()) and set(delivered) == stored
+    rate = sent / seconds if seconds else 0.0
+    per_cpu = sent / worker_cpu if worker_cpu else 0.0
+    baseline = ingest["no trigger"]
+    print()
+    print("ingest through audit.recording, batches of 500 (median events/s):")
+    for variant, found in ingest.items():
+        cost = "" if variant == "no trigger" else f"  ({(baseline / found - 1) * 100:+.1f}% time)"
+        print(f"  {variant:<36}{found:>10,.0f}{cost}")
+    print(f"drain of {args.records:,} records with {args.workers} worker(s):")
+    print(f"  {'time until the outbox is empty (s)':<36}{seconds:>10.2f}")
+    print(f"  {'records/s':<36}{rate:>10,.0f}")
+    print(f"  {'exporter CPU (s)':<36}{worker_cpu:>10.2f}  ({per_cpu:,.0f} records per CPU second)")
+    print(f"  {'moto CPU (s), the CloudWatch stand-in':<36}{moto_cpu:>10.2f}")
+    print(f"  {'load average (1 min)':<36}{os.getloadavg()[0]:>10.2f}")
+    verdict = "met" if rate >= INGEST_TARGET else "TARGET MISSED"
+    target = f"{INGEST_TARGET:>10,}  {rate / INGEST_TARGET:.2f}x {verdict}"
+    print(f"  {'target (bench/ingest.py HTTP rate)':<36}{target}")
+    print(f"  {'every record delivered exactly once':<36}{once!s:>10}")
+    if errors or left:
+        print(f"errors: {errors}; {left} records left in the outbox")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "records": args.records,
+                    "workers": args.workers,
+                    "ingest_events_per_second": {k: round(v) for k, v in ingest.items()},
+                    "drain_seconds": round(seconds, 3),
+                    "drain_records_per_second": round(rate),
+                    "exporter_cpu_seconds": round(worker_cpu, 2),
+                    "moto_cpu_seconds": round(moto_cpu, 2),
+                    "target": INGEST_TARGET,
+                    "delivered_once": once,
+                }
+            )
+        )
+    return 0 if not errors and not left and once else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

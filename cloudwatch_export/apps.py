@@ -1,0 +1,43 @@
+"""App configuration: how mapped records enter the outbox on databases without the
+trigger, and the audit trail of the export's own settings."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.db import connection
+
+
+class CloudwatchExportConfig(AppConfig):
+    name = "cloudwatch_export"
+    verbose_name = "Settings -> Log (CloudWatch Logs export)"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        import audit
+        from audit.signals import records_stored
+
+        from . import receivers
+        from .models import ExportSettings, StreamMapping
+
+        # On PostgreSQL a trigger fills the outbox inside each INSERT statement (see
+        # migration 0002). ``records_stored`` must then keep having no listeners: a
+        # listener would send tracked saves down their slower path.
+        if connection.vendor != "postgresql":
+            records_stored.connect(
+                receivers.enqueue_stored, dispatch_uid="cloudwatch_export.enqueue"
+            )
+        # Who switched the export off, or re-routed a type, is audit evidence too.
+        audit.register(
+            ExportSettings,
+            kind="cloudwatch-settings",
+            exclude=("updated_at",),
+            mask=("access_key", "secret_key_encrypted"),
+            track=True,
+        )
+        audit.register(
+            StreamMapping,
+            kind="cloudwatch-stream-map",
+            name_field="stream",
+            links=("event_type",),
+            track=True,
+        )

@@ -1,0 +1,272 @@
+"""The outbox: records waiting for CloudWatch, claimed by workers in leased batches.
+
+A worker claims the oldest ready rows of one stream in a short transaction (on
+PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED``, so parallel workers take different
+rows; SQLite serialises writers anyway) and marks them with its claim token and a lease
+(``next_attempt_at`` in the future). It sends them with no transaction open, then
+deletes what CloudWatch accepted. A worker that dies mid-batch leaves its rows to the
+next claim once the lease passes: delivery is at least once, and in the normal case
+exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Min, Q, QuerySet
+
+from audit.storage import StoredRecord
+
+from . import config
+from .models import OutboxEntry, StreamMapping, StreamStatus
+from .queries import id_list
+
+MAX_REASON = 300
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedEntry:
+    id: int
+    record_id: int
+    attempts: int  # this claim included
+
+
+@dataclass(slots=True)
+class Claim:
+    """Rows of one stream that this worker holds until ``lease_until``."""
+
+    token: uuid.UUID
+    stream: str
+    entries: list[ClaimedEntry]
+    lease_until: datetime
+
+
+# --- filling ----------------------------------------------------------------------
+
+
+def current_map() -> dict[int, str]:
+    """Event type id -> stream, or nothing while the export is disabled."""
+    return dict(
+        StreamMapping.objects.filter(settings__enabled=True).values_list("event_type_id", "stream")
+    )
+
+
+def enqueue(records: Iterable[StoredRecord]) -> int:
+    """Queue the mapped ones of freshly stored records (the non-PostgreSQL path; on
+    PostgreSQL the trigger of migration 0002 does the same in SQL)."""
+    mapping = current_map()
+    if not mapping:
+        return 0
+    rows = [
+        OutboxEntry(
+            record_id=record.id, stream=mapping[record.type_id], record_time=record.created_at
+        )
+        for record in records
+        if record.id is not None and record.type_id in mapping
+    ]
+    OutboxEntry.objects.bulk_create(rows)
+    return len(rows)
+
+
+# --- claiming and settling -----------------------------------------------------------
+
+
+def _ready(now: datetime) -> QuerySet[OutboxEntry]:
+    return OutboxEntry.objects.filter(set_aside_reason="", next_attempt_at__lte=now)
+
+
+_CLAIM = """
+UPDATE {table} SET claim = %s, next_attempt_at = %s, attempts = attempts + 1
+WHERE id IN (
+    SELECT id FROM {table}
+    WHERE stream = %s AND set_aside_reason = '' AND next_attempt_at <= %s
+    ORDER BY id LIMIT %s {lock}
+)
+RETURNING id, record_id, attempts
+"""
+
+
+def _db_time(moment: datetime) -> Any:
+    return OutboxEntry._meta.get_field("next_attempt_at").get_db_prep_value(moment, connection)
+
+
+def claim(*, now: datetime, limit: int | None = None) -> Claim | None:
+    """Claim up to ``limit`` of the oldest ready rows of the stream whose ready row is
+    the oldest; None when nothing is ready. Two statements in one short transaction:
+    pick the stream, then mark and return its rows in one UPDATE ... RETURNING."""
+    limit = limit or config.claim_size()
+    lease_until = now + timedelta(seconds=config.lease_seconds())
+    token = uuid.uuid4()
+    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = _CLAIM.format(table=OutboxEntry._meta.db_table, lock=lock)
+    opts = OutboxEntry._meta
+    with transaction.atomic():
+        stream = (
+            _ready(now)
+            .order_by("id")
+            .select_for_update(skip_locked=True)
+            .values_list("stream", flat=True)
+            .first()
+        )
+        if stream is None:
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [
+                    opts.get_field("claim").get_db_prep_value(token, connection),
+                    _db_time(lease_until),
+                    stream,
+                    _db_time(now),
+                    limit,
+                ],
+            )
+            rows = sorted(cursor.fetchall())
+    if not rows:  # another worker took them between the two statements
+        return None
+    entries = [ClaimedEntry(pk, record_id, attempts) for pk, record_id, attempts in rows]
+    return Claim(token=token, stream=stream, entries=entries, lease_until=lease_until)
+
+
+def extend(claim: Claim, *, now: datetime) -> None:
+    """Renew the lease before a long step, so a slow but live worker keeps its rows."""
+    claim.lease_until = now + timedelta(seconds=config.lease_seconds())
+    OutboxEntry.objects.filter(claim=claim.token).update(next_attempt_at=claim.lease_until)
+
+
+def complete(claim: Claim, entry_ids: list[int]) -> int:
+    """CloudWatch accepted these: they leave the outbox (unless the lease was lost and
+    another worker claimed them meanwhile, which then owns them)."""
+    if not entry_ids:
+        return 0
+    deleted, _ = OutboxEntry.objects.filter(id__in=id_list(entry_ids), claim=claim.token).delete()
+    return deleted
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff between claims of rows that failed, capped."""
+    seconds = config.retry_base_seconds() * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, config.retry_max_seconds()))
+
+
+def release(claim: Claim, entries: list[ClaimedEntry], error: str, *, now: datetime) -> None:
+    """Sending failed: the rows wait for a later claim, after a backoff."""
+    by_attempts: dict[int, list[int]] = defaultdict(list)
+    for entry in entries:
+        by_attempts[entry.attempts].append(entry.id)
+    for attempts, ids in by_attempts.items():
+        OutboxEntry.objects.filter(id__in=id_list(ids), claim=claim.token).update(
+            claim=None, next_attempt_at=now + retry_delay(attempts), last_error=error
+        )
+
+
+def set_aside(claim: Claim, reasons: dict[int, str], *, now: datetime) -> None:
+    """CloudWatch would refuse (or refused) these rows: keep them for an admin."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for entry_id, reason in reasons.items():
+        by_reason[reason[:MAX_REASON]].append(entry_id)
+    for reason, ids in by_reason.items():
+        OutboxEntry.objects.filter(id__in=id_list(ids), claim=claim.token).update(
+            claim=None, set_aside_reason=reason, set_aside_at=now
+        )
+
+
+def drop(claim: Claim, entry_ids: list[int]) -> int:
+    """Rows whose record is gone (the retention purge took it): nothing to send."""
+    return complete(claim, entry_ids)
+
+
+# --- admin actions ---------------------------------------------------------------------
+
+
+def retry(entries: QuerySet[OutboxEntry], *, now: datetime) -> int:
+    """Put set-aside rows back in line, as new (after the cause was dealt with)."""
+    return entries.exclude(set_aside_reason="").update(
+        set_aside_reason="", set_aside_at=None, attempts=0, last_error="", next_attempt_at=now
+    )
+
+
+def discard(entries: QuerySet[OutboxEntry]) -> int:
+    """Give up on set-aside rows: they will never be exported (the records stay)."""
+    deleted, _ = entries.exclude(set_aside_reason="").delete()
+    return deleted
+
+
+# --- status ----------------------------------------------------------------------
+
+
+def record_success(stream: str, count: int, *, now: datetime) -> None:
+    _status(stream, last_success_at=now, sent=count)
+
+
+def record_error(stream: str, error: str, *, now: datetime) -> None:
+    _status(stream, last_error=error, last_error_at=now)
+
+
+def _status(stream: str, *, sent: int = 0, **values: object) -> None:
+    updated = StreamStatus.objects.filter(stream=stream).update(
+        sent_total=F("sent_total") + sent, **values
+    )
+    if not updated:
+        StreamStatus.objects.bulk_create(
+            [StreamStatus(stream=stream)], ignore_conflicts=True, unique_fields=["stream"]
+        )
+        StreamStatus.objects.filter(stream=stream).update(
+            sent_total=F("sent_total") + sent, **values
+        )
+
+
+@dataclass(slots=True)
+class StreamSummary:
+    """One line of the admin's status page."""
+
+    stream: str
+    event_types: list[str] = field(default_factory=list)
+    waiting: int = 0
+    set_aside: int = 0
+    oldest_enqueued_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str = ""
+    last_error_at: datetime | None = None
+    sent_total: int = 0
+
+    def oldest_age(self, now: datetime) -> timedelta | None:
+        return now - self.oldest_enqueued_at if self.oldest_enqueued_at else None
+
+
+def summary() -> list[StreamSummary]:
+    """Per stream (mapped now, waiting, or shipped to before): what waits and how the
+    last sends went. One grouped query over the outbox."""
+    found: dict[str, StreamSummary] = {}
+
+    def line(stream: str) -> StreamSummary:
+        return found.setdefault(stream, StreamSummary(stream))
+
+    mapped = StreamMapping.objects.values_list("stream", "event_type__name")
+    for stream, type_name in mapped.order_by("event_type__name"):
+        line(stream).event_types.append(type_name)
+    waiting = Q(set_aside_reason="")
+    counts = OutboxEntry.objects.values("stream").annotate(
+        waiting=Count("id", filter=waiting),
+        set_aside=Count("id", filter=~waiting),
+        oldest=Min("enqueued_at", filter=waiting),
+    )
+    for row in counts.order_by():
+        item = line(row["stream"])
+        item.waiting, item.set_aside, item.oldest_enqueued_at = (
+            row["waiting"],
+            row["set_aside"],
+            row["oldest"],
+        )
+    for status in StreamStatus.objects.all():
+        item = line(status.stream)
+        item.last_success_at = status.last_success_at
+        item.last_error, item.last_error_at = status.last_error, status.last_error_at
+        item.sent_total = status.sent_total
+    return sorted(found.values(), key=lambda item: item.stream)

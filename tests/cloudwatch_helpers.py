@@ -1,0 +1,133 @@
+"""Shared parts of the CloudWatch export tests: moto's server on 127.0.0.1 (real HTTP,
+real boto3 with dummy keys), and helpers to configure the export and read back what
+arrived. No test ever talks to AWS: every client gets moto's URL or a Stubber."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from cloudwatch_export import configuration
+from cloudwatch_export.models import ExportSettings
+
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+REGION = "eu-west-1"
+
+_server: Any = None
+_lock = threading.Lock()
+
+
+def moto_url() -> str:
+    """The URL of the one moto server of this test process, started on first use and
+    left running until the process ends (a daemon thread)."""
+    global _server
+    with _lock:
+        if _server is None:
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            _server = server
+        host, port = _server.get_host_and_port()
+    return f"http://{host}:{port}"
+
+
+def start_moto_on(port: int) -> Any:
+    """Another moto server on a given port (same in-process backend, so the same
+    data): the "endpoint comes back" half of the outage test."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def logs_client(url: str | None = None) -> Any:
+    return boto3.session.Session().client(
+        "logs",
+        region_name=REGION,
+        endpoint_url=url or moto_url(),
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def unique_group() -> str:
+    """A log group of this test alone: moto's state lives as long as the process."""
+    return f"/audit-tests/{uuid.uuid4().hex[:12]}"
+
+
+def configure(
+    mapping: dict[str, str],
+    *,
+    group: str | None = None,
+    url: str | None = None,
+    message_format: str = "json",
+    enabled: bool = True,
+) -> ExportSettings:
+    """Map types (created if a transactional test's flush removed the seeded ones)."""
+    from audit.models import EventType
+
+    for name in mapping:
+        EventType.objects.get_or_create(name=name)
+    return configuration.apply(
+        configuration.Changes(
+            enabled=enabled,
+            log_group=group or unique_group(),
+            region=REGION,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            endpoint_url=moto_url() if url is None else url,
+            message_format=message_format,
+            mapping=mapping,
+        )
+    )
+
+
+def events_in(group: str, stream: str, url: str | None = None) -> list[dict[str, Any]]:
+    """Every event of one stream, oldest first, read back through the API."""
+    logs = logs_client(url)
+    found: list[dict[str, Any]] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {
+            "logGroupName": group,
+            "logStreamName": stream,
+            "startFromHead": True,
+            "limit": 10_000,
+        }
+        if token:
+            kwargs["nextToken"] = token
+        page = logs.get_log_events(**kwargs)
+        found += page["events"]
+        if not page["events"] or page.get("nextForwardToken") == token:
+            return found
+        token = page["nextForwardToken"]
+
+
+def streams_of(group: str, url: str | None = None) -> set[str]:
+    answer = logs_client(url).describe_log_streams(logGroupName=group)
+    return {stream["logStreamName"] for stream in answer["logStreams"]}
+
+
+def record_ids(events: Iterable[dict[str, Any]]) -> list[int]:
+    """The record id each JSON message carries."""
+    import json
+
+    return [json.loads(event["message"])["id"] for event in events]

@@ -1,0 +1,202 @@
+"""End to end against moto's server on 127.0.0.1: real HTTP, real boto3, dummy keys."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+import audit
+from audit.models import AuditRecord
+from audit.recording import build_event, record_events
+from catalog.models import Project
+from cloudwatch_export import export
+from cloudwatch_export.batcher import millis
+from cloudwatch_export.models import OutboxEntry, StreamStatus
+
+from .cloudwatch_helpers import (
+    ACCESS_KEY,
+    SECRET_KEY,
+    configure,
+    events_in,
+    logs_client,
+    moto_url,
+    record_ids,
+    streams_of,
+)
+from .conftest import post_events
+
+
+def api_records(client: APIClient, **filters: Any) -> dict[int, dict[str, Any]]:
+    body = client.get("/api/audit/events/", filters).json()
+    return {record["id"]: record for record in body["results"]}
+
+
+def test_mapped_types_arrive_in_their_streams_as_the_read_api_shows_them(
+    user: User, staff: User, token_client: APIClient
+) -> None:
+    settings = configure(
+        {"log": "datagrok_log", "error": "datagrok_errors", "project-created": "datagrok_changes"}
+    )
+    assert not logs_client().describe_log_groups(logGroupNamePrefix=settings.log_group)["logGroups"]
+    answer = post_events(
+        token_client,
+        [
+            {
+                "type": "log",
+                "message": "opened ünïcode ✓",
+                "params": {"a": 1, "nested": {"b": [1, 2.5, None, True]}},
+                "entities": [{"type": "user", "id": user.pk, "role": "subject"}],
+                "timestamp": "2025-01-02T03:04:05.678Z",
+            },
+            {"type": "error", "message": "boom", "stackTrace": "Error\n at f (a.js:1:2)"},
+            {"type": "query-run", "message": "not mapped"},
+        ],
+    )
+    assert answer.status_code == 202
+    gone = User.objects.create_user("gone", "g@example.com", "pw")
+    audit.log("log", "by a user deleted since", user=gone)
+    gone_id = gone.pk
+    gone.delete()
+    Project.objects.create(name="Sales", owner=user, description="Q3")
+
+    report = export.drain()
+
+    assert report.error == "" and report.sent == 4
+    assert {"datagrok_log", "datagrok_errors", "datagrok_changes"} == streams_of(settings.log_group)
+    staff_client = APIClient()
+    staff_client.force_login(staff)
+    shown = api_records(staff_client)
+    delivered = {
+        stream: events_in(settings.log_group, stream)
+        for stream in ("datagrok_log", "datagrok_errors", "datagrok_changes")
+    }
+    for stream, events in delivered.items():
+        for event in events:
+            message = json.loads(event["message"])
+            assert message == shown[message["id"]], stream
+            record = AuditRecord.objects.get(pk=message["id"])
+            assert event["timestamp"] == millis(record.created_at)
+    types = {
+        stream: [json.loads(e["message"])["type"] for e in events]
+        for stream, events in delivered.items()
+    }
+    assert types == {
+        "datagrok_log": ["log", "log"],
+        "datagrok_errors": ["error"],
+        "datagrok_changes": ["project-created"],
+    }
+    logged = [json.loads(e["message"]) for e in delivered["datagrok_log"]]
+    assert logged[0]["client_timestamp"] == "2025-01-02T03:04:05.678000Z"
+    assert logged[0]["entities"] == [
+        {"type": "user", "id": str(user.pk), "role": "subject", "name": "alice"}
+    ]
+    assert logged[1]["user"] == f"deleted user #{gone_id}"
+    changes = json.loads(delivered["datagrok_changes"][0]["message"])
+    assert changes["changes"]["name"] == {"new": "Sales"}
+    assert OutboxEntry.objects.count() == 0
+    assert export.drain().sent == 0  # nothing twice
+
+
+def test_text_format_is_one_line_starting_with_time_type_user_and_id(user: User) -> None:
+    settings = configure({"log": "plain"}, message_format="text")
+    record_id = audit.log("log", "two\nlines", {"k": "v"}, user=user)
+    assert export.drain().sent == 1
+    (event,) = events_in(settings.log_group, "plain")
+    record = AuditRecord.objects.get(pk=record_id)
+    stamp = record.created_at.isoformat().replace("+00:00", "Z")
+    assert event["message"].startswith(f"{stamp} log alice #{record_id} [info] two\\nlines")
+    assert "\n" not in event["message"]
+    params = re.search(r" params=(\{.*\}) session=", event["message"])
+    assert params is not None and json.loads(params.group(1)) == {"k": "v"}
+    assert f"session={record.session.uuid}" in event["message"]
+
+
+def test_records_outside_the_window_are_set_aside_then_retried_or_discarded(db: Any) -> None:
+    settings = configure({"log": "app"})
+    record_events([build_event("log", "ancient")], at=timezone.now() - timedelta(days=15))
+    audit.log("log", "fresh")
+    report = export.drain()
+    assert report.sent == 1 and report.set_aside == 1
+    entry = OutboxEntry.objects.get()
+    assert "older than 14 days" in entry.set_aside_reason and entry.set_aside_at
+    assert len(events_in(settings.log_group, "app")) == 1
+    assert export.drain().sent == 0  # set-aside rows are not claimed
+
+
+def test_a_records_purged_before_export_is_dropped_from_the_outbox(db: Any) -> None:
+    from audit.purge import purge_older_than
+
+    configure({"log": "app"})
+    audit.log("log", "purged soon")
+    purge_older_than(timezone.now() + timedelta(seconds=1))
+    report = export.drain()
+    assert report.sent == 0 and report.streams["app"].dropped == 1
+    assert not OutboxEntry.objects.exists()
+
+
+def test_the_export_command_drains_once_and_reports(db: Any) -> None:
+    settings = configure({"log": "cmd_log", "error": "cmd_errors"})
+    for i in range(3):
+        audit.log("log", f"m{i}")
+    audit.log("error", "e")
+    out = io.StringIO()
+    call_command("cloudwatch_export", "--once", stdout=out)
+    text = out.getvalue()
+    assert "cmd_log: sent 3 in 1 batches" in text and "cmd_errors: sent 1 in 1 batches" in text
+    assert "Sent 4 records" in text
+    assert len(events_in(settings.log_group, "cmd_log")) == 3
+    status = StreamStatus.objects.get(stream="cmd_log")
+    assert status.sent_total == 3 and status.last_success_at is not None
+
+
+def test_nothing_is_sent_while_disabled(db: Any) -> None:
+    configure({"log": "app"})
+    audit.log("log", "queued")
+    configure({"log": "app"}, enabled=False)
+    out = io.StringIO()
+    call_command("cloudwatch_export", "--once", stdout=out)
+    assert "Nothing sent: the export is disabled." in out.getvalue()
+    assert OutboxEntry.objects.count() == 1
+
+
+def test_the_endpoint_variable_of_boto3_is_honoured(db: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", moto_url())
+    settings = configure({"log": "via_env"}, url="")
+    audit.log("log", "x")
+    assert export.drain().sent == 1
+    assert len(events_in(settings.log_group, "via_env")) == 1
+
+
+def test_without_keys_the_default_credential_chain_is_used(db: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    settings = configure({"log": "chain"})
+    from cloudwatch_export import configuration
+
+    configuration.apply(configuration.Changes(clear_keys=True))
+    settings.refresh_from_db()
+    assert settings.access_key == "" and not settings.has_secret_key
+    audit.log("log", "x")
+    assert export.drain().sent == 1
+    assert record_ids(events_in(settings.log_group, "chain"))
+
+
+@pytest.mark.parametrize("message_format", ["json", "text"])
+def test_many_records_across_streams_each_arrive_once(db: Any, message_format: str) -> None:
+    settings = configure({"log": "bulk_a", "info": "bulk_b"}, message_format=message_format)
+    record_events([build_event("log" if i % 3 else "info", f"n{i}") for i in range(300)])
+    report = export.drain()
+    assert report.sent == 300
+    a, b = events_in(settings.log_group, "bulk_a"), events_in(settings.log_group, "bulk_b")
+    assert len(a) == 200 and len(b) == 100
+    if message_format == "json":
+        assert len(set(record_ids(a + b))) == 300
