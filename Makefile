@@ -43,7 +43,10 @@ format: install
 
 ## bench: the benchmarks under bench/ (need DATABASE_URL on PostgreSQL)
 bench: install
-	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py --rules
+	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/activity.py
+	$(BIN)/python bench/export.py
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache
