@@ -115,6 +115,15 @@ def _values_clause(width: int, casts: tuple[str, ...], count: int) -> str:
     return ", ".join([first] + [other] * (count - 1))
 
 
+def _record_values(row: RecordRow) -> list[Any]:
+    """A row's values in ``_RECORD_COLUMNS`` order."""
+    return [
+        row.uuid, row.type_id, row.level, row.message, row.params_json, row.changes_json,
+        row.stack_trace, row.fingerprint, row.user_id, row.session_id, row.created_at,
+        row.client_time, row.source, row.request_id,
+    ]  # fmt: skip
+
+
 def _small_statement(
     rows: list[RecordRow], guard_sql: str, guard_params: list[Any]
 ) -> tuple[str, list[Any]]:
@@ -122,22 +131,7 @@ def _small_statement(
     the time it takes to plan the JSON form, which matters for a single tracked save."""
     params: list[Any] = []
     for row in rows:
-        params += [
-            row.uuid,
-            row.type_id,
-            row.level,
-            row.message,
-            row.params_json,
-            row.changes_json,
-            row.stack_trace,
-            row.fingerprint,
-            row.user_id,
-            row.session_id,
-            row.created_at,
-            row.client_time,
-            row.source,
-            row.request_id,
-        ]
+        params += _record_values(row)
     params += guard_params
     links = [(row, link) for row in rows for link in row.links]
     link_sql = ""

@@ -195,10 +195,6 @@ def _events_for_edit(
     ]
 
 
-def _name(entry: registry.EntityKind, instance: models.Model) -> str:
-    return entry.name_of(instance)
-
-
 # --- one statement on PostgreSQL ----------------------------------------------------
 
 
@@ -253,7 +249,7 @@ def _prepare_one_statement(
         return None
     created = instance._state.adding
     current = _saved_values(entry, instance, kwargs.get("update_fields"))
-    name = _name(entry, instance)
+    name = entry.name_of(instance)
     refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
     if created:
         events = [_created_event(entry, current, refs, name)]
@@ -368,7 +364,7 @@ def _on_save(
         return
     if raw or _off.get():
         return
-    name = _name(entry, instance)
+    name = entry.name_of(instance)
     refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
     if created:
         _emit([_created_event(entry, current, refs, name)])
@@ -384,7 +380,7 @@ def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any
     entry = registry.for_model(sender)
     if entry is None:
         return
-    name = _name(entry, instance)
+    name = entry.name_of(instance)
     refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
     _emit([build_event(f"{entry.kind}-deleted", f"Deleted {entry.kind} '{name}'", entities=refs)])
 

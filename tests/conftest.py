@@ -123,3 +123,29 @@ def post_events(client: APIClient, payload: Any, **extra: Any) -> Any:
     """POST raw JSON to the ingest endpoint (payload may be bytes to send as they are)."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload)
     return client.post("/api/audit/events/", data=body, content_type="application/json", **extra)
+
+
+# The keys of a record as the read API shows it (DESIGN.md's contract).
+RECORD_KEYS = frozenset(
+    {
+        "id",
+        "type",
+        "level",
+        "message",
+        "params",
+        "user",
+        "session",
+        "timestamp",
+        "client_timestamp",
+        "source",
+        "entities",
+        "changes",
+    }
+)
+
+
+def logged_in(user: User) -> APIClient:
+    """An API client with ``user``'s browser session."""
+    client = APIClient()
+    client.force_login(user)
+    return client

@@ -18,30 +18,9 @@ from audit.api.views import record_data
 from audit.models import AuditRecord
 from audit.registry import get as get_kind
 
-from .conftest import post_events
+from .conftest import RECORD_KEYS, logged_in, post_events
 
 pytestmark = pytest.mark.django_db
-
-RECORD_KEYS = {
-    "id",
-    "type",
-    "level",
-    "message",
-    "params",
-    "user",
-    "session",
-    "timestamp",
-    "client_timestamp",
-    "source",
-    "entities",
-    "changes",
-}
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
 
 
 def _url(group: Group) -> str:
@@ -57,7 +36,7 @@ def test_newest_first_with_the_contract_shape(user, group) -> None:
     logger.log("log", "first", entities=[group], user=user)
     logger.log("log", "elsewhere", user=user)
     logger.log("entity-shared", "second", entities=[group], user=user)
-    body = _client(user).get(_url(group)).json()
+    body = logged_in(user).get(_url(group)).json()
     assert set(body) == {"next", "results"} and body["next"] is None
     assert [r["message"] for r in body["results"]] == ["second", "first"]
     assert set(body["results"][0]) == RECORD_KEYS
@@ -69,7 +48,7 @@ def test_newest_first_with_the_contract_shape(user, group) -> None:
 def test_a_record_linking_the_entity_twice_appears_once(user, group) -> None:
     logger.log("entity-shared", "twice", entities=[group, ("group", group.pk, "shared-with")])
     logger.log("log", "once", entities=[group])
-    rows = _client(user).get(_url(group)).json()["results"]
+    rows = logged_in(user).get(_url(group)).json()["results"]
     assert [r["message"] for r in rows] == ["once", "twice"]
     assert len(rows[1]["entities"]) == 2
 
@@ -92,7 +71,7 @@ def test_filters_by_type_and_user(staff, user, other_user, group, params, expect
     logger.log("query-start", "run 2", entities=[group], user=user)
     logger.log("error", "boom", entities=[group], user=user)
     logger.log("query-start", "not this group", user=user)
-    client = _client(staff)
+    client = logged_in(staff)
     if isinstance(params, str):
         response = client.get(f"{_url(group)}?{params}")
     else:
@@ -103,7 +82,7 @@ def test_filters_by_type_and_user(staff, user, other_user, group, params, expect
 def test_keyset_pages_walk_every_record_once_newest_first(user, group) -> None:
     ids = [logger.log("log", f"m{n}", entities=[group], user=user) for n in range(8)]
     logger.log("log", "other entity", user=user)
-    client = _client(user)
+    client = logged_in(user)
     url: str | None = f"{_url(group)}?limit=3&type=log"
     pages: list[list[int]] = []
     while url:
@@ -121,15 +100,15 @@ def test_keyset_pages_walk_every_record_once_newest_first(user, group) -> None:
 def test_a_page_that_ends_exactly_has_no_next(user, group) -> None:
     for n in range(4):
         logger.log("log", f"m{n}", entities=[group], user=user)
-    body = _client(user).get(_url(group), {"limit": 4}).json()
+    body = logged_in(user).get(_url(group), {"limit": 4}).json()
     assert len(body["results"]) == 4 and body["next"] is None
 
 
 def test_who_may_read_it(user, other_user, staff, group) -> None:
     logger.log("log", "about analysts", entities=[group])
-    assert _client(user).get(_url(group)).status_code == 200  # a member
-    assert _client(other_user).get(_url(group)).status_code == 403  # not a member
-    assert _client(staff).get(_url(group)).status_code == 200
+    assert logged_in(user).get(_url(group)).status_code == 200  # a member
+    assert logged_in(other_user).get(_url(group)).status_code == 403  # not a member
+    assert logged_in(staff).get(_url(group)).status_code == 200
     assert APIClient().get(_url(group)).status_code in (401, 403)
 
 
@@ -142,7 +121,7 @@ def test_who_may_read_it(user, other_user, staff, group) -> None:
     ],
 )
 def test_unknown_kind_or_bad_id_is_404(staff, path, status) -> None:
-    assert _client(staff).get(path).status_code == status
+    assert logged_in(staff).get(path).status_code == status
 
 
 @pytest.mark.parametrize(
@@ -158,7 +137,7 @@ def test_unknown_kind_or_bad_id_is_404(staff, path, status) -> None:
     ],
 )
 def test_unreadable_parameters_are_400_not_500(staff, group, params, field) -> None:
-    response = _client(staff).get(_url(group), params)
+    response = logged_in(staff).get(_url(group), params)
     assert response.status_code == 400
     assert field in response.json()
 
@@ -170,7 +149,7 @@ def test_query_count_does_not_grow_with_records(
     # Each record links the group and a user and names its type, user and session.
     for n in range(records):
         logger.log("entity-shared", f"m{n}", entities=[group, other_user], user=user)
-    client = _client(user)
+    client = logged_in(user)
     client.get(_url(group))  # warm the content-type cache
     # session + user (auth), the permission check, the page, its links.
     with django_assert_max_num_queries(5):
@@ -221,7 +200,7 @@ def test_the_fast_record_shape_is_the_serializers(user, other_user, group) -> No
         "timestamp": "2025-03-01T10:00:00.123Z",
         "entities": [{"type": "group", "id": group.pk}],
     }
-    client = _client(user)
+    client = logged_in(user)
     assert post_events(client, client_event).status_code == 202
     page = selectors.entity_activity_page(get_kind("group"), str(group.pk))
     assert len(page.records) == 4
@@ -248,7 +227,7 @@ def test_a_filter_searches_a_bounded_window_and_hands_on_the_cursor(
             errors.append(logger.log("error", f"boom {n}", entities=[group], user=user))
         else:
             logger.log("log", f"m{n}", entities=[group], user=user)
-    client = _client(user)
+    client = logged_in(user)
     url: str | None = f"{_url(group)}?type=error"
     found, pages = [], 0
     while url:

@@ -11,33 +11,14 @@ from rest_framework.test import APIClient
 from audit import logger
 from audit.models import AuditRecord
 
+from .conftest import RECORD_KEYS, logged_in
+
 pytestmark = pytest.mark.django_db
-
-RECORD_KEYS = {
-    "id",
-    "type",
-    "level",
-    "message",
-    "params",
-    "user",
-    "session",
-    "timestamp",
-    "client_timestamp",
-    "source",
-    "entities",
-    "changes",
-}
-
-
-def _client_for(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
 
 
 def test_a_record_reads_as_the_contract_says(user, other_user) -> None:
     logger.log("user-invited", "invited bob", {"via": "email"}, entities=[other_user], user=user)
-    body = _client_for(user).get("/api/audit/events/").json()
+    body = logged_in(user).get("/api/audit/events/").json()
     assert set(body) >= {"next", "results"}
     (record,) = body["results"]
     assert set(record) == RECORD_KEYS
@@ -53,9 +34,9 @@ def test_users_read_only_their_own_records_and_staff_read_all(user, other_user, 
     logger.log("log", "mine", user=user)
     logger.log("log", "theirs", user=other_user)
     logger.log("log", "system")
-    mine = _client_for(user).get("/api/audit/events/").json()["results"]
+    mine = logged_in(user).get("/api/audit/events/").json()["results"]
     assert [r["message"] for r in mine] == ["mine"]
-    everything = _client_for(staff).get("/api/audit/events/").json()["results"]
+    everything = logged_in(staff).get("/api/audit/events/").json()["results"]
     assert [r["message"] for r in everything] == ["system", "theirs", "mine"]
 
 
@@ -71,7 +52,7 @@ def test_entity_filter_shows_the_activity_of_an_entity_the_user_may_view(
     # alice may view the group she is in; bob's record about it shows to her there.
     logger.log("entity-shared", "shared with analysts", entities=[group], user=other_user)
     logger.log("log", "unrelated", user=other_user)
-    client = _client_for(user)
+    client = logged_in(user)
     rows = client.get("/api/audit/events/", {"entity": f"group:{group.pk}"}).json()["results"]
     assert [r["message"] for r in rows] == ["shared with analysts"]
     activity = client.get(f"/api/audit/entities/group/{group.pk}/activity/").json()["results"]
@@ -83,7 +64,7 @@ def test_activity_of_an_entity_the_user_may_not_view_is_forbidden(user, other_us
 
     secret = Group.objects.create(name="secret")
     logger.log("entity-shared", "x", entities=[secret], user=other_user)
-    client = _client_for(user)
+    client = logged_in(user)
     assert client.get("/api/audit/events/", {"entity": f"group:{secret.pk}"}).status_code == 403
     assert client.get(f"/api/audit/entities/group/{secret.pk}/activity/").status_code == 403
     assert client.get("/api/audit/entities/spaceship/1/activity/").status_code == 404
@@ -105,14 +86,14 @@ def test_filters(staff, user, other_user, params, expected) -> None:
     logger.log("query-start", "run", user=user)
     logger.log("error", "boom", user=user, stack_trace="Error\n at f (a.js:1:1)")
     logger.log("log", "bob's", user=other_user)
-    rows = _client_for(staff).get("/api/audit/events/", params).json()["results"]
+    rows = logged_in(staff).get("/api/audit/events/", params).json()["results"]
     assert [r["message"] for r in rows] == expected
 
 
 def test_time_and_session_filters(staff, user) -> None:
     first = AuditRecord.objects.get(pk=logger.log("log", "a", user=user))
     later = first.created_at + timedelta(microseconds=1)
-    client = _client_for(staff)
+    client = logged_in(staff)
     assert client.get("/api/audit/events/", {"since": later.isoformat()}).json()["results"] == []
     rows = client.get("/api/audit/events/", {"until": later.isoformat()}).json()["results"]
     assert [r["id"] for r in rows] == [first.pk]
@@ -124,7 +105,7 @@ def test_time_and_session_filters(staff, user) -> None:
 
 def test_cursor_pages_walk_newest_first_without_gaps(staff) -> None:
     ids = [logger.log("log", f"m{n}") for n in range(7)]
-    client = _client_for(staff)
+    client = logged_in(staff)
     url, seen = "/api/audit/events/?limit=3", []
     while url:
         page = client.get(url).json()
@@ -138,7 +119,7 @@ def test_list_query_count_does_not_grow_with_records(
 ) -> None:
     for n in range(30):
         logger.log("entity-shared", f"m{n}", entities=[group, other_user], user=user)
-    client = _client_for(staff)
+    client = logged_in(staff)
     with django_assert_max_num_queries(8):
         assert len(client.get("/api/audit/events/").json()["results"]) == 30
 
@@ -146,17 +127,17 @@ def test_list_query_count_does_not_grow_with_records(
 def test_sessions_list_and_detail(user, other_user, staff) -> None:
     mine = AuditRecord.objects.get(pk=logger.log("log", "a", user=user)).session
     theirs = AuditRecord.objects.get(pk=logger.log("log", "b", user=other_user)).session
-    client = _client_for(user)
+    client = logged_in(user)
     listed = [s["uuid"] for s in client.get("/api/audit/sessions/").json()["results"]]
     assert str(mine.uuid) in listed and str(theirs.uuid) not in listed
     detail = client.get(f"/api/audit/sessions/{mine.uuid}/").json()
     assert detail["records"] == 1 and detail["user"] == "alice" and detail["kind"] == "server"
     assert client.get(f"/api/audit/sessions/{theirs.uuid}/").status_code == 404
-    assert _client_for(staff).get(f"/api/audit/sessions/{theirs.uuid}/").status_code == 200
+    assert logged_in(staff).get(f"/api/audit/sessions/{theirs.uuid}/").status_code == 200
 
 
 def test_openapi_document_and_docs_page(user) -> None:
-    client = _client_for(user)
+    client = logged_in(user)
     schema = client.get("/api/schema/", {"format": "json"})
     assert schema.status_code == 200
     paths = schema.json()["paths"]
@@ -171,7 +152,7 @@ def test_config_reports_disabled_types_for_the_user(user, group) -> None:
 
     EventType.objects.get(name="dialog-ok").disabled_for.add(group)
     EventType.objects.filter(name="tutorial-completed").update(enabled=False)
-    body = _client_for(user).get("/api/audit/config/").json()
+    body = logged_in(user).get("/api/audit/config/").json()
     assert body["disabled_types"] == ["dialog-ok", "tutorial-completed"]
     assert body["limits"]["max_batch"] >= 1
 
@@ -179,5 +160,5 @@ def test_config_reports_disabled_types_for_the_user(user, group) -> None:
 def test_records_older_than_now_can_be_read_by_time(staff) -> None:
     logger.log("log", "now")
     future = (timezone.now() + timedelta(days=1)).isoformat()
-    rows = _client_for(staff).get("/api/audit/events/", {"until": future}).json()["results"]
+    rows = logged_in(staff).get("/api/audit/events/", {"until": future}).json()["results"]
     assert [r["message"] for r in rows] == ["now"]
