@@ -110,9 +110,18 @@ class AuditRecord(models.Model):
         help_text="The client's idempotency key, or one the server made.",
     )
     # Foreign keys below get no index of their own: the composite indexes in Meta
-    # lead with them, and every extra index is paid on each insert.
+    # lead with them, and every extra index is paid on each insert. Nor do they get a
+    # database constraint: records are written only by ``audit.storage`` from ids it
+    # resolved, and are never updated, while a constraint would check, and lock FOR KEY
+    # SHARE, the event type's and the session's rows on every insert: a lookup per
+    # record, and a row that every concurrent writer of that type locks. PROTECT still
+    # holds where rows are deleted, in the ORM.
     type = models.ForeignKey(
-        EventType, on_delete=models.PROTECT, related_name="records", db_index=False
+        EventType,
+        on_delete=models.PROTECT,
+        related_name="records",
+        db_index=False,
+        db_constraint=False,
     )
     level = models.CharField(max_length=8, choices=Level.choices)
     message = models.TextField(blank=True)
@@ -130,7 +139,11 @@ class AuditRecord(models.Model):
         related_name="+",
     )
     session = models.ForeignKey(
-        UserSession, on_delete=models.PROTECT, related_name="records", db_index=False
+        UserSession,
+        on_delete=models.PROTECT,
+        related_name="records",
+        db_index=False,
+        db_constraint=False,
     )
     created_at = models.DateTimeField(help_text="Server time the record was stored.")
     client_time = models.DateTimeField(null=True, blank=True)
@@ -159,9 +172,17 @@ class EntityLink(models.Model):
     newest first, is one index range scan without a join to sort on."""
 
     id = models.BigAutoField(primary_key=True)
-    record = models.ForeignKey(AuditRecord, on_delete=models.DO_NOTHING, related_name="links")
+    # No database constraints, as on AuditRecord: links are inserted with their record,
+    # in the same statement, and never changed.
+    record = models.ForeignKey(
+        AuditRecord, on_delete=models.DO_NOTHING, related_name="links", db_constraint=False
+    )
     content_type = models.ForeignKey(
-        ContentType, on_delete=models.PROTECT, related_name="+", db_index=False
+        ContentType,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     object_id = models.CharField(max_length=64)
     role = models.CharField(max_length=32, blank=True)

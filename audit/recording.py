@@ -20,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 
-from . import config, dropped, event_types, registry, sessions, storage, toggles
+from . import config, dropped, event_types, registry, sessions, storage, toggles, uuids
 from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
@@ -113,7 +113,7 @@ def prepare_rows(
             result.disabled += 1
             dropped.count(info.name, toggles.drop_reasons(user, info.name))
             continue
-        record_uuid = event.uuid or uuid.uuid4()
+        record_uuid = event.uuid or uuids.uuid7()
         if record_uuid in seen:
             result.duplicates += 1
             continue

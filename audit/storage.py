@@ -1,8 +1,9 @@
 """Writing prepared records to the database in bulk.
 
-PostgreSQL gets one statement for the whole batch: ``INSERT ... SELECT FROM
-jsonb_populate_recordset(...) ON CONFLICT DO NOTHING`` for the records, with the entity
-links inserted in the same statement: one round trip, whatever the batch size. Other
+PostgreSQL gets one call for the whole batch: the function ``audit_insert_records``
+runs ``INSERT ... SELECT FROM jsonb_populate_recordset(...) ON CONFLICT DO NOTHING`` for
+the records and inserts the entity links in the same statement: one round trip,
+whatever the batch size. Other
 databases go through ``bulk_create``. Either way idempotency rests on the unique
 ``uuid`` column, so a retried event is stored once even when two retries race.
 """
@@ -56,173 +57,52 @@ class RecordRow:
 # A record as the signal ``records_stored`` hands it to receivers.
 StoredRecord = RecordRow
 
-_RECORD_COLUMNS = (
-    "uuid, type_id, level, message, params, changes, stack_trace, fingerprint, user_id, "
-    "session_id, created_at, client_time, source, request_id"
-)
-# The whole batch travels as one JSON document that PostgreSQL unpacks into rows of the
-# table's own type: msgspec encodes it in C and the server parses it in C, with no
-# per-value adaptation in Python (measured: twice the rate of unnest() over arrays).
-# Links ride in the same statement, joined to the records by uuid, so a batch of any
-# size (a single tracked save included) costs one round trip.
-_INSERT = f"""
-WITH inserted AS (
-    INSERT INTO audit_auditrecord ({_RECORD_COLUMNS})
-    SELECT {_RECORD_COLUMNS}
-    FROM jsonb_populate_recordset(NULL::audit_auditrecord, %s::jsonb)
-    {{guard}}
-    ON CONFLICT (uuid) DO NOTHING
-    RETURNING id, uuid, created_at
-), linked AS (
-    INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name, created_at)
-    SELECT inserted.id, l.content_type_id, l.object_id, l.role, l.name, inserted.created_at
-    FROM jsonb_to_recordset(%s::jsonb) AS l(
-        record_uuid uuid, content_type_id integer, object_id varchar, role varchar,
-        name varchar, position bigint
-    )
-    JOIN inserted ON inserted.uuid = l.record_uuid
-    ORDER BY l.position
-)
-SELECT id, uuid FROM inserted
-"""
-_GUARD = 'WHERE EXISTS (SELECT 1 FROM "{table}" WHERE "{column}" = %s)'
+# The whole batch travels as two JSON documents, records and links, that the PL/pgSQL
+# function ``audit_insert_records`` (migration 0007) unpacks into rows of the tables'
+# own types: msgspec encodes them in C, the server parses them in C, and the function's
+# plans are kept, so a batch of any size (a single tracked save included) costs one
+# round trip and no planning. Links are joined to their records by uuid.
+_CALL = "SELECT record_id, record_uuid FROM audit_insert_records(%s::jsonb, %s::jsonb)"
 
-
-_SMALL_BATCH = 16
 _encoder = msgspec.json.Encoder()
-_RECORD_CASTS = (
-    "uuid",
-    "bigint",
-    "varchar",
-    "text",
-    "jsonb",
-    "jsonb",
-    "text",
-    "varchar",
-    "integer",
-    "bigint",
-    "timestamptz",
-    "timestamptz",
-    "varchar",
-    "varchar",
+
+
+def statement(rows: list[RecordRow]) -> tuple[str, list[Any]]:
+    """The SQL and parameters that insert ``rows`` (and their links) on PostgreSQL."""
+    return _CALL, list(_documents(rows))
+
+
+_TRACKED_CALL = (
+    "audit_insert_record(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb)"
 )
-_LINK_CASTS = ("uuid", "integer", "varchar", "varchar", "varchar", "integer")
 
 
-def _values_clause(width: int, casts: tuple[str, ...], count: int) -> str:
-    first = "(" + ", ".join(f"%s::{cast}" for cast in casts[:width]) + ")"
-    other = "(" + ", ".join(["%s"] * width) + ")"
-    return ", ".join([first] + [other] * (count - 1))
-
-
-def _record_values(row: RecordRow) -> list[Any]:
-    """A row's values in ``_RECORD_COLUMNS`` order."""
-    return [
-        row.uuid, row.type_id, row.level, row.message, row.params_json, row.changes_json,
-        row.stack_trace, row.fingerprint, row.user_id, row.session_id, row.created_at,
-        row.client_time, row.source, row.request_id,
-    ]  # fmt: skip
-
-
-def _small_statement(
-    rows: list[RecordRow], guard_sql: str, guard_params: list[Any]
-) -> tuple[str, list[Any]]:
-    """The same insert with the values written out: PostgreSQL plans it in a tenth of
-    the time it takes to plan the JSON form, which matters for a single tracked save."""
+def tracked_calls(rows: list[RecordRow]) -> tuple[str, list[Any]]:
+    """Rows of change tracking (server uuids, no stack trace, no client time) as calls
+    of ``audit_insert_record`` (migration 0007), to put in a SELECT list: the tracked
+    save's own statement decides whether they run (``audit.tracking``)."""
     params: list[Any] = []
     for row in rows:
-        params += _record_values(row)
-    params += guard_params
-    links = [(row, link) for row in rows for link in row.links]
-    link_sql = ""
-    if links:
-        for position, (row, link) in enumerate(links):
-            params += [
-                row.uuid,
-                link.content_type_id,
-                link.object_id,
-                link.role,
-                link.name,
-                position,
-            ]
-        link_sql = f""", linked AS (
-    INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name, created_at)
-    SELECT inserted.id, l.content_type_id, l.object_id, l.role, l.name, inserted.created_at
-    FROM (VALUES {_values_clause(6, _LINK_CASTS, len(links))}) AS l(
-        record_uuid, content_type_id, object_id, role, name, position
-    )
-    JOIN inserted ON inserted.uuid = l.record_uuid
-    ORDER BY l.position
-)"""
-    sql = f"""
-WITH inserted AS (
-    INSERT INTO audit_auditrecord ({_RECORD_COLUMNS})
-    SELECT * FROM (VALUES {_values_clause(14, _RECORD_CASTS, len(rows))}) AS v
-    {guard_sql}
-    ON CONFLICT (uuid) DO NOTHING
-    RETURNING id, uuid, created_at
-){link_sql}
-SELECT id, uuid FROM inserted
-"""
-    return sql, params
-
-
-_CALL = (
-    "SELECT audit_insert_record(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, "
-    "%s::integer[], %s::varchar[], %s::varchar[], %s::varchar[])"
-)
-
-
-def tracked_statement(
-    rows: list[RecordRow], guard: tuple[str, str, Any] | None
-) -> tuple[str, list[Any]]:
-    """Rows of change tracking (no stack trace, no client time, server uuids) through
-    ``audit_insert_record`` (migration 0004), whose plans PostgreSQL keeps: one call
-    per row, each inserting only if ``guard``'s row exists."""
-    guard_sql, guard_params = "", []
-    if guard is not None:
-        table, column, value = guard
-        guard_sql, guard_params = " " + _GUARD.format(table=table, column=column), [value]
-    parts, params = [], []
-    for row in rows:
-        parts.append(_CALL + guard_sql)
         params += [
-            row.uuid,
-            row.type_id,
-            row.level,
-            row.message,
-            row.params_json,
-            row.changes_json,
-            row.user_id,
-            row.session_id,
-            row.created_at,
-            row.source,
-            row.request_id,
-            [link.content_type_id for link in row.links],
-            [link.object_id for link in row.links],
-            [link.role for link in row.links],
-            [link.name for link in row.links],
-            *guard_params,
+            row.uuid, row.type_id, row.level, row.message, row.params_json,
+            row.changes_json, row.user_id, row.session_id, row.created_at, row.source,
+            row.request_id, _link_document(row),
+        ]  # fmt: skip
+    return ", ".join([_TRACKED_CALL] * len(rows)), params
+
+
+def _link_document(row: RecordRow) -> str:
+    return _encoder.encode(
+        [
+            {
+                "content_type_id": link.content_type_id,
+                "object_id": link.object_id,
+                "role": link.role,
+                "name": link.name,
+            }
+            for link in row.links
         ]
-    return ";\n".join(parts), params
-
-
-def statement(
-    rows: list[RecordRow], *, guard: tuple[str, str, Any] | None = None
-) -> tuple[str, list[Any]]:
-    """The SQL and parameters that insert ``rows`` (and their links) on PostgreSQL.
-
-    ``guard=(table, column, value)`` inserts only if that row exists when the statement
-    runs: change tracking appends the statement to an UPDATE that may match nothing.
-    """
-    guard_sql, guard_params = "", []
-    if guard is not None:
-        table, column, value = guard
-        guard_sql, guard_params = _GUARD.format(table=table, column=column), [value]
-    if len(rows) <= _SMALL_BATCH:
-        return _small_statement(rows, guard_sql, guard_params)
-    records, links = _documents(rows)
-    return _INSERT.format(guard=guard_sql), [records, *guard_params, links]
+    ).decode()
 
 
 def insert(rows: list[RecordRow]) -> list[RecordRow]:

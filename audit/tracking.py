@@ -203,8 +203,9 @@ class _Pending:
     """A record INSERT waiting to ride on the model's own statement."""
 
     instance_id: int
-    prefixes: tuple[str, ...]
-    sql: str
+    prefix: str  # the statement to ride on: the model's UPDATE, or its INSERT
+    calls: str
+    params: list[Any]
     created: bool
     rows: list[Any]
     session: Any
@@ -217,18 +218,32 @@ _NOTHING = object()  # the save changes no tracked field: nothing to record
 
 
 def _append_record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-    """``connection.execute_wrapper``: append the pending INSERT to the save's SQL."""
+    """``connection.execute_wrapper``: put the pending record into the save's SQL.
+
+    An UPDATE becomes ``WITH audit_updated AS (UPDATE ... RETURNING 1) SELECT
+    audit_insert_record(...) FROM audit_updated``: one statement, which records only if
+    a row was updated and answers with as many rows as were updated, so Django reads the
+    same row count. An INSERT is followed by the call, in the same query string.
+    """
     pending = _pending.get()
     if (
-        pending is not None
-        and not pending.consumed
-        and not many
-        and sql.startswith(pending.prefixes)
+        pending is None
+        or pending.consumed
+        or many
+        or not sql.startswith(pending.prefix)
+        or " RETURNING " in sql
     ):
-        pending.consumed = True
-        extra = pending.sql if params is None else pending.sql.replace("%", "%%")
-        sql = f"{sql};\n{extra}"
-    return execute(sql, params, many, context)
+        return execute(sql, params, many, context)
+    pending.consumed = True
+    if params is None:  # the SQL is not a template yet: its "%" are literal
+        sql, params = sql.replace("%", "%%"), ()
+    # Placeholders, not literals: the query text stays the same from save to save, so
+    # psycopg parses it once, and each value is quoted once.
+    if pending.created:
+        sql = f"{sql};\nSELECT {pending.calls}"
+    else:
+        sql = f"WITH audit_updated AS ({sql} RETURNING 1) SELECT {pending.calls} FROM audit_updated"
+    return execute(sql, (*params, *pending.params), many, context)
 
 
 def _prepare_one_statement(
@@ -265,13 +280,12 @@ def _prepare_one_statement(
     if not rows:
         return _NOTHING  # every type switched off for this user
     table = type(instance)._meta.db_table
-    guard = None if created else (table, type(instance)._meta.pk.column, instance.pk)
-    sql, params = storage.tracked_statement(rows, guard)
-    conn.ensure_connection()
+    calls, params = storage.tracked_calls(rows)
     return _Pending(
         instance_id=id(instance),
-        prefixes=(f'UPDATE "{table}" ', f'INSERT INTO "{table}" '),
-        sql=conn.ops.compose_sql(sql, params),
+        prefix=f'INSERT INTO "{table}" ' if created else f'UPDATE "{table}" ',
+        calls=calls,
+        params=params,
         created=created,
         rows=rows,
         session=session,

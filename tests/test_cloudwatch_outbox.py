@@ -110,7 +110,7 @@ def test_a_tracked_save_is_queued_on_its_own_statement(db: Any, user: User) -> N
         # The record rode on the model's INSERT through audit_insert_record: the trigger
         # fired inside that statement, with no statement of the exporter's own.
         sql = [query["sql"] for query in captured.captured_queries]
-        assert any("audit_insert_record" in statement for statement in sql)
+        assert any("audit_insert_record(" in statement for statement in sql)
         assert not any("cloudwatch" in statement for statement in sql)
     project.name = "Sales 2025"
     project.save()

@@ -126,15 +126,10 @@ def test_a_rolled_back_change_leaves_no_record(project) -> None:
 def test_a_record_the_database_refuses_rolls_the_change_back(project, monkeypatch) -> None:
     from django.db import IntegrityError
 
-    from audit import event_types
+    from audit import uuids
 
-    real = event_types.resolve
-
-    def unknown_type_row(name):  # the record will point at a type row that is not there
-        info = real(name)
-        return event_types.TypeInfo(info.id + 10_000, info.name, info.level)
-
-    monkeypatch.setattr(event_types, "resolve", unknown_type_row)
+    taken = AuditRecord.objects.get(type__name="project-created").uuid
+    monkeypatch.setattr(uuids, "uuid7", lambda: taken)  # the record's key is not unique
     project.name = "unrecorded"
     with pytest.raises(IntegrityError):
         project.save()

@@ -1,7 +1,7 @@
 """On PostgreSQL the database fills the outbox: a statement-level trigger on records.
 
 Every path that inserts records (the ingest API's one-statement batch insert, the
-PL/pgSQL ``audit_insert_record`` of tracked saves, ``bulk_create``) fires it once per
+PL/pgSQL ``audit_insert_records`` of tracked saves, ``bulk_create``) fires it once per
 INSERT statement; it reads the rows that statement inserted from the transition table
 ``new_records`` and queues, in one set-based INSERT ... SELECT, those whose type is
 mapped while the export is enabled. So the outbox commits with the records, costs no
