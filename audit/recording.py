@@ -252,8 +252,12 @@ def build_event(
     than refused, since server code should never fail because it logged too much."""
     params = dict(params or {})
     # NUL cannot be stored in PostgreSQL text; server code gets it replaced, not refused.
-    params_json = json.dumps(params, cls=DjangoJSONEncoder, separators=(",", ":")).replace(
-        "\\u0000", "\\ufffd"
+    params_json = (
+        json.dumps(params, cls=DjangoJSONEncoder, separators=(",", ":")).replace(
+            "\\u0000", "\\ufffd"
+        )
+        if params
+        else "{}"  # most server events, every tracked change: no encoder to set up
     )
     event = ValidEvent(
         type=type,

@@ -50,6 +50,8 @@ class EntityKind:
         """The object id as stored (text), or ``ValueError`` if it cannot be one."""
         pk_field = self.model._meta.pk
         if isinstance(raw, uuid.UUID):
+            if isinstance(pk_field, models.UUIDField):
+                return str(raw)  # the common case, a saved object's key: already valid
             raw = str(raw)
         if isinstance(raw, bool) or not isinstance(raw, str | int):
             raise ValueError("must be a string or an integer")

@@ -13,6 +13,7 @@ import hashlib
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,9 @@ from .models import SessionKind, UserSession
 SESSION_KEY = "_audit_session"
 JOIN_HEADER = "HTTP_X_AUDIT_SESSION"
 _TOUCH_EVERY = 30  # seconds between last_seen updates of one session
+
+_TOUCHED_MAX = 10_000  # sessions remembered before the expired ones are dropped
+_touched: dict[int, float] = {}  # session pk -> monotonic time before which not to touch
 
 _server_lock = threading.Lock()
 _server_sessions: dict[int, SessionRef] = {}
@@ -61,7 +65,20 @@ def close_session(session_uuid: uuid.UUID | str) -> int:
 
 
 def touch(ref: SessionRef) -> None:
-    """Move ``last_seen_at`` forward, at most once per ``_TOUCH_EVERY`` seconds."""
+    """Move ``last_seen_at`` forward, at most once per ``_TOUCH_EVERY`` seconds.
+
+    The shared cache decides between processes; each process first asks itself, so
+    that a busy session costs one cache round trip per interval rather than one per
+    batch or tracked save.
+    """
+    now = time.monotonic()
+    if _touched.get(ref.pk, 0.0) > now:
+        return
+    if len(_touched) >= _TOUCHED_MAX:
+        for pk, until in list(_touched.items()):
+            if until <= now:
+                _touched.pop(pk, None)
+    _touched[ref.pk] = now + _TOUCH_EVERY
     if cache.add(f"audit:touch:{ref.pk}", 1, _TOUCH_EVERY):
         UserSession.objects.filter(pk=ref.pk).update(last_seen_at=timezone.now())
 
@@ -193,9 +210,11 @@ def _user_server_session(user: Any) -> SessionRef:
     return _ref(session)
 
 
-def forget_server_sessions() -> None:
-    """Drop the cached per-process session (tests that flush the database call this)."""
+def clear_local() -> None:
+    """Drop what this process keeps of sessions: its server sessions and when it last
+    touched each session (tests that flush the database call this)."""
     _server_sessions.clear()
+    _touched.clear()
 
 
 def _is_token(auth: Any) -> bool:

@@ -39,7 +39,7 @@ from django.db.models.signals import post_delete, post_init, post_save
 from . import registry, sessions, storage
 from .context import AuditContext
 from .context import current as current_context
-from .recording import IngestResult, build_event, prepare_rows, record_events
+from .recording import IngestResult, NamedRef, build_event, prepare_rows, record_events
 from .signals import records_stored
 from .validation import ValidEvent
 
@@ -156,8 +156,6 @@ def _refs(
     instance: models.Model | None = None,
 ) -> list[Any]:
     """The entity itself (role "") and the registered targets of ``links`` fields."""
-    from .recording import NamedRef
-
     refs = [NamedRef(entry, entry.parse_id(pk), "", name)]
     for field_name in entry.links:
         field = entry.model._meta.get_field(field_name)
@@ -263,9 +261,10 @@ def _prepare_one_statement(
     ):
         return None
     created = instance._state.adding
-    current = _saved_values(entry, instance, kwargs.get("update_fields"))
+    values = _values(entry, instance)
+    current = _only_saved(entry, values, kwargs.get("update_fields"))
     name = entry.name_of(instance)
-    refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
+    refs = _refs(entry, instance.pk, name, values, instance)
     if created:
         events = [_created_event(entry, current, refs, name)]
     else:
@@ -332,7 +331,12 @@ def _on_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) 
 def _saved_values(
     entry: registry.EntityKind, instance: models.Model, update_fields: Iterable[str] | None
 ) -> dict[str, Any]:
-    current = _values(entry, instance)
+    return _only_saved(entry, _values(entry, instance), update_fields)
+
+
+def _only_saved(
+    entry: registry.EntityKind, current: dict[str, Any], update_fields: Iterable[str] | None
+) -> dict[str, Any]:
     if update_fields is None:
         return current
     names = set(update_fields)

@@ -64,12 +64,12 @@ def _fresh_caches() -> Iterator[None]:
     """Caches must not carry rows of a rolled-back test into the next one."""
     cache.clear()
     event_types.clear_cache()
-    sessions.forget_server_sessions()
+    sessions.clear_local()
     toggles.clear_local()
     yield
     cache.clear()
     event_types.clear_cache()
-    sessions.forget_server_sessions()
+    sessions.clear_local()
     toggles.clear_local()
 
 
