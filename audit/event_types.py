@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -64,6 +65,22 @@ _table = _Table()
 
 def clear_cache() -> None:
     _table.clear()
+
+
+def ids_of(names: Iterable[str]) -> list[int]:
+    """The ids of the existing types among ``names``, never creating one: from this
+    process's table, asking the database only about names it does not know (a type
+    another process created since the table was loaded)."""
+    ids, unknown = [], []
+    for name in names:
+        info = _table.get(name)
+        if info is None:
+            unknown.append(name)
+        else:
+            ids.append(info.id)
+    if unknown:
+        ids += EventType.objects.filter(name__in=unknown).values_list("id", flat=True)
+    return ids
 
 
 def resolve(name: str) -> TypeInfo:

@@ -6,7 +6,7 @@ filter, the activity of the entities they may view; nothing else.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -125,7 +125,7 @@ class ActivityPage(NamedTuple):
     """One page of an entity's history: records newest first, and the cursor of the next
     page (the last record id of this one) or None when there is no older record."""
 
-    records: list[AuditRecord]
+    records: list[Any]  # AuditRecord instances, or what the caller's ``load`` made
     next_cursor: int | None
 
 
@@ -142,9 +142,11 @@ def entity_activity_page(
     limit: int = 50,
     types: Iterable[str] = (),
     user_id: int | None = None,
+    load: Callable[[QuerySet[AuditRecord], int | None], list[Any]] = page_of_records,
 ) -> ActivityPage:
     """The records that touch the entity, newest first, ``limit`` at a time; visibility
-    is the caller's check.
+    is the caller's check. ``load`` turns the page's queryset into what the caller shows
+    (model instances by default; the API takes rows ready to encode).
 
     Why it is written this way: the history must cost the same at page 1 and page 1,000
     and for an entity with 5 records or 500,000. So the page is driven from the link
@@ -167,7 +169,7 @@ def entity_activity_page(
     names = sorted({name for name in types if name})
     if not names and user_id is None:
         page_ids = newest_first.distinct()[: limit + 1]
-        records = page_of_records(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"))
+        records = load(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"), None)
         return _cut(records, limit)
     # Filtered: only some records match, maybe none. Look at a bounded window of the
     # entity's newest links below the cursor and filter their records by primary key.
@@ -177,13 +179,13 @@ def entity_activity_page(
     # of the window's end, so "load more" searches further back, each request bounded.
     matching = AuditRecord.objects.filter(pk__in=newest_first[:FILTER_WINDOW])
     if names:
-        type_ids = list(EventType.objects.filter(name__in=names).values_list("id", flat=True))
+        type_ids = event_types.ids_of(names)
         if not type_ids:
             return ActivityPage([], None)
         matching = matching.filter(type_id__in=type_ids)
     if user_id is not None:
         matching = matching.filter(user_id=user_id)
-    records = page_of_records(matching.order_by("-id"), limit + 1)
+    records = load(matching.order_by("-id"), limit + 1)
     if len(records) > limit:
         return _cut(records, limit)
     window = newest_first[:FILTER_WINDOW].aggregate(seen=Count("record_id"), floor=Min("record_id"))
@@ -303,7 +305,10 @@ def _positive_int(raw: Any, name: str, errors: dict[str, list[str]], *, maximum:
 
 
 def entity_activity_query(
-    kind: registry.EntityKind, object_id: str, query: ActivityQuery
+    kind: registry.EntityKind,
+    object_id: str,
+    query: ActivityQuery,
+    load: Callable[[QuerySet[AuditRecord], int | None], list[Any]] = page_of_records,
 ) -> ActivityPage:
     """``entity_activity_page`` for a parsed request: the username becomes a user id
     (an unknown one matches nothing rather than being ignored)."""
@@ -319,6 +324,7 @@ def entity_activity_query(
         limit=query.limit,
         types=query.types,
         user_id=user_id,
+        load=load,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlparse
 
+import msgspec
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -13,8 +14,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from audit import logger, selectors
+from audit.api import records
+from audit.api.records import record_data
 from audit.api.serializers import RecordSerializer
-from audit.api.views import record_data
 from audit.models import AuditRecord
 from audit.registry import get as get_kind
 
@@ -238,3 +240,29 @@ def test_a_filter_searches_a_bounded_window_and_hands_on_the_cursor(
     assert pages == 3  # windows of 4 of the 11 links
     first = client.get(_url(group), {"type": "comment-posted"}).json()
     assert first["results"] == [] and first["next"] is not None  # none yet; keep looking
+
+
+def test_the_browsable_api_shows_the_same_page(user, group) -> None:
+    logger.log("log", "seen in a browser", entities=[group], user=user)
+    client = logged_in(user)
+    as_json = client.get(_url(group)).json()
+    page = client.get(_url(group), HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert "seen in a browser" in page.content.decode()
+    assert as_json["results"][0]["message"] == "seen in a browser"
+
+
+def test_times_are_shown_in_the_current_time_zone_as_the_serializer_does(user, group) -> None:
+    from django.utils import timezone
+
+    logger.log("log", "in Berlin", entities=[group], user=user)
+    with timezone.override("Europe/Berlin"):
+        page = selectors.entity_activity_page(get_kind("group"), str(group.pk))
+        (expected,) = RecordSerializer(
+            selectors.with_related(AuditRecord.objects.filter(pk=page.records[0].pk)),
+            many=True,
+        ).data
+        (fast,) = records.page_rows(AuditRecord.objects.filter(pk=page.records[0].pk), None)
+    encoded = msgspec.json.decode(msgspec.json.encode(fast.data))
+    assert encoded["timestamp"] == expected["timestamp"]
+    assert expected["timestamp"].endswith(("+01:00", "+02:00"))

@@ -60,3 +60,16 @@ def test_custom_types_are_capped_but_known_ones_still_resolve() -> None:
         event_types.resolve("custom-3")
     assert event_types.resolve("custom-1").name == "custom-1"
     assert event_types.resolve("log").name == "log"
+
+
+@pytest.mark.django_db
+def test_type_ids_for_a_filter_come_from_the_table_and_create_nothing(
+    django_assert_num_queries,
+) -> None:
+    known = EventType.objects.get(name="dialog-ok")
+    event_types.resolve("dialog-ok")  # the process's table is loaded
+    with django_assert_num_queries(0):
+        assert event_types.ids_of(["dialog-ok"]) == [known.pk]
+    with django_assert_num_queries(1):  # a name this process does not know is looked up
+        assert event_types.ids_of(["dialog-ok", "never-seen"]) == [known.pk]
+    assert not EventType.objects.filter(name="never-seen").exists()

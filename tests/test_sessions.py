@@ -124,3 +124,25 @@ def test_anonymous_request_records_are_marked_anonymous(client: Client) -> None:
     assert record.user_id is None
     assert record.session.kind == SessionKind.ANONYMOUS
     assert record.request_id
+
+
+def test_a_session_is_touched_once_per_interval_by_each_process(user) -> None:
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    session = sessions.open_session(user, SessionKind.BROWSER)
+    UserSession.objects.filter(pk=session.pk).update(
+        last_seen_at=session.last_seen_at.replace(year=2000)
+    )
+    ref = sessions.SessionRef(pk=session.pk, uuid=session.uuid, user_id=user.pk)
+    with CaptureQueriesContext(connection) as first:
+        sessions.touch(ref)
+    session.refresh_from_db()
+    assert session.last_seen_at.year > 2000
+    assert len(first) == 1
+    cache.clear()  # even when the shared cache forgets, this process remembers
+    with CaptureQueriesContext(connection) as again:
+        for _ in range(5):
+            sessions.touch(ref)
+    assert len(again) == 0

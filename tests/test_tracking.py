@@ -64,6 +64,42 @@ def test_a_loaded_instance_diffs_without_an_extra_select(project) -> None:
     assert _records("project-edited")[0].changes == {"name": {"old": "Sales", "new": "Sales 2026"}}
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL")
+def test_a_tracked_edit_is_one_statement_that_carries_its_record(project) -> None:
+    loaded = Project.objects.get(pk=project.pk)
+    loaded.description = "one round trip"
+    with CaptureQueriesContext(connection) as queries:
+        loaded.save()
+    (statement,) = [q["sql"] for q in queries]
+    assert statement.startswith("WITH audit_updated AS (UPDATE")
+    assert "audit_insert_record(" in statement
+    assert _records("project-edited")[0].changes == {
+        "description": {"old": "", "new": "one round trip"}
+    }
+
+
+def test_saving_a_row_deleted_meanwhile_records_a_create_not_an_edit(project) -> None:
+    stale = Project.objects.get(pk=project.pk)
+    with tracking.disabled():
+        Project.objects.filter(pk=project.pk).delete()
+    stale.name = "Back again"
+    stale.save()  # the UPDATE matches nothing, so Django inserts the row
+    assert _records("project-edited") == []
+    assert [r.changes["name"] for r in _records("project-created")] == [
+        {"new": "Sales"},
+        {"new": "Back again"},
+    ]
+
+
+def test_server_records_get_time_ordered_uuids(project) -> None:
+    (created,) = _records("project-created")
+    project.name = "Later"
+    project.save()
+    (edited,) = _records("project-edited")
+    assert created.uuid.version == edited.uuid.version == 7
+    assert created.uuid.bytes[:6] <= edited.uuid.bytes[:6]  # the millisecond comes first
+
+
 def test_update_fields_limit_what_is_compared(project) -> None:
     project.name = "renamed"
     project.description = "not saved"
