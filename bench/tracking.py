@@ -9,7 +9,7 @@ the target is at most 1.5x. For scale:
 django-auditlog costs about 6x a plain save, django-pghistory's triggers about 1.1x.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_bench_tracking \
-        .venv/bin/python bench/tracking.py [--objects 100] [--edits 3] [--rounds 16]
+        .venv/bin/python bench/tracking.py [--objects 100] [--edits 3] [--rounds 30]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=100)
     parser.add_argument("--edits", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
 
     url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)

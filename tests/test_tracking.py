@@ -71,7 +71,7 @@ def test_a_tracked_edit_is_one_statement_that_carries_its_record(project) -> Non
     with CaptureQueriesContext(connection) as queries:
         loaded.save()
     (statement,) = [q["sql"] for q in queries]
-    assert statement.startswith("WITH audit_updated AS (UPDATE")
+    assert statement.startswith('WITH audit_saved AS (UPDATE "catalog_project"')
     assert "audit_insert_record(" in statement
     assert _records("project-edited")[0].changes == {
         "description": {"old": "", "new": "one round trip"}
