@@ -8,7 +8,6 @@ transaction with bulk inserts (``audit.storage``).
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -238,6 +237,11 @@ def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
     return refs
 
 
+# One encoder each, made once: ``json.dumps(..., cls=...)`` builds a new one per call.
+_PARAMS_ENCODER = DjangoJSONEncoder(separators=(",", ":"))
+_CHANGES_ENCODER = DjangoJSONEncoder()
+
+
 def build_event(
     type: str,
     message: str = "",
@@ -253,9 +257,7 @@ def build_event(
     params = dict(params or {})
     # NUL cannot be stored in PostgreSQL text; server code gets it replaced, not refused.
     params_json = (
-        json.dumps(params, cls=DjangoJSONEncoder, separators=(",", ":")).replace(
-            "\\u0000", "\\ufffd"
-        )
+        _PARAMS_ENCODER.encode(params).replace("\\u0000", "\\ufffd")
         if params
         else "{}"  # most server events, every tracked change: no encoder to set up
     )
@@ -273,5 +275,5 @@ def build_event(
         uuid=None,
     )
     if changes is not None:
-        event.changes_json = json.dumps(changes, cls=DjangoJSONEncoder)
+        event.changes_json = _CHANGES_ENCODER.encode(changes)
     return event

@@ -5,8 +5,9 @@ autocommit as a request would make it, runs with tracking on and with tracking o
 (``audit.tracking.disabled()``), in many short rounds, each timing both loops back to
 back (which goes first alternates), so that a noisy machine hurts both alike: the
 figure is the median of the rounds' ratios. Prints saves/s for each and the ratio;
-the target is at most 1.5x. For scale:
-django-auditlog costs about 6x a plain save, django-pghistory's triggers about 1.1x.
+the target is at most 1.5x. For scale: django-auditlog costs about 6x a plain save,
+django-pghistory's triggers about 1.1x. The database is the benchmark's own: each run
+empties its audit and project tables first.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_bench_tracking \
         .venv/bin/python bench/tracking.py [--objects 100] [--edits 3] [--rounds 30]
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/audit_bench_tracking"
@@ -47,6 +49,16 @@ def loop(objects: int, edits: int, owner: object) -> float:
             project.description = f"revision {e} of a realistic description " * 3
             project.save()
     return time.perf_counter() - started
+
+
+def start_clean(connection: Any) -> None:
+    """Every run starts from the same tables: what earlier runs left (hundreds of
+    thousands of rows, and dead row versions where autovacuum is off) would otherwise
+    make each run slower than the last, the tracked side more than the other."""
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE audit_entitylink, audit_auditrecord, catalog_project CASCADE")
+        for table in ("audit_entitylink", "audit_auditrecord", "catalog_project"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
 
 
 def main() -> None:
@@ -78,6 +90,7 @@ def main() -> None:
     from audit.models import AuditRecord
 
     owner, _ = User.objects.get_or_create(username="bench-tracking")
+    start_clean(connection)
     saves = args.objects * (1 + args.edits)
     on: list[float] = []
     off: list[float] = []
