@@ -120,6 +120,7 @@ def test_the_specification_snippets_are_stored(live_server, page, user) -> None:
     # One browser session for the page and its events; every id stored once.
     assert len({r.session_id for r in stored}) == 1
     assert len({r.uuid for r in stored}) == 7
+    assert {r.uuid.version for r in stored} == {7}  # time-ordered ids from the browser
     page.reload()  # the start page lists them
     assert "HELLO WORLD" in page.inner_text("main")
     screenshot(page, "logger")
