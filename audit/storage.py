@@ -67,11 +67,6 @@ _CALL = "SELECT record_id, record_uuid FROM audit_insert_records(%s::jsonb, %s::
 _encoder = msgspec.json.Encoder()
 
 
-def statement(rows: list[RecordRow]) -> tuple[str, list[Any]]:
-    """The SQL and parameters that insert ``rows`` (and their links) on PostgreSQL."""
-    return _CALL, list(_documents(rows))
-
-
 _TRACKED_CALL = (
     "audit_insert_record(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb)"
 )
@@ -92,17 +87,16 @@ def tracked_calls(rows: list[RecordRow]) -> tuple[str, list[Any]]:
 
 
 def _link_document(row: RecordRow) -> str:
-    return _encoder.encode(
-        [
-            {
-                "content_type_id": link.content_type_id,
-                "object_id": link.object_id,
-                "role": link.role,
-                "name": link.name,
-            }
-            for link in row.links
-        ]
-    ).decode()
+    return _encoder.encode([_link_fields(link) for link in row.links]).decode()
+
+
+def _link_fields(link: LinkRow) -> dict[str, Any]:
+    return {
+        "content_type_id": link.content_type_id,
+        "object_id": link.object_id,
+        "role": link.role,
+        "name": link.name,
+    }
 
 
 def insert(rows: list[RecordRow]) -> list[RecordRow]:
@@ -142,14 +136,7 @@ def _documents(rows: list[RecordRow]) -> tuple[str, str]:
     )
     links = _encoder.encode(
         [
-            {
-                "record_uuid": row.uuid,
-                "content_type_id": link.content_type_id,
-                "object_id": link.object_id,
-                "role": link.role,
-                "name": link.name,
-                "position": position,
-            }
+            {"record_uuid": row.uuid, **_link_fields(link), "position": position}
             for position, (row, link) in enumerate(
                 (row, link) for row in rows for link in row.links
             )
@@ -160,11 +147,11 @@ def _documents(rows: list[RecordRow]) -> tuple[str, str]:
 
 def _insert_postgresql(rows: list[RecordRow]) -> list[RecordRow]:
     connection.ensure_connection()
-    sql, params = statement(rows)
+    records, links = _documents(rows)
     # Django's cursors bind parameters client-side, quoting them into the SQL text; a
     # plain psycopg cursor on the same connection (and transaction) sends them apart.
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_CALL, [records, links])
         ids = {record_uuid: pk for pk, record_uuid in cursor.fetchall()}
     stored = []
     for row in rows:
