@@ -55,7 +55,11 @@ def _seeded_event_types(request: Any) -> None:
     if EventType.objects.filter(name="log", built_in=True).exists():
         return
     with disabled():  # restoring fixtures is not a change anyone made
-        for module in ("0002_builtin_event_types", "0006_rule_change_types"):
+        for module in (
+            "0002_builtin_event_types",
+            "0006_rule_change_types",
+            "0010_server_only_types",
+        ):
             importlib.import_module(f"audit.migrations.{module}").seed(apps, None)
 
 
