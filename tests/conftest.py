@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connection
@@ -15,6 +16,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit import event_types, sessions, toggles
+
+# Not the development SECRET_KEY: with DEBUG off (as under pytest) cloudwatch_export
+# refuses to encrypt a secret under it. Tests of that refusal switch back to it.
+django_settings.SECRET_KEY = "tests-only-secret-key-0123456789abcdef-not-the-dev-default"
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
