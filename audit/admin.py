@@ -27,7 +27,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import event_types
+from . import event_types, server_types
 from .models import AuditRecord, EntityLink, EventType, UserSession
 from .paginators import BoundedPaginator, bounded_count
 
@@ -253,7 +253,7 @@ class EventTypeForm(forms.ModelForm):
 
     class Meta:
         model = EventType
-        fields = ("name", "level", "description", "enabled", "disabled_for")
+        fields = ("name", "level", "description", "enabled", "server_only", "disabled_for")
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"]
@@ -267,11 +267,20 @@ class EventTypeForm(forms.ModelForm):
 @admin.register(EventType)
 class EventTypeAdmin(admin.ModelAdmin):
     form = EventTypeForm
-    list_display = ("name", "level", "built_in", "enabled", "description")
-    list_filter = ("level", "built_in", "enabled")
+    list_display = ("name", "level", "built_in", "enabled", "server_only", "description")
+    list_filter = ("level", "built_in", "enabled", "server_only")
     search_fields = ("name",)
     filter_horizontal = ("disabled_for",)
-    fields = ("name", "level", "description", "enabled", "disabled_for", "built_in", "created_at")
+    fields = (
+        "name",
+        "level",
+        "description",
+        "enabled",
+        "server_only",
+        "disabled_for",
+        "built_in",
+        "created_at",
+    )
 
     change_list_template = "admin/audit/eventtype/change_list.html"
 
@@ -326,10 +335,16 @@ class EventTypeAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/audit/eventtype/switches.html", context)
 
     def get_readonly_fields(self, request: HttpRequest, obj: EventType | None = None) -> Any:
-        """The 47 built-in names are the specification's contract: they cannot change."""
-        if obj is not None and obj.built_in:
-            return ("name", "built_in", "created_at")
-        return ("built_in", "created_at")
+        """A type's name is what its records say they are: the 47 built-in names are the
+        specification's contract, and a type with records keeps its name (a rename would
+        rewrite what every old record says). The types the server records by itself
+        stay server-only."""
+        fields = ["built_in", "created_at"]
+        if obj is not None and (obj.built_in or obj.records.exists()):
+            fields.insert(0, "name")
+        if obj is not None and server_types.is_server_type(obj.name):
+            fields.append("server_only")
+        return fields
 
     def has_delete_permission(self, request: HttpRequest, obj: EventType | None = None) -> bool:
         if obj is not None and obj.built_in:

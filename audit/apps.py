@@ -16,9 +16,11 @@ class AuditConfig(AppConfig):
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from django.contrib.auth.signals import user_logged_in, user_logged_out
+        from django.db.backends.signals import connection_created
 
-        from . import celery_context, checks, receivers, registry  # noqa: F401
+        from . import celery_context, checks, receivers, registry, time_loader  # noqa: F401
 
+        connection_created.connect(time_loader.install, dispatch_uid="audit.time-loader")
         user_logged_in.connect(receivers.user_logged_in, dispatch_uid="audit.login")
         user_logged_out.connect(receivers.user_logged_out, dispatch_uid="audit.logout")
         self._connect_toggle_invalidation()

@@ -50,6 +50,35 @@ def max_custom_types() -> int:
     return _get("AUDIT_MAX_CUSTOM_TYPES", 200)
 
 
+def max_custom_types_per_user() -> int:
+    """Custom event types one user's clients may register: one user cannot use up the
+    server's whole budget (``max_custom_types``) and lock everyone else out."""
+    return _get("AUDIT_MAX_CUSTOM_TYPES_PER_USER", 20)
+
+
+def client_time_max_age_days() -> int:
+    """How far back a client's ``timestamp`` may be. Older ones are refused per event:
+    a time the server cannot read back (year 1, year 9999) would break every page that
+    shows the record, for good, since records cannot be changed."""
+    return _get("AUDIT_CLIENT_TIME_MAX_AGE_DAYS", 365)
+
+
+def client_time_max_ahead_seconds() -> int:
+    """How far ahead of the server's clock a client's ``timestamp`` may be."""
+    return _get("AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS", 24 * 3600)
+
+
+def ingest_request_rate() -> str:
+    """Ingest requests per user, as ``N/sec|min|hour|day``."""
+    return str(getattr(settings, "AUDIT_INGEST_THROTTLE", "6000/min"))
+
+
+def ingest_event_rate() -> str:
+    """Ingested events per user, as ``N/sec|min|hour|day``: a request of 1,000 events
+    costs 1,000 of this budget, not one."""
+    return str(getattr(settings, "AUDIT_INGEST_EVENT_THROTTLE", "120000/min"))
+
+
 def token_session_idle_seconds() -> int:
     """A token client's session ends after this long without a request."""
     return _get("AUDIT_TOKEN_SESSION_IDLE_SECONDS", 30 * 60)

@@ -13,10 +13,11 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from . import config
+from . import config, server_types
 from .models import EventType
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -28,6 +29,7 @@ class TypeInfo:
     id: int
     name: str
     level: str
+    server_only: bool = False
 
 
 class UnknownType(ValueError):
@@ -46,8 +48,8 @@ class _Table:
             self._loaded_at = 0.0
 
     def _load(self) -> None:
-        rows = EventType.objects.values_list("id", "name", "level")
-        self._by_name = {name: TypeInfo(pk, name, level) for pk, name, level in rows}
+        rows = EventType.objects.values_list("id", "name", "level", "server_only")
+        self._by_name = {row[1]: TypeInfo(*row) for row in rows}
         self._loaded_at = time.monotonic()
 
     def get(self, name: str) -> TypeInfo | None:
@@ -83,11 +85,13 @@ def ids_of(names: Iterable[str]) -> list[int]:
     return ids
 
 
-def resolve(name: str) -> TypeInfo:
+def resolve(name: str, *, client_user: Any = None) -> TypeInfo:
     """The type called ``name``, creating a custom type if the name is new.
 
-    Raises ``UnknownType`` with a message for the client when the name does not match
-    the pattern or the cap on custom types is reached.
+    ``client_user`` is the user whose client posted the name (None for server code):
+    a client cannot register a name the server records by itself, and its new names
+    count against its own cap as well as the server's. Raises ``UnknownType`` with a
+    message for the client when the name cannot become a type.
     """
     info = _table.get(name)
     if info is not None:
@@ -96,30 +100,56 @@ def resolve(name: str) -> TypeInfo:
         raise UnknownType(
             "must be 1 to 64 letters, digits or '_.:-', starting with a letter or digit"
         )
-    row = EventType.objects.filter(name=name).values_list("id", "level").first()
+    row = EventType.objects.filter(name=name).values_list("id", "level", "server_only").first()
     if row is None:
-        row = _create_custom(name)
-    info = TypeInfo(row[0], name, row[1])
+        row = _create_custom(name, client_user)
+    info = TypeInfo(row[0], name, row[1], row[2])
     _table.remember(info)
     return info
 
 
-def _create_custom(name: str) -> tuple[int, str]:
-    cap = config.max_custom_types()
-    from .toggles import PROTECTED  # the system's own types are not custom ones
-
-    if EventType.objects.filter(built_in=False).exclude(name__in=PROTECTED).count() >= cap:
-        raise UnknownType(
-            f"unknown type {name!r}: the limit of {cap} custom types "
-            "(AUDIT_MAX_CUSTOM_TYPES) is reached"
-        )
+def _create_custom(name: str, client_user: Any) -> tuple[int, str, bool]:
+    server_only = server_types.is_server_type(name)
+    if client_user is not None:
+        if server_only:
+            raise UnknownType(
+                f"{name!r} is a type the server records by itself; clients cannot post it"
+            )
+        _check_caps(name, client_user)
+    elif not server_only:
+        _check_caps(name, None)
     from .tracking import disabled  # registering a type is not a change of the rules
 
     try:
         with transaction.atomic(), disabled():
             created = EventType.objects.create(
-                name=name, level="info", description="Custom type, registered on first use."
+                name=name,
+                level="info",
+                description="Custom type, registered on first use.",
+                server_only=server_only,
+                registered_by=client_user,
             )
-        return created.pk, created.level
+        return created.pk, created.level, created.server_only
     except IntegrityError:  # another process registered it first
-        return EventType.objects.filter(name=name).values_list("id", "level").get()
+        return EventType.objects.filter(name=name).values_list("id", "level", "server_only").get()
+
+
+def _check_caps(name: str, client_user: Any) -> None:
+    """Refuse a new custom type over the user's cap or the server's, saying whose."""
+    custom = EventType.objects.filter(built_in=False, server_only=False).exclude(
+        name__in=server_types.PROTECTED
+    )
+    if client_user is not None:
+        mine = config.max_custom_types_per_user()
+        if custom.filter(registered_by=client_user).count() >= mine:
+            raise UnknownType(
+                f"unknown type {name!r}: you have registered {mine} custom types, the limit "
+                "per user (AUDIT_MAX_CUSTOM_TYPES_PER_USER); reuse one of yours or ask an "
+                "admin to raise it"
+            )
+    cap = config.max_custom_types()
+    if custom.count() >= cap:
+        raise UnknownType(
+            f"unknown type {name!r}: the server's limit of {cap} custom types "
+            "(AUDIT_MAX_CUSTOM_TYPES, all users together) is reached"
+        )

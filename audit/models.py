@@ -8,19 +8,27 @@ users carry no database constraint, so deleting a user never has to touch the tr
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 
 from .levels import Level
 
 
+class RenameRefused(ValidationError):
+    """A type with records keeps its name: its records say what they are by it."""
+
+
 class EventTypeQuerySet(models.QuerySet):
     def update(self, **kwargs: object) -> int:
         """Bulk updates send no signals: drop the cached switch rules here instead."""
+        if "name" in kwargs and AuditRecord.objects.filter(type__in=self).exists():
+            raise RenameRefused("Event types that have records cannot be renamed.")
         count = super().update(**kwargs)
         from .toggles import forget_rules
 
@@ -44,6 +52,22 @@ class EventType(models.Model):
         related_name="disabled_event_types",
         help_text="Events of this type are dropped for members of these groups.",
     )
+    server_only = models.BooleanField(
+        default=False,
+        help_text=(
+            "Only the server records it (changes of entities, sharing, switches, sessions): "
+            "clients other than trusted service tokens cannot post it."
+        ),
+    )
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The user whose client registered this custom type (counted in their cap).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = EventTypeQuerySet.as_manager()
@@ -53,6 +77,18 @@ class EventType(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Refuse a rename once records exist (one query, only when the type exists)."""
+        if self.pk is not None and (
+            kwargs.get("update_fields") is None or "name" in kwargs["update_fields"]
+        ):
+            renamed = EventType.objects.filter(pk=self.pk).exclude(name=self.name).exists()
+            if renamed and AuditRecord.objects.filter(type_id=self.pk).exists():
+                raise RenameRefused(
+                    f"Event type #{self.pk} has records: it cannot be renamed to {self.name!r}."
+                )
+        super().save(*args, **kwargs)
 
 
 class SessionKind(models.TextChoices):
@@ -151,6 +187,12 @@ class AuditRecord(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        permissions = [
+            (
+                "trusted_service",
+                "Can post server-only types and link any entity, with an API token",
+            ),
+        ]
         indexes = [
             models.Index(fields=["created_at"], name="audit_rec_created"),
             models.Index(fields=["user", "-id"], name="audit_rec_user"),

@@ -45,8 +45,14 @@ class IngestResult:
         }
 
 
-def ingest(raw_events: Sequence[Any], *, ctx: AuditContext) -> IngestResult:
-    """Validate and store events posted by a client (decoded JSON values)."""
+def ingest(raw_events: Sequence[Any], *, ctx: AuditContext, trusted: bool = False) -> IngestResult:
+    """Validate and store events posted by a client (decoded JSON values).
+
+    A client that is not a ``trusted`` service (``audit.trust``) may neither post the
+    types only the server records nor link a record to an entity its user may not
+    view: such events are rejected one by one, and the message is the same whether
+    the entity exists or not.
+    """
     result = IngestResult()
     valid: list[tuple[int, ValidEvent]] = []
     for index, raw in enumerate(raw_events):
@@ -54,8 +60,45 @@ def ingest(raw_events: Sequence[Any], *, ctx: AuditContext) -> IngestResult:
             valid.append((index, validate(raw)))
         except EventErrors as exc:
             result.rejected.append({"index": index, "errors": exc.errors})
-    _store(valid, ctx=ctx, source=Source.CLIENT, result=result)
+    if not trusted:
+        valid = _linkable_only(valid, ctx.user, result)
+    _store(valid, ctx=ctx, source=Source.CLIENT, result=result, restricted=not trusted)
+    result.rejected.sort(key=lambda item: item["index"])
     return result
+
+
+def _linkable_only(
+    valid: list[tuple[int, ValidEvent]], user: Any, result: IngestResult
+) -> list[tuple[int, ValidEvent]]:
+    """The events whose entities ``user`` may view; the others are rejected by index.
+
+    One query per kind for the whole batch. Staff may view every entity, so their
+    links are not checked (an id that does not exist simply names nothing)."""
+    if getattr(user, "is_staff", False) and user.is_active:
+        return valid
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _, event in valid:
+        for ref in event.entities:
+            wanted[ref.kind.kind].add(ref.object_id)
+    if not wanted:
+        return valid
+    visible: dict[str, set[str]] = {}
+    for kind_name, ids in wanted.items():
+        kind = registry.get(kind_name)
+        pks = kind.visible_to(user).filter(pk__in=list(ids)).values_list("pk", flat=True)
+        visible[kind_name] = {str(pk) for pk in pks}
+    kept = []
+    for index, event in valid:
+        refused = [
+            f"[{position}] {ref.kind.kind}:{ref.object_id} is not an entity you may view"
+            for position, ref in enumerate(event.entities)
+            if ref.object_id not in visible[ref.kind.kind]
+        ]
+        if refused:
+            result.rejected.append({"index": index, "errors": {"entities": refused}})
+        else:
+            kept.append((index, event))
+    return kept
 
 
 def record_events(
@@ -91,9 +134,12 @@ def prepare_rows(
     source: str,
     result: IngestResult,
     at: datetime | None = None,
+    restricted: bool = False,
 ) -> tuple[list[storage.RecordRow], SessionRef | None]:
     """Resolve user, session and types, drop switched-off types and in-batch repeats:
-    the rows to insert (no query when the caches are warm)."""
+    the rows to insert (no query when the caches are warm). ``restricted``: a client
+    that may not post server-only types, whose new type names count against its
+    user's cap."""
     if not valid:
         return [], None
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
@@ -104,9 +150,12 @@ def prepare_rows(
     seen: set[uuid.UUID] = set()
     for index, event in valid:
         try:
-            info = event_types.resolve(event.type)
+            info = event_types.resolve(event.type, client_user=user if restricted else None)
         except event_types.UnknownType as exc:
             result.rejected.append({"index": index, "errors": {"type": [str(exc)]}})
+            continue
+        if restricted and info.server_only:
+            result.rejected.append({"index": index, "errors": {"type": [_SERVER_ONLY % info.name]}})
             continue
         if info.name in disabled:
             result.disabled += 1
@@ -145,6 +194,12 @@ def prepare_rows(
     return rows, session
 
 
+_SERVER_ONLY = (
+    "%r is recorded by the server itself when it happens; clients cannot post it "
+    "(only an API token of a trusted service may)"
+)
+
+
 def _store(
     valid: list[tuple[int, ValidEvent]],
     *,
@@ -153,8 +208,11 @@ def _store(
     result: IngestResult,
     at: datetime | None = None,
     resolve_names: bool = True,
+    restricted: bool = False,
 ) -> None:
-    rows, session = prepare_rows(valid, ctx=ctx, source=source, result=result, at=at)
+    rows, session = prepare_rows(
+        valid, ctx=ctx, source=source, result=result, at=at, restricted=restricted
+    )
     if not rows or session is None:
         return
     if resolve_names:

@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from .models import EventType
+from .server_types import PROTECTED
 from .stats import dropped_last_day
-from .toggles import PROTECTED
 
 
 @dataclass

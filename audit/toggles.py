@@ -21,17 +21,12 @@ from typing import Any
 from django.core.cache import cache
 
 from .models import EventType
+from .server_types import PROTECTED
 
 RULES_KEY = "audit:toggles:rules"
 GROUPS_KEY = "audit:toggles:groups:{}"
 LOCAL_SECONDS = 0.5
 _CACHE_SECONDS = 24 * 3600
-
-
-# The record of a change to the switches can never be switched off itself.
-PROTECTED: frozenset[str] = frozenset(
-    {"event-type-created", "event-type-edited", "event-type-deleted"}
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -146,12 +146,15 @@ def validate(raw: Any) -> ValidEvent:
     entities, entity_errors = _entities(event.entities)
     if entity_errors:
         errors["entities"] = entity_errors
-    if errors:
-        raise EventErrors(errors)
 
     client_time = event.timestamp
-    if client_time is not None and client_time.tzinfo is None:
-        client_time = client_time.replace(tzinfo=UTC)
+    if client_time is not None:
+        if client_time.tzinfo is None:
+            client_time = client_time.replace(tzinfo=UTC)
+        if problem := _client_time_problem(client_time):
+            errors["timestamp"] = [problem]
+    if errors:
+        raise EventErrors(errors)
     return ValidEvent(
         type=event.type,
         message=event.message,
@@ -163,6 +166,27 @@ def validate(raw: Any) -> ValidEvent:
         client_time=client_time,
         uuid=event.id,
     )
+
+
+def _client_time_problem(client_time: datetime) -> str | None:
+    """Why a client's time is refused, or None. The window keeps every stored time one
+    that the database, Python and CloudWatch can read back (year 1 at +14:00 is a time
+    PostgreSQL stores but Python cannot load), and a clock that is merely wrong by a
+    few hours still gets through."""
+    now = datetime.now(UTC)
+    max_age = config.client_time_max_age_days()
+    ahead = config.client_time_max_ahead_seconds()
+    if client_time < now - timedelta(days=max_age):
+        return (
+            f"is more than {max_age} days in the past (AUDIT_CLIENT_TIME_MAX_AGE_DAYS); "
+            "send the time the event happened"
+        )
+    if client_time > now + timedelta(seconds=ahead):
+        return (
+            f"is more than {ahead} seconds ahead of the server's clock "
+            "(AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS)"
+        )
+    return None
 
 
 def _entities(items: list[EntityIn]) -> tuple[list[EntityRef], list[str]]:

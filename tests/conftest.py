@@ -122,6 +122,25 @@ def token_client(token: Token) -> APIClient:
 
 
 @pytest.fixture
+def service(db: Any) -> User:
+    """A trusted service: a user holding ``audit.trusted_service``, posting by token."""
+    from django.contrib.auth.models import Permission
+
+    user = User.objects.create_user("etl-service", "etl@example.com", "service-password")
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="audit", codename="trusted_service")
+    )
+    return user
+
+
+@pytest.fixture
+def service_client(service: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=service).key}")
+    return client
+
+
+@pytest.fixture
 def staff_client(staff: User) -> APIClient:
     client = APIClient()
     client.force_login(staff)

@@ -122,9 +122,9 @@ def test_error_gets_a_fingerprint_that_ignores_line_numbers(token_client: APICli
     assert b.stack_trace == moved
 
 
-def test_entities_are_linked_with_names(token_client: APIClient, user, other_user) -> None:
+def test_entities_are_linked_with_names(service_client: APIClient, user, other_user) -> None:
     body = post_events(
-        token_client,
+        service_client,
         {
             "type": "user-invited",
             "entities": [{"type": "user", "id": other_user.pk, "role": "invitee"}],

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from .. import registry
 from ..levels import Level
 from ..models import AuditRecord, EventType, UserSession
+from ..server_types import is_server_type
 
 
 class EntityRefSerializer(serializers.Serializer):
@@ -158,10 +159,18 @@ class EventTypeSerializer(serializers.ModelSerializer):
             "description",
             "built_in",
             "enabled",
+            "server_only",
             "disabled_for_groups",
             "dropped_last_24h",
         ]
         read_only_fields = ["name", "built_in"]
+
+    def validate_server_only(self, value: bool) -> bool:
+        if not value and self.instance is not None and is_server_type(self.instance.name):
+            raise serializers.ValidationError(
+                f"{self.instance.name!r} is recorded by the server itself and stays server-only."
+            )
+        return value
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_dropped_last_24h(self, event_type: EventType) -> dict[str, int]:

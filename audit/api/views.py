@@ -20,10 +20,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from .. import config, registry, selectors, sessions, toggles
+from .. import config, registry, selectors, sessions, throttling, toggles, trust
 from ..context import AuditContext, current
 from ..models import AuditRecord, EventType, UserSession
 from ..recording import ingest
@@ -42,23 +41,12 @@ def _context(request: Request) -> AuditContext:
     return ctx
 
 
-class IngestThrottle(ScopedRateThrottle):
-    """Throttles posting only; reading has its own, looser, defaults."""
-
-    def allow_request(self, request: Request, view: Any) -> bool:
-        if request.method != "POST":
-            return True
-        return super().allow_request(request, view)
-
-
 class EventsView(generics.ListAPIView):
     """Post audit events (one or a batch) and list the records you may read."""
 
     serializer_class = serializers.RecordSerializer
     filterset_class = RecordFilter
     pagination_class = NewestFirst
-    throttle_classes = [IngestThrottle]
-    throttle_scope = "audit-ingest"
 
     def get_queryset(self) -> QuerySet[AuditRecord]:
         user = self.request.user
@@ -79,6 +67,7 @@ class EventsView(generics.ListAPIView):
             202: serializers.IngestResultSerializer,
             400: OpenApiResponse(description="Not JSON, empty, or not an event or a list."),
             413: OpenApiResponse(description="Body or batch over its limit."),
+            429: OpenApiResponse(description="Over the user's request or event rate."),
         },
         description=(
             "Post one event object or a JSON array of them. Each event is validated on its "
@@ -87,7 +76,8 @@ class EventsView(generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         events = read_events(request._request)
-        result = ingest(events, ctx=_context(request))
+        throttling.charge(request.user, len(events))
+        result = ingest(events, ctx=_context(request), trusted=trust.is_trusted_service(request))
         return Response(result.as_dict(), status=status.HTTP_202_ACCEPTED)
 
 
