@@ -260,6 +260,7 @@ def server_environment(url: str) -> dict[str, str]:
         DATABASE_URL=url,
         DEBUG="0",
         AUDIT_INGEST_THROTTLE="1000000/min",
+        AUDIT_INGEST_EVENT_THROTTLE="1000000000/min",
         DJANGO_SETTINGS_MODULE="auditproj.settings",
     )
     return env
