@@ -4,6 +4,7 @@ when DATABASE_URL and REDIS_URL point at them; tests that need one are marked.""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,8 +19,10 @@ from rest_framework.test import APIClient
 from audit import event_types, sessions, toggles
 
 # Not the development SECRET_KEY: with DEBUG off (as under pytest) cloudwatch_export
-# refuses to encrypt a secret under it. Tests of that refusal switch back to it.
-django_settings.SECRET_KEY = "tests-only-secret-key-0123456789abcdef-not-the-dev-default"
+# refuses to encrypt a secret under it. Tests of that refusal switch back to it. In the
+# environment too, so that the workers tests start decrypt what the tests stored.
+TEST_SECRET_KEY = "tests-only-secret-key-0123456789abcdef-not-the-dev-default"
+django_settings.SECRET_KEY = os.environ["SECRET_KEY"] = TEST_SECRET_KEY
 
 
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
