@@ -1,5 +1,5 @@
 """App configuration: how mapped records enter the outbox on databases without the
-trigger, and the audit trail of the export's own settings."""
+trigger, the audit trail of the export's own settings, and its system check."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class CloudwatchExportConfig(AppConfig):
         import audit
         from audit.signals import records_stored
 
-        from . import receivers
+        from . import checks, receivers  # noqa: F401  (checks registers itself)
         from .models import ExportSettings, StreamMapping
 
         # On PostgreSQL a trigger fills the outbox inside each INSERT statement (see

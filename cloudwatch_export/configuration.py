@@ -109,14 +109,17 @@ def _replace_map(
             row.save()
 
 
-def _masked(access_key: str) -> str:
+def mask_access_key(access_key: str) -> str:
+    """``AKIA…WXYZ``: enough to tell keys apart, never the whole key (short test keys
+    such as ``test`` show as ``…``). The command's output and the admin form use it."""
     return f"{access_key[:4]}…{access_key[-4:]}" if len(access_key) > 8 else "…"
 
 
 def describe(settings: ExportSettings) -> list[str]:
     """The settings as lines of text, the secret key never included."""
     if settings.access_key:
-        keys = f"access key {_masked(settings.access_key)}, secret key set (encrypted, not shown)"
+        masked = mask_access_key(settings.access_key)
+        keys = f"access key {masked}, secret key set (encrypted, not shown)"
     else:
         keys = "boto3's default credential chain (no keys stored)"
     lines = [

@@ -8,6 +8,11 @@ decrypt, so keys can be rotated), and without it from ``SECRET_KEY`` and
 random string will do. The key derived from ``SECRET_KEY`` also decrypts when
 ``AUDIT_ENCRYPTION_KEY`` is set later, so adopting one needs no re-entry of the secret
 (the next save re-encrypts with the new key).
+
+A secret encrypted under a key derived from the development ``SECRET_KEY`` (a string in
+the source code, ``settings.AUDIT_DEVELOPMENT_SECRET_KEY``) is as good as stored in
+clear, so ``encrypt`` refuses to use that key unless ``DEBUG`` is on (a developer's
+machine); ``check_stored_secret`` (a system check) reports a secret already stored so.
 """
 
 from __future__ import annotations
@@ -30,6 +35,10 @@ class DecryptionError(Exception):
     """The stored value was encrypted with a key we no longer have."""
 
 
+class InsecureKeyError(Exception):
+    """The key that would encrypt is derived from the development ``SECRET_KEY``."""
+
+
 @sensitive_variables("secret")
 def _fernet_key(secret: str) -> bytes:
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(
@@ -49,10 +58,45 @@ def _secrets() -> tuple[str, ...]:
     return tuple(dict.fromkeys(key for key in ordered if key))
 
 
+def _development_key() -> str:
+    """The development ``SECRET_KEY`` the settings fall back on (public: in the source)."""
+    return str(getattr(settings, "AUDIT_DEVELOPMENT_SECRET_KEY", "") or "")
+
+
+def storing_refused() -> str:
+    """Why no secret may be encrypted now, or "" when one may: with ``DEBUG`` off, the
+    key that would encrypt must not be derived from the development key."""
+    development = _development_key()
+    if settings.DEBUG or not development or _secrets()[:1] != (development,):
+        return ""
+    name = "AUDIT_ENCRYPTION_KEY" if config.encryption_keys() else "SECRET_KEY"
+    return (
+        f"Refusing to store the secret key: {name} is the development default (in the "
+        "source code), so anyone with the code could decrypt it. Set SECRET_KEY (or "
+        "AUDIT_ENCRYPTION_KEY) in the environment to a long random value."
+    )
+
+
 @sensitive_variables("plaintext")
 def encrypt(plaintext: str) -> str:
-    """The Fernet token (text) of ``plaintext``, made with the current first key."""
+    """The Fernet token (text) of ``plaintext``, made with the current first key.
+    Raises ``InsecureKeyError`` when that key is the development key (``DEBUG`` off)."""
+    refusal = storing_refused()
+    if refusal:
+        raise InsecureKeyError(refusal)
     return _multi(_secrets()).encrypt(plaintext.encode()).decode()
+
+
+def under_development_key(token: str) -> bool:
+    """Whether ``token`` was made with the key derived from the development key."""
+    development = _development_key()
+    if not token or not development:
+        return False
+    try:
+        _multi((development,)).decrypt(token.encode())
+    except InvalidToken:
+        return False
+    return True
 
 
 def decrypt(token: str) -> str:

@@ -1,8 +1,10 @@
-"""The admin's settings form: the secret key is write-only.
+"""The admin's settings form: the secret key is write-only, the access key is masked.
 
 The secret is never sent back to the browser (a password input that renders empty);
-left empty, the stored value stays. Both keys can be forgotten at once to fall back on
-boto3's default credential chain.
+left empty, the stored value stays. The access key id is shown masked (``AKIA…WXYZ``,
+as ``cloudwatch_configure`` prints it) as the input's placeholder, never as its value:
+left empty it stays too, and a key typed replaces it. Both keys can be forgotten at
+once to fall back on boto3's default credential chain.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
+from .configuration import mask_access_key
 from .models import ExportSettings
 
 
@@ -46,13 +50,47 @@ class ExportSettingsForm(forms.ModelForm):
             if self.instance.has_secret_key
             else "No secret key is stored."
         )
+        access_key = self.fields["access_key"]
+        access_key.widget.attrs["autocomplete"] = "off"
+        shape = "16 to 128 letters and digits for AWS; any key with an endpoint URL."
+        stored = self.instance.access_key
+        if stored:
+            masked = mask_access_key(stored)
+            self.initial["access_key"] = ""  # the page never carries the stored key
+            access_key.widget.attrs["placeholder"] = masked
+            access_key.help_text = (
+                f"An access key is stored ({masked}). Leave empty to keep it. {shape}"
+            )
+        else:
+            access_key.help_text = f"{access_key.help_text} {shape}"
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("clear_keys"):
             cleaned["access_key"] = ""
             self.instance.set_secret_key("")
-        elif cleaned.get("secret_key"):
-            self.instance.set_secret_key(cleaned["secret_key"])
+        else:
+            if not cleaned.get("access_key") and "access_key" not in self.errors:
+                cleaned["access_key"] = self.instance.access_key  # left empty: kept
+            if cleaned.get("secret_key"):
+                try:
+                    self.instance.set_secret_key(cleaned["secret_key"])
+                except ValidationError as exc:  # refused under the development key
+                    self.add_error("secret_key", exc)
         cleaned.pop("secret_key", None)  # nothing downstream needs the clear text
         return cleaned
+
+    def _post_clean(self) -> None:
+        super()._post_clean()  # the model's own checks
+        if self.has_error("secret_key", "insecure_key"):
+            # "Give both keys" would only repeat, misleadingly, that no secret was taken.
+            errors = self._errors.get(NON_FIELD_ERRORS)
+            kept = (
+                [error for error in errors.as_data() if error.code != "key_pair"] if errors else []
+            )
+            if kept:
+                self._errors[NON_FIELD_ERRORS] = self.error_class(
+                    kept, error_class="nonfield", renderer=self.renderer
+                )
+            else:
+                self._errors.pop(NON_FIELD_ERRORS, None)

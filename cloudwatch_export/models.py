@@ -17,6 +17,7 @@ from audit.models import AuditRecord, EventType
 from . import crypto
 from .validation import (
     validate_access_key,
+    validate_aws_access_key,
     validate_endpoint_url,
     validate_log_group,
     validate_region,
@@ -104,15 +105,28 @@ class ExportSettings(models.Model):
         return crypto.decrypt(self.secret_key_encrypted) if self.secret_key_encrypted else ""
 
     def set_secret_key(self, value: str) -> None:
-        self.secret_key_encrypted = crypto.encrypt(value) if value else ""
+        """Encrypt and keep ``value`` ("" forgets it). Raises ``ValidationError`` when
+        the encryption key is the development one (``crypto.storing_refused``)."""
+        try:
+            self.secret_key_encrypted = crypto.encrypt(value) if value else ""
+        except crypto.InsecureKeyError as exc:
+            raise ValidationError(str(exc), code="insecure_key") from None
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
+        errors: dict[str, list[str | ValidationError]] = {}
         if bool(self.access_key) != self.has_secret_key:
             errors[NON_FIELD_ERRORS] = [
-                "Give both the access key and the secret key, or neither (to use boto3's "
-                "default credential chain, e.g. an instance role)."
+                ValidationError(
+                    "Give both the access key and the secret key, or neither (to use "
+                    "boto3's default credential chain, e.g. an instance role).",
+                    code="key_pair",
+                )
             ]
+        if not self.endpoint_url:  # the key goes to AWS itself: IAM's shape
+            try:
+                validate_aws_access_key(self.access_key)
+            except ValidationError as exc:
+                errors["access_key"] = exc.messages
         if self.enabled:
             for name in ("log_group", "region"):
                 if not getattr(self, name):

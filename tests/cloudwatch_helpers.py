@@ -4,8 +4,10 @@ arrived. No test ever talks to AWS: every client gets moto's URL or a Stubber.""
 
 from __future__ import annotations
 
+import io
 import logging
 import socket
+import sys
 import threading
 import uuid
 from collections.abc import Iterable
@@ -13,6 +15,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from django.core.management import call_command
 
 from cloudwatch_export import configuration
 from cloudwatch_export.models import ExportSettings
@@ -131,3 +134,25 @@ def record_ids(events: Iterable[dict[str, Any]]) -> list[int]:
     import json
 
     return [json.loads(event["message"])["id"] for event in events]
+
+
+def run_configure(*args: str, stdin: str = "") -> str:
+    """``manage.py cloudwatch_configure ARGS`` with ``stdin`` as standard input; its output."""
+    out = io.StringIO()
+    old = sys.stdin
+    sys.stdin = io.StringIO(stdin)
+    try:
+        call_command("cloudwatch_configure", *args, stdout=out)
+    finally:
+        sys.stdin = old
+    return out.getvalue()
+
+
+def use_development_key(settings: Any) -> str:
+    """Put back what a deployment without SECRET_KEY runs with (the test session has a
+    key of its own, see conftest): the development key, no AUDIT_ENCRYPTION_KEY, DEBUG
+    off. ``settings`` is pytest-django's fixture, which restores it all afterwards."""
+    settings.SECRET_KEY = settings.AUDIT_DEVELOPMENT_SECRET_KEY
+    settings.AUDIT_ENCRYPTION_KEY = ""
+    settings.DEBUG = False
+    return settings.SECRET_KEY

@@ -3,6 +3,7 @@ test connection", the status page, and retry / discard of set-aside records."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,15 @@ from audit.recording import build_event, record_events
 from cloudwatch_export import export
 from cloudwatch_export.models import ExportSettings, OutboxEntry, StreamMapping
 
-from .cloudwatch_helpers import ACCESS_KEY, SECRET_KEY, configure, moto_url, unique_group
+from .cloudwatch_helpers import (
+    ACCESS_KEY,
+    REGION,
+    SECRET_KEY,
+    configure,
+    moto_url,
+    unique_group,
+    use_development_key,
+)
 
 CHANGE = "/admin/cloudwatch_export/exportsettings/1/change/"
 
@@ -82,6 +91,93 @@ def test_the_secret_is_write_only(admin_client: Client) -> None:
     admin_client.post(CHANGE, form(settings, clear_keys="on"))
     settings.refresh_from_db()
     assert settings.access_key == "" and not settings.has_secret_key
+
+
+def access_key_input(page: str) -> str:
+    (found,) = re.findall(r'<input[^>]*name="access_key"[^>]*>', page)
+    return found
+
+
+def test_the_access_key_is_shown_masked_and_kept_when_left_empty(admin_client: Client) -> None:
+    settings = configure({"log": "a"})
+    page = admin_client.get(CHANGE).content.decode()
+    assert ACCESS_KEY not in page
+    field = access_key_input(page)
+    assert 'placeholder="AKIA…MPLE"' in field and "value=" not in field
+    assert "An access key is stored (AKIA…MPLE). Leave empty to keep it." in page
+    # Left empty (as the page renders it), both keys stay.
+    answer = admin_client.post(CHANGE, form(settings, access_key="", log_group="/renamed"))
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    settings.refresh_from_db()
+    assert settings.log_group == "/renamed"
+    assert (settings.access_key, settings.secret_key()) == (ACCESS_KEY, SECRET_KEY)
+    # A key typed replaces it.
+    answer = admin_client.post(CHANGE, form(settings, access_key="AKIAI44QH8DHBEXAMPLE"))
+    assert answer.status_code == 302
+    settings.refresh_from_db()
+    assert settings.access_key == "AKIAI44QH8DHBEXAMPLE"
+    assert "AKIAI44QH8DHBEXAMPLE" not in admin_client.get(CHANGE).content.decode()
+
+
+def test_a_test_key_is_taken_with_an_endpoint_url_only(admin_client: Client) -> None:
+    settings = ExportSettings.load()
+    local = {"log_group": "/g", "region": REGION, "access_key": "testing", "secret_key": "s"}
+    answer = admin_client.post(CHANGE, form(settings, **local, endpoint_url="http://127.0.0.1:1"))
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    settings.refresh_from_db()
+    assert (settings.access_key, settings.secret_key()) == ("testing", "s")
+    assert "testing" not in admin_client.get(CHANGE).content.decode()
+    # Without an endpoint URL the key goes to AWS: IAM's shape, whether typed or kept.
+    for access_key in ("testing", ""):
+        answer = admin_client.post(
+            CHANGE, form(settings, log_group="/g2", access_key=access_key, endpoint_url="")
+        )
+        assert answer.status_code == 200
+        errors = answer.context["adminform"].form.errors
+        assert list(errors) == ["access_key"]
+        assert "An access key ID is 16 to 128 letters and digits" in errors["access_key"][0]
+    settings.refresh_from_db()
+    assert settings.endpoint_url == "http://127.0.0.1:1" and settings.log_group == "/g"
+
+
+def test_the_secret_is_refused_under_the_development_key(
+    admin_client: Client, settings: Any
+) -> None:
+    use_development_key(settings)
+    admin_client.force_login(User.objects.get(username="root"))  # sessions are signed
+    row = ExportSettings.load()
+    typed = {
+        "log_group": "/typed/group",
+        "region": REGION,
+        "access_key": ACCESS_KEY,
+        "secret_key": SECRET_KEY,
+        "endpoint_url": "http://127.0.0.1:4566",
+    }
+    answer = admin_client.post(CHANGE, form(row, **typed))
+    assert answer.status_code == 200
+    errors = answer.context["adminform"].form.errors
+    assert list(errors) == ["secret_key"]
+    (message,) = errors["secret_key"]
+    assert message.startswith(
+        "Refusing to store the secret key: SECRET_KEY is the development default"
+    )
+    assert "Set SECRET_KEY (or AUDIT_ENCRYPTION_KEY) in the environment" in message
+    page = answer.content.decode()
+    assert message.split(":")[0] in page
+    assert 'value="/typed/group"' in page and 'value="http://127.0.0.1:4566"' in page
+    assert SECRET_KEY not in page  # the secret is not echoed back
+    assert ExportSettings.objects.get().log_group == ""  # nothing saved
+    assert not ExportSettings.objects.get().has_secret_key
+    # With an encryption key of its own, or on a developer's machine, it is stored.
+    settings.AUDIT_ENCRYPTION_KEY = "a-real-encryption-key-0123456789"
+    assert admin_client.post(CHANGE, form(row, **typed)).status_code == 302
+    assert ExportSettings.objects.get().secret_key() == SECRET_KEY
+    settings.AUDIT_ENCRYPTION_KEY = ""
+    settings.DEBUG = True
+    assert (
+        admin_client.post(CHANGE, form(row, **(typed | {"secret_key": "other"}))).status_code == 302
+    )
+    assert ExportSettings.objects.get().secret_key() == "other"
 
 
 def test_the_map_is_edited_as_rows_and_validated(admin_client: Client) -> None:

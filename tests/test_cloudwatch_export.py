@@ -18,19 +18,22 @@ import audit
 from audit.models import AuditRecord
 from audit.recording import build_event, record_events
 from catalog.models import Project
-from cloudwatch_export import export
+from cloudwatch_export import connection, export
 from cloudwatch_export.batcher import millis
-from cloudwatch_export.models import OutboxEntry, StreamStatus
+from cloudwatch_export.models import ExportSettings, OutboxEntry, StreamStatus
 
 from .cloudwatch_helpers import (
     ACCESS_KEY,
+    REGION,
     SECRET_KEY,
     configure,
     events_in,
     logs_client,
     moto_url,
     record_ids,
+    run_configure,
     streams_of,
+    unique_group,
 )
 from .conftest import post_events
 
@@ -46,6 +49,7 @@ def test_mapped_types_arrive_in_their_streams_as_the_read_api_shows_them(
     settings = configure(
         {"log": "datagrok_log", "error": "datagrok_errors", "project-created": "datagrok_changes"}
     )
+    client_time = (timezone.now() - timedelta(days=2)).replace(microsecond=678000)
     assert not logs_client().describe_log_groups(logGroupNamePrefix=settings.log_group)["logGroups"]
     answer = post_events(
         token_client,
@@ -55,7 +59,7 @@ def test_mapped_types_arrive_in_their_streams_as_the_read_api_shows_them(
                 "message": "opened ünïcode ✓",
                 "params": {"a": 1, "nested": {"b": [1, 2.5, None, True]}},
                 "entities": [{"type": "user", "id": user.pk, "role": "subject"}],
-                "timestamp": "2025-01-02T03:04:05.678Z",
+                "timestamp": client_time.strftime("%Y-%m-%dT%H:%M:%S.678Z"),
             },
             {"type": "error", "message": "boom", "stackTrace": "Error\n at f (a.js:1:2)"},
             {"type": "query-run", "message": "not mapped"},
@@ -95,7 +99,7 @@ def test_mapped_types_arrive_in_their_streams_as_the_read_api_shows_them(
         "datagrok_changes": ["project-created"],
     }
     logged = [json.loads(e["message"]) for e in delivered["datagrok_log"]]
-    assert logged[0]["client_timestamp"] == "2025-01-02T03:04:05.678000Z"
+    assert logged[0]["client_timestamp"] == client_time.strftime("%Y-%m-%dT%H:%M:%S.678000Z")
     assert logged[0]["entities"] == [
         {"type": "user", "id": str(user.pk), "role": "subject", "name": "alice"}
     ]
@@ -156,6 +160,25 @@ def test_the_export_command_drains_once_and_reports(db: Any) -> None:
     assert len(events_in(settings.log_group, "cmd_log")) == 3
     status = StreamStatus.objects.get(stream="cmd_log")
     assert status.sent_total == 3 and status.last_success_at is not None
+
+
+def test_a_test_key_configured_from_the_shell_ships_to_moto(db: Any) -> None:
+    """What a LocalStack or moto user types, start to end: key ``test``, secret from stdin."""
+    group = unique_group()
+    out = run_configure(
+        "--log-group", group, "--region", REGION, "--access-key", "test", "--secret-key", "-",
+        "--endpoint-url", moto_url(), "--map", "log=local_log", "--enable", stdin="test\n",
+    )  # fmt: skip
+    assert "enabled" in out and "access key …, secret key set" in out
+    assert connection.client(ExportSettings.load())._request_signer._credentials.access_key == (
+        "test"
+    )
+    record_id = audit.log("log", "to moto with a test key")
+    out = io.StringIO()
+    call_command("cloudwatch_export", "--once", stdout=out)
+    assert "local_log: sent 1 in 1 batches" in out.getvalue()
+    assert record_ids(events_in(group, "local_log")) == [record_id]
+    assert not OutboxEntry.objects.exists()
 
 
 def test_nothing_is_sent_while_disabled(db: Any) -> None:

@@ -3,22 +3,39 @@
 
 from __future__ import annotations
 
-import io
+import importlib.util
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from django.core import checks
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 import audit
+import auditproj
 from cloudwatch_export import connection, crypto, export
 from cloudwatch_export.models import ExportSettings, StreamMapping
-from cloudwatch_export.validation import validate_log_group, validate_region, validate_stream
+from cloudwatch_export.validation import (
+    validate_access_key,
+    validate_aws_access_key,
+    validate_log_group,
+    validate_region,
+    validate_stream,
+)
 
-from .cloudwatch_helpers import ACCESS_KEY, REGION, SECRET_KEY, configure, free_port, moto_url
+from .cloudwatch_helpers import (
+    ACCESS_KEY,
+    REGION,
+    SECRET_KEY,
+    configure,
+    free_port,
+    moto_url,
+    run_configure,
+    use_development_key,
+)
 
 
 @pytest.mark.parametrize("name", ["a", "/aws/lambda/x", "app.log-1_#2", "x" * 512])
@@ -26,7 +43,7 @@ def test_valid_log_group_names(name: str) -> None:
     validate_log_group(name)
 
 
-@pytest.mark.parametrize("name", ["", "has space", "colon:no", "star*", "ü", "x" * 513])
+@pytest.mark.parametrize("name", ["", "has space", "colon:no", "star*", "ü", "x" * 513, "g\n"])
 def test_invalid_log_group_names(name: str) -> None:
     with pytest.raises(ValidationError):
         validate_log_group(name)
@@ -45,7 +62,13 @@ def test_invalid_stream_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "ok"),
-    [("eu-west-1", True), ("us-gov-east-1", True), ("EU", False), ("eu_west_1", False)],
+    [
+        ("eu-west-1", True),
+        ("us-gov-east-1", True),
+        ("EU", False),
+        ("eu_west_1", False),
+        ("eu-west-1\n", False),
+    ],
 )
 def test_region_shape(name: str, ok: bool) -> None:
     if ok:
@@ -107,20 +130,106 @@ def test_the_secret_is_never_logged(db: Any, caplog: Any) -> None:
     assert SECRET_KEY not in caplog.text
 
 
+# --- no secret under the development key ---------------------------------------------
+
+REFUSED = "Refusing to store the secret key: SECRET_KEY is the development default"
+CONFIGURE_WITH_SECRET = (
+    "--log-group", "/g", "--region", REGION, "--access-key", ACCESS_KEY, "--secret-key", "-",
+)  # fmt: skip
+
+
+def test_without_secret_key_the_settings_fall_back_on_the_named_development_key(
+    monkeypatch: Any,
+) -> None:
+    def load_settings() -> Any:  # a fresh run of auditproj/settings.py, beside the real one
+        spec = importlib.util.spec_from_file_location(
+            "auditproj._settings_probe", Path(auditproj.__file__).with_name("settings.py")
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    loaded = load_settings()
+    assert loaded.AUDIT_DEVELOPMENT_SECRET_KEY
+    assert loaded.SECRET_KEY == loaded.AUDIT_DEVELOPMENT_SECRET_KEY
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    assert load_settings().SECRET_KEY == "from-the-environment"
+
+
+def test_configure_refuses_to_store_a_secret_under_the_development_key(
+    db: Any, settings: Any
+) -> None:
+    use_development_key(settings)
+    with pytest.raises(CommandError) as caught:
+        run(*CONFIGURE_WITH_SECRET, stdin=SECRET_KEY + "\n")
+    message = str(caught.value)
+    assert message.startswith(REFUSED)
+    assert "Set SECRET_KEY (or AUDIT_ENCRYPTION_KEY) in the environment" in message
+    assert SECRET_KEY not in message
+    assert not ExportSettings.objects.filter(secret_key_encrypted__gt="").exists()
+    assert not ExportSettings.objects.exclude(log_group="").exists()  # nothing half-saved
+    with pytest.raises(crypto.InsecureKeyError, match=REFUSED):
+        crypto.encrypt("anything")  # whatever path tries
+    # What stores no secret is still allowed.
+    run("--log-group", "/g", "--region", REGION)
+    run("--clear-keys")
+    assert ExportSettings.objects.get().log_group == "/g"
+
+
+def test_an_encryption_key_as_the_development_key_is_refused_too(settings: Any) -> None:
+    settings.AUDIT_ENCRYPTION_KEY = settings.AUDIT_DEVELOPMENT_SECRET_KEY
+    with pytest.raises(crypto.InsecureKeyError, match="AUDIT_ENCRYPTION_KEY is the development"):
+        crypto.encrypt("anything")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"DEBUG": True},  # a developer's machine
+        {"AUDIT_ENCRYPTION_KEY": "a-real-encryption-key-0123456789"},
+    ],
+    ids=["debug", "encryption-key"],
+)
+def test_storing_under_the_development_key_is_allowed_with_debug_or_an_encryption_key(
+    db: Any, settings: Any, change: dict[str, Any]
+) -> None:
+    use_development_key(settings)
+    for name, value in change.items():
+        setattr(settings, name, value)
+    run(*CONFIGURE_WITH_SECRET, stdin=SECRET_KEY + "\n")
+    assert ExportSettings.objects.get().secret_key() == SECRET_KEY
+
+
+def stored_secret_warnings() -> list[str]:
+    found = checks.run_checks(databases=["default"], tags=[checks.Tags.security])
+    return [message.id for message in found if message.id.startswith("cloudwatch_export.")]
+
+
+def test_a_secret_already_stored_under_the_development_key_is_reported(
+    db: Any, settings: Any
+) -> None:
+    assert stored_secret_warnings() == []  # nothing stored
+    configure({"log": "s"})
+    assert stored_secret_warnings() == []  # stored under the session's own key
+    use_development_key(settings)
+    settings.DEBUG = True
+    configure({"log": "s"})  # allowed on a developer's machine...
+    assert stored_secret_warnings() == []
+    settings.DEBUG = False  # ...and then the database serves a production setup
+    assert stored_secret_warnings() == ["cloudwatch_export.W001"]
+    without_databases = checks.run_checks(tags=[checks.Tags.security])  # as most commands
+    assert "cloudwatch_export.W001" not in [message.id for message in without_databases]
+    settings.AUDIT_ENCRYPTION_KEY = "a-real-encryption-key-0123456789"
+    assert stored_secret_warnings() == ["cloudwatch_export.W001"]  # still under the old key
+    run("--secret-key", "-", stdin=SECRET_KEY + "\n")  # entered again: re-encrypted
+    assert stored_secret_warnings() == []
+
+
 # --- cloudwatch_configure ------------------------------------------------------------
 
 
-def run(*args: str, stdin: str = "") -> str:
-    out = io.StringIO()
-    import sys
-
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        call_command("cloudwatch_configure", *args, stdout=out)
-    finally:
-        sys.stdin = old
-    return out.getvalue()
+run = run_configure
 
 
 def test_configure_sets_everything_and_prints_it_without_the_secret(db: Any) -> None:
@@ -168,6 +277,60 @@ def test_configure_refuses_what_cloudwatch_would(db: Any, args: list[str], messa
     with pytest.raises(CommandError, match=message.replace("(", r"\(").replace("*", r"\*")):
         run(*args)
     assert not StreamMapping.objects.exists()
+
+
+# --- access keys: AWS's shape for AWS, any key for moto and LocalStack ----------------
+
+AWS_SHAPE = "access_key: An access key ID is 16 to 128 letters and digits"
+
+
+@pytest.mark.parametrize("key", ["test", "testing", "AKIA_local:key/1", "x" * 128])
+def test_any_printable_key_fits_an_endpoint(key: str) -> None:
+    validate_access_key(key)
+
+
+@pytest.mark.parametrize("key", ["te st", "tab\tkey", "nl\n", "\x00nul", "ключ", "x" * 129])
+def test_no_endpoint_takes_spaces_control_characters_or_long_keys(key: str) -> None:
+    with pytest.raises(ValidationError, match="without spaces or control characters"):
+        validate_access_key(key)
+    validate_aws_access_key(key)  # left to the message above
+
+
+def test_configure_takes_a_test_key_with_an_endpoint_url(db: Any) -> None:
+    out = run("--log-group", "/g", "--region", REGION, "--access-key", "testing",
+              "--secret-key", "s", "--endpoint-url", "http://127.0.0.1:1")  # fmt: skip
+    assert ExportSettings.objects.get().access_key == "testing"
+    assert "access key …," in out and "testing" not in out
+
+
+def test_configure_refuses_a_test_key_for_aws(db: Any) -> None:
+    with pytest.raises(CommandError, match=AWS_SHAPE):
+        run("--log-group", "/g", "--region", REGION, "--access-key", "testing",
+            "--secret-key", "s")  # fmt: skip
+    assert not ExportSettings.objects.filter(access_key="testing").exists()
+
+
+def test_configure_judges_the_key_by_the_saved_endpoint_when_the_option_is_left_out(
+    db: Any,
+) -> None:
+    run("--endpoint-url", "http://127.0.0.1:4566")
+    run("--access-key", "test", "--secret-key", "-", stdin="test\n")
+    settings = ExportSettings.objects.get()
+    assert (settings.access_key, settings.secret_key()) == ("test", "test")
+    # Clearing the endpoint would send "test" to AWS: refused, nothing changes.
+    with pytest.raises(CommandError, match=AWS_SHAPE):
+        run("--endpoint-url", "")
+    settings.refresh_from_db()
+    assert settings.endpoint_url == "http://127.0.0.1:4566"
+
+
+@pytest.mark.parametrize("key", ["te st", "new\nline", "x" * 129])
+def test_configure_refuses_spaces_control_characters_and_long_keys_even_with_an_endpoint(
+    db: Any, key: str
+) -> None:
+    with pytest.raises(CommandError, match="access_key: "):
+        run("--access-key", key, "--secret-key", "s", "--endpoint-url", "http://127.0.0.1:1")
+    assert not ExportSettings.objects.exclude(access_key="").exists()
 
 
 # --- test connection -----------------------------------------------------------------
