@@ -30,9 +30,9 @@ class EventTypeQuerySet(models.QuerySet):
         if "name" in kwargs and AuditRecord.objects.filter(type__in=self).exists():
             raise RenameRefused("Event types that have records cannot be renamed.")
         count = super().update(**kwargs)
-        from .toggles import forget_rules
+        from .toggles import changed
 
-        forget_rules()
+        changed()
         return count
 
 

@@ -25,27 +25,19 @@ def user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None
 
 def rules_changed(sender: Any, **kwargs: Any) -> None:
     """An event type was saved or deleted, its groups changed, or a group was deleted."""
-    toggles.forget_rules()
+    toggles.changed()
 
 
-def memberships_changed(
-    sender: Any, instance: Any, action: str, reverse: bool, pk_set: Any, **kwargs: Any
-) -> None:
-    """``user.groups`` changed, from the user's side or from the group's side."""
-    if not reverse:  # user.groups.add/remove/clear: instance is the user
-        if action.startswith("post_"):
-            toggles.forget_groups([instance.pk])
-    elif action == "pre_clear":  # group.user_set.clear(): note who is in it now
-        instance._audit_members = list(instance.user_set.values_list("pk", flat=True))
-    elif action == "post_clear":
-        toggles.forget_groups(getattr(instance, "_audit_members", ()))
-    elif action in ("post_add", "post_remove"):
-        toggles.forget_groups(pk_set or ())
+def memberships_changed(sender: Any, action: str, **kwargs: Any) -> None:
+    """``user.groups`` changed, from the user's side or from the group's side: group ids
+    are cached under the switches' generation, so a new one forgets them all."""
+    if action.startswith("post_"):
+        toggles.changed()
 
 
 def group_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A group was renamed or deleted: the rules name and key groups."""
-    toggles.forget_rules()
+    toggles.changed()
 
 
 def _disabled_groups(type_ids: Any) -> dict[int, list[str]]:

@@ -4,29 +4,39 @@ A user's event is dropped when its type is off globally or for any group the use
 in; an event with no user follows the global switch only.
 
 The rules (global switches and per-group switches) and each user's group ids are kept
-in the shared cache (Redis when ``REDIS_URL`` is set) and deleted from it by signals
-when a rule, a group or a membership changes (``audit.receivers``). Each process also
-keeps what it read for at most ``LOCAL_SECONDS``, so that a busy process does not ask
-the cache on every event either; a change therefore shows everywhere within that time.
+in the shared cache (Redis when ``REDIS_URL`` is set) under a *generation*: a counter
+in the cache that every change of a rule, a group or a membership raises once its
+transaction has committed (``audit.receivers``). Readers look up the current
+generation, then the rules stored for it. Why a generation rather than deleting the
+cached rules: a process that read the old rules from the database just before the
+change committed could store them after the delete and keep them for the entry's whole
+life; stored under the old generation, they are simply never read again. Each process
+keeps what it read for at most ``LOCAL_SECONDS``, so a change shows in every process
+within that time after its commit.
+
+Without the cache (Redis away) the rules come from the database, kept by each process
+for the same short time (``audit.shared_cache``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import cache
+from django.db import transaction
 
+from . import shared_cache
 from .models import EventType
 from .server_types import PROTECTED
 
-RULES_KEY = "audit:toggles:rules"
-GROUPS_KEY = "audit:toggles:groups:{}"
+GENERATION_KEY = "audit:toggles:generation"
+# What a generation holds: "rules", and "groups:USER_ID" per user.
+ENTRY_KEY = "audit:toggles:{}:{}"
 LOCAL_SECONDS = 0.5
-_CACHE_SECONDS = 24 * 3600
+# Entries of a generation outlive it only until this: a stale one is never read anyway.
+_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,27 +90,59 @@ def _load_rules() -> Rules:
     return Rules(globally_off, {gid: frozenset(n) for gid, n in by_group.items()}, names)
 
 
-def rules() -> Rules:
-    found = _local.get(RULES_KEY)
+def _generation() -> int:
+    """The current generation (1 round trip), started from the clock if the cache lost
+    it, so that it never comes back to a number whose entries may still be stored."""
+    found = _local.get(GENERATION_KEY)
     if found is None:
-        found = cache.get(RULES_KEY)
-        if found is None:
-            found = _load_rules()
-            cache.set(RULES_KEY, found, _CACHE_SECONDS)
-        _local.put(RULES_KEY, found)
+
+        def read(cache: Any) -> int:
+            value = cache.get(GENERATION_KEY)
+            if value is None:
+                cache.add(GENERATION_KEY, time.time_ns() // 1000, None)
+                value = cache.get(GENERATION_KEY)
+            return int(value)
+
+        found = shared_cache.call(read, lambda: -1)
+        _local.put(GENERATION_KEY, found)
     return found
+
+
+def _cached(name: str, load: Any) -> Any:
+    """``name`` of the current generation: from this process, the shared cache, or the
+    database (``load``) when neither has it or the cache is away.
+
+    What is read inside a transaction is never shared: it may include a change of that
+    same transaction, which could still roll back."""
+    found = _local.get(name)
+    if found is not None:
+        return found
+    generation = _generation()
+    if generation < 0:  # the cache is away: the database, for a short local life
+        found = load()
+    else:
+        key = ENTRY_KEY.format(generation, name)
+        shareable = not transaction.get_connection().in_atomic_block
+
+        def read(cache: Any) -> Any:
+            value = cache.get(key)
+            if value is None:
+                value = load()
+                if shareable:
+                    cache.set(key, value, _CACHE_SECONDS)
+            return value
+
+        found = shared_cache.call(read, load)
+    _local.put(name, found)
+    return found
+
+
+def rules() -> Rules:
+    return _cached("rules", _load_rules)
 
 
 def group_ids(user: Any) -> frozenset[int]:
-    key = GROUPS_KEY.format(user.pk)
-    found = _local.get(key)
-    if found is None:
-        found = cache.get(key)
-        if found is None:
-            found = frozenset(user.groups.values_list("pk", flat=True))
-            cache.set(key, found, _CACHE_SECONDS)
-        _local.put(key, found)
-    return found
+    return _cached(f"groups:{user.pk}", lambda: frozenset(user.groups.values_list("pk", flat=True)))
 
 
 def disabled_types(user: Any) -> frozenset[str]:
@@ -129,16 +171,23 @@ def drop_reasons(user: Any, type_name: str) -> list[str]:
     ]
 
 
-def forget_rules() -> None:
-    """Called by signals when a type's switches change or a group goes."""
-    cache.delete(RULES_KEY)
+def changed() -> None:
+    """A rule, a group or a membership changed: start a new generation once the change
+    has committed (at once outside a transaction). This process forgets its memo now."""
     _local.clear()
+    transaction.on_commit(_next_generation)
 
 
-def forget_groups(user_ids: Iterable[int]) -> None:
-    """Called by signals when memberships change."""
-    cache.delete_many([GROUPS_KEY.format(pk) for pk in user_ids])
+def _next_generation() -> None:
     _local.clear()
+
+    def bump(cache: Any) -> None:
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:  # the cache lost it: start again from the clock
+            cache.set(GENERATION_KEY, time.time_ns() // 1000, None)
+
+    shared_cache.call(bump, lambda: None)
 
 
 def clear_local() -> None:

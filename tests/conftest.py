@@ -16,7 +16,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from audit import event_types, sessions, toggles
+from audit import event_types, sessions, shared_cache, toggles
 
 # Not the development SECRET_KEY: with DEBUG off (as under pytest) cloudwatch_export
 # refuses to encrypt a secret under it. Tests of that refusal switch back to it. In the
@@ -74,6 +74,7 @@ def _seeded_event_types(request: Any) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Caches must not carry rows of a rolled-back test into the next one."""
+    shared_cache.reset()
     cache.clear()
     event_types.clear_cache()
     sessions.clear_local()

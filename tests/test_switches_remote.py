@@ -8,11 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection
 
 from audit.models import EventType
+from audit.toggles import LOCAL_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,3 +74,156 @@ def test_a_rule_change_reaches_another_process_within_a_second(user, group) -> N
     finally:
         watcher.kill()
         watcher.wait()
+
+
+READER = """
+import sys, time
+import django
+django.setup()
+from django.contrib.auth.models import User
+from audit import toggles
+user = User.objects.get(pk=int(sys.argv[1]))
+state = None
+deadline = time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    now = "off" if "dialog-ok" in toggles.disabled_types(user) else "on"
+    if now != state:
+        state = now
+        print(f"{state} {time.time():.6f}", flush=True)
+    time.sleep(0.002)
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_no_switch_change_ever_sticks_under_concurrent_readers(user, group) -> None:
+    """Three processes read the switch as fast as they can while it is toggled 20 times
+    (globally and for the user's group), each change committing 0.2 s after it was made:
+    the window in which a reader could load the old rules and keep them. Every reader
+    sees every change within a second of its commit."""
+    import queue
+    import threading
+
+    from django.db import transaction
+
+    from audit import tracking
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "auditproj.settings",
+    }
+    toggles_count = 20
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", READER, str(user.pk), "60"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    lines: list[queue.Queue[str]] = [queue.Queue() for _ in readers]
+
+    def pump(stream: Any, into: queue.Queue[str]) -> None:
+        for line in stream:
+            into.put(line.strip())
+
+    for reader, into in zip(readers, lines, strict=True):
+        threading.Thread(target=pump, args=(reader.stdout, into), daemon=True).start()
+
+    def wait_for(into: queue.Queue[str], state: str, timeout: float) -> float:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                seen, at = into.get(timeout=max(0.0, deadline - time.time())).split()
+            except queue.Empty:
+                break
+            if seen == state:
+                return float(at)
+        raise AssertionError(f"a reader never saw the switch {state}")
+
+    try:
+        for into in lines:
+            wait_for(into, "on", 30)
+        dialog = EventType.objects.get(name="dialog-ok")
+        delays = []
+        for n in range(toggles_count):
+            off = n % 2 == 0
+            with transaction.atomic():
+                if n % 4 < 2:  # untracked bulk update: nothing in this process reloads
+                    with tracking.disabled():
+                        EventType.objects.filter(pk=dialog.pk).update(enabled=not off)
+                elif off:
+                    dialog.disabled_for.add(group)
+                else:
+                    dialog.disabled_for.remove(group)
+                time.sleep(0.2)  # readers race the commit
+            committed = time.time()
+            for into in lines:
+                seen = wait_for(into, "off" if off else "on", 3.0)
+                delays.append(seen - committed)
+        assert max(delays) < 1.0, f"slowest {max(delays):.3f} s"
+    finally:
+        for reader in readers:
+            reader.kill()
+            reader.wait()
+
+
+STEPPED = """
+import sys
+import django
+django.setup()
+from django.contrib.auth.models import User
+from audit import toggles
+user = User.objects.get(pk=int(sys.argv[1]))
+for line in sys.stdin:
+    toggles.clear_local()  # as when its memo runs out
+    state = "off" if "dialog-ok" in toggles.disabled_types(user) else "on"
+    print(state, flush=True)
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_rules_read_while_a_change_commits_are_not_kept(user) -> None:
+    """The race, step by step: another process reads the rules after the change was made
+    but before it committed (so it loads the old ones and caches them); once the change
+    has committed, that process must still see it."""
+    from django.db import transaction
+
+    from audit import tracking
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "auditproj.settings",
+    }
+    reader = subprocess.Popen(
+        [sys.executable, "-c", STEPPED, str(user.pk)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def ask() -> str:
+        reader.stdin.write("read\n")
+        reader.stdin.flush()
+        return reader.stdout.readline().strip() or reader.stderr.read()
+
+    try:
+        assert ask() == "on"
+        for enabled in (False, True, False):
+            with transaction.atomic(), tracking.disabled():
+                EventType.objects.filter(name="dialog-ok").update(enabled=enabled)
+                ask()  # reads the rules before the change commits
+            time.sleep(LOCAL_SECONDS)
+            assert ask() == ("on" if enabled else "off")
+    finally:
+        reader.kill()
+        reader.wait()
