@@ -73,6 +73,16 @@ def ingest_request_rate() -> str:
     return str(getattr(settings, "AUDIT_INGEST_THROTTLE", "6000/min"))
 
 
+def service_request_rate() -> str:
+    """Ingest requests per trusted service token (``audit.trust``)."""
+    return str(getattr(settings, "AUDIT_SERVICE_INGEST_THROTTLE", "60000/min"))
+
+
+def service_event_rate() -> str:
+    """Ingested events per trusted service token: a service posts for many users."""
+    return str(getattr(settings, "AUDIT_SERVICE_INGEST_EVENT_THROTTLE", "3000000/min"))
+
+
 def ingest_event_rate() -> str:
     """Ingested events per user, as ``N/sec|min|hour|day``: a request of 1,000 events
     costs 1,000 of this budget, not one."""

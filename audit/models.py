@@ -267,3 +267,26 @@ class DroppedCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} for {self.group or 'everyone'} at {self.hour:%Y-%m-%d %H}:00"
+
+
+class IngestCounter(models.Model):
+    """Ingest counts of one user in one time window, when the shared cache cannot hold
+    them (no Redis, or Redis away): the limit then still holds across every process.
+    Written by ``audit.throttling`` with one upsert per limit and request."""
+
+    ident = models.CharField(max_length=64)
+    what = models.CharField(max_length=16)
+    window_start = models.BigIntegerField(help_text="Seconds since 1970.")
+    count = models.BigIntegerField(default=0)
+    expires_at = models.BigIntegerField(help_text="Seconds since 1970; then it may go.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ident", "what", "window_start"], name="audit_ingest_counter_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["expires_at"], name="audit_ingest_counter_exp")]
+
+    def __str__(self) -> str:
+        return f"{self.ident} {self.what} at {self.window}: {self.count}"

@@ -18,10 +18,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.core.cache import cache
 from django.utils import timezone
 
-from . import config
+from . import config, shared_cache
 from .context import AuditContext, SessionRef
 from .models import SessionKind, UserSession
 
@@ -34,6 +33,9 @@ _touched: dict[int, float] = {}  # session pk -> monotonic time before which not
 
 _server_lock = threading.Lock()
 _server_sessions: dict[int, SessionRef] = {}
+# user pk -> (monotonic time it idles out, session): this process's server sessions
+# acting for users.
+_user_sessions: dict[int, tuple[float, SessionRef]] = {}
 
 
 def _ref(session: UserSession) -> SessionRef:
@@ -79,7 +81,10 @@ def touch(ref: SessionRef) -> None:
             if until <= now:
                 _touched.pop(pk, None)
     _touched[ref.pk] = now + _TOUCH_EVERY
-    if cache.add(f"audit:touch:{ref.pk}", 1, _TOUCH_EVERY):
+    key = f"audit:touch:{ref.pk}"
+    # Without the cache each process touches once per interval on its own: a few more
+    # UPDATEs, nothing lost.
+    if shared_cache.call(lambda cache: cache.add(key, 1, _TOUCH_EVERY), lambda: True):
         UserSession.objects.filter(pk=ref.pk).update(last_seen_at=timezone.now())
 
 
@@ -140,10 +145,10 @@ def token_session(request: Any, user: Any, token: Any) -> SessionRef:
     digest = hashlib.sha256(str(token.key).encode()).hexdigest()[:32]
     key = f"audit:token-session:{digest}"
     idle = config.token_session_idle_seconds()
-    cached = cache.get(key)
+    cached = shared_cache.call(lambda cache: cache.get(key), lambda: None)
     if cached is not None:
         ref = SessionRef(pk=cached[0], uuid=uuid.UUID(cached[1]), user_id=user.pk)
-    else:
+    else:  # also while the cache is away: the database knows the open session
         cutoff = timezone.now() - timedelta(seconds=idle)
         session = (
             UserSession.objects.filter(
@@ -165,7 +170,8 @@ def token_session(request: Any, user: Any, token: Any) -> SessionRef:
                 client=f"token:{digest[:12]}",
             )
         ref = _ref(session)
-    cache.set(key, [ref.pk, str(ref.uuid)], idle)
+    value = [ref.pk, str(ref.uuid)]
+    shared_cache.call(lambda cache: cache.set(key, value, idle), lambda: None)
     return ref
 
 
@@ -200,20 +206,26 @@ def server_session() -> SessionRef:
 
 
 def _user_server_session(user: Any) -> SessionRef:
-    """Server-side code acting for a user outside a request (shell, command, task)."""
-    key = f"audit:server-session:{os.getpid()}:{user.pk}"
-    cached = cache.get(key)
-    if cached is not None:
-        return SessionRef(pk=cached[0], uuid=uuid.UUID(cached[1]), user_id=user.pk)
+    """Server-side code acting for a user outside a request (shell, command, task): one
+    ``server`` session per process and user, renewed after the idle time. Kept in this
+    process's memory: the session is this process's own, so no other process needs it."""
+    now = time.monotonic()
+    found = _user_sessions.get(user.pk)
+    if found is not None and found[0] > now:
+        return found[1]
     session = open_session(user, SessionKind.SERVER, client=f"{socket.gethostname()}:{os.getpid()}")
-    cache.set(key, [session.pk, str(session.uuid)], config.token_session_idle_seconds())
-    return _ref(session)
+    ref = _ref(session)
+    if len(_user_sessions) >= _TOUCHED_MAX:
+        _user_sessions.clear()
+    _user_sessions[user.pk] = (now + config.token_session_idle_seconds(), ref)
+    return ref
 
 
 def clear_local() -> None:
     """Drop what this process keeps of sessions: its server sessions and when it last
     touched each session (tests that flush the database call this)."""
     _server_sessions.clear()
+    _user_sessions.clear()
     _touched.clear()
 
 

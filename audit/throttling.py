@@ -1,23 +1,27 @@
 """The ingest limits per user: requests and events per time window.
 
 Why not DRF's ``ScopedRateThrottle``: it counts requests only, so one request of 1,000
-events cost what a request of one did, and it keeps a list of every request's time per
-user in the cache (6,000 floats pickled and written back on each request at the
-default rate). Here each user has two counters per fixed window, requests and events,
-raised together in one round trip to Redis (a pipeline of ``INCRBY`` and ``EXPIRE NX``);
-with another cache backend, by ``add`` and ``incr``.
+events cost what a request of one did; it keeps a list of every request's time per user
+(6,000 floats pickled and written back on each request at the default rate), and a
+burst fills that list for a whole minute; and without a shared cache each process
+counts alone. Here each user has two counters per fixed window, requests and events,
+that hold across every server process:
 
-The counters live in Django's cache, so with ``REDIS_URL`` the limit holds across every
-server process. Without Redis the cache is each process's own memory and each process
-counts alone: N processes let through up to N times the limit (``make run`` serves
-from one process, so there it is exact).
+- with Redis (``REDIS_URL``), raised together in one round trip (a pipeline of
+  ``INCRBY`` and ``EXPIRE NX``);
+- without it, or while it is away (``audit.shared_cache``), in the database: one upsert
+  per counter (``audit.models.IngestCounter``), rows of past windows removed now and
+  then.
 
-A fixed window lets a client spend its budget at the end of one window and again at
-the start of the next: at most twice the rate over a short stretch, never more.
+A trusted service's token (``audit.trust``) has limits of its own, since one service
+may post for many users. A fixed window lets a client spend its budget at the end of
+one window and again at the start of the next: at most twice the rate over a short
+stretch, never more, and a refused client waits until the window ends, not longer.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from dataclasses import dataclass
@@ -26,7 +30,7 @@ from typing import Any
 from django.core.cache import caches
 from rest_framework.exceptions import Throttled
 
-from . import config
+from . import config, shared_cache
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -47,67 +51,113 @@ def parse_rate(text: str, setting: str) -> Rate:
     return Rate(int(match.group(1)), _SECONDS[match.group(2)[0]], text.strip())
 
 
-def charge(user: Any, events: int, *, now: float | None = None) -> None:
-    """Count one request of ``events`` events against ``user``'s limits, or raise DRF's
-    ``Throttled`` (429 with ``Retry-After``) naming the limit that was hit. A refused
-    request is not counted: its events were not stored, and the client will resend."""
+def charge(user: Any, events: int, *, service: bool = False, now: float | None = None) -> None:
+    """Count one request of ``events`` events against ``user``'s limits (a trusted
+    ``service``'s own limits), or raise DRF's ``Throttled`` (429 with ``Retry-After``)
+    naming the limit that was hit. A refused request is not counted: its events were not
+    stored, and the client will resend them."""
     now = time.time() if now is None else now
     ident = f"user:{user.pk}" if getattr(user, "is_authenticated", False) else "anonymous"
-    limits = [
-        ("requests", "AUDIT_INGEST_THROTTLE", config.ingest_request_rate(), 1),
-        ("events", "AUDIT_INGEST_EVENT_THROTTLE", config.ingest_event_rate(), events),
-    ]
+    if service:
+        limits = [
+            ("requests", "AUDIT_SERVICE_INGEST_THROTTLE", config.service_request_rate(), 1),
+            ("events", "AUDIT_SERVICE_INGEST_EVENT_THROTTLE", config.service_event_rate(), events),
+        ]
+    else:
+        limits = [
+            ("requests", "AUDIT_INGEST_THROTTLE", config.ingest_request_rate(), 1),
+            ("events", "AUDIT_INGEST_EVENT_THROTTLE", config.ingest_event_rate(), events),
+        ]
     counters = []
     for what, setting, text, delta in limits:
         rate = parse_rate(text, setting)
-        counters.append((what, setting, rate, _key(ident, what, rate, now), delta))
-    totals = _add([(key, delta, rate.seconds) for _, _, rate, key, delta in counters])
-    for (what, setting, rate, _, _), total in zip(counters, totals, strict=True):
-        if total > rate.count:
-            _add([(key, -delta, r.seconds) for _, _, r, key, delta in counters])
-            wait = rate.seconds - (now % rate.seconds)
+        window = int(now // rate.seconds) * rate.seconds
+        counters.append(Counter(ident, what, window, rate, delta, setting))
+    totals = _add(counters, sign=1)
+    for counter, total in zip(counters, totals, strict=True):
+        if total > counter.rate.count:
+            _add(counters, sign=-1)
+            wait = counter.window + counter.rate.seconds - now
             raise Throttled(
                 wait=wait,
                 detail=(
-                    f"Too many {what}: the limit is {rate.text} per user ({setting}); "
-                    f"this request would make {total}. Retry in {int(wait) + 1} s with "
-                    "the same event ids: nothing of this request was stored."
+                    f"Too many {counter.what}: the limit is {counter.rate.text} per user "
+                    f"({counter.setting}); this request would make {total}. Retry in "
+                    f"{int(wait) + 1} s with the same event ids: nothing of this request "
+                    "was stored."
                 ),
             )
 
 
-def _key(ident: str, what: str, rate: Rate, now: float) -> str:
-    return f"audit:ingest:{ident}:{what}:{rate.seconds}:{int(now // rate.seconds)}"
+@dataclass(frozen=True, slots=True)
+class Counter:
+    ident: str
+    what: str
+    window: int  # start, in seconds since 1970
+    rate: Rate
+    delta: int
+    setting: str
+
+    @property
+    def key(self) -> str:
+        return f"audit:ingest:{self.ident}:{self.what}:{self.rate.seconds}:{self.window}"
 
 
-def _add(items: list[tuple[str, int, int]]) -> list[int]:
-    """Add each delta to its counter (created with its time to live), in one round trip
-    on Redis; the new totals."""
+def _add(counters: list[Counter], *, sign: int) -> list[int]:
+    """Add each counter's delta (times ``sign``); the new totals. Redis when the cache is
+    Redis and up, else the database."""
     cache = caches["default"]
-    client = _redis_client(cache)
-    if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key, delta, ttl in items:
-            full = cache.make_and_validate_key(key)
-            pipe.incrby(full, delta)
-            pipe.expire(full, ttl + 1, nx=True)
-        replies = pipe.execute()
-        return [int(value) for value in replies[::2]]
+    if _is_redis(cache):
+        found = shared_cache.call(lambda c: _add_redis(c, counters, sign), lambda: None)
+        if found is not None:
+            return found
+    return _add_database(counters, sign)
+
+
+def _add_redis(cache: Any, counters: list[Counter], sign: int) -> list[int]:
+    client = cache._cache.get_client(write=True)
+    pipe = client.pipeline(transaction=False)
+    for counter in counters:
+        full = cache.make_and_validate_key(counter.key)
+        pipe.incrby(full, sign * counter.delta)
+        pipe.expire(full, counter.rate.seconds + 1, nx=True)
+    replies = pipe.execute()
+    return [int(value) for value in replies[::2]]
+
+
+_UPSERT = """
+INSERT INTO audit_ingestcounter (ident, what, window_start, count, expires_at)
+VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT (ident, what, window_start)
+DO UPDATE SET count = audit_ingestcounter.count + excluded.count
+RETURNING count
+"""
+_CLEAN_EVERY = 1000  # requests between removals of past windows, per process
+_charges = itertools.count()
+
+
+def _add_database(counters: list[Counter], sign: int) -> list[int]:
+    """One upsert per counter, each committed on its own (never part of the ingest's
+    transaction: a count must stand whether or not the events are stored)."""
+    from django.db import connection, transaction
+
     totals = []
-    for key, delta, ttl in items:
-        cache.add(key, 0, ttl + 1)
-        try:
-            totals.append(cache.incr(key, delta))
-        except ValueError:  # expired between add and incr
-            cache.set(key, max(delta, 0), ttl + 1)
-            totals.append(max(delta, 0))
+    with transaction.atomic(), connection.cursor() as cursor:
+        for counter in counters:
+            expires = counter.window + counter.rate.seconds + 1
+            cursor.execute(
+                _UPSERT,
+                [counter.ident, counter.what, counter.window, sign * counter.delta, expires],
+            )
+            totals.append(int(cursor.fetchone()[0]))
+        if next(_charges) % _CLEAN_EVERY == 0:
+            cursor.execute(
+                "DELETE FROM audit_ingestcounter WHERE expires_at < %s", [int(time.time())]
+            )
     return totals
 
 
-def _redis_client(cache: Any) -> Any:
-    """The raw Redis client behind Django's cache, when the cache is Redis."""
+def _is_redis(cache: Any) -> bool:
     from django.core.cache.backends.redis import RedisCache
 
-    if not isinstance(cache, RedisCache):
-        return None
-    return cache._cache.get_client(write=True)
+    return isinstance(cache, RedisCache)

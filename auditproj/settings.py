@@ -17,11 +17,11 @@ from . import env
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env.flag("DEBUG", default=False)
-SECRET_KEY = env.text("SECRET_KEY") or (
-    # A fixed development key is acceptable only because DEBUG-less production
-    # deployments are told in the README to set SECRET_KEY; checks.py warns.
-    "dev-insecure-audit-system-key-change-me"
-)
+# A fixed development key keeps `make run` working with nothing set; it is public, so
+# cloudwatch_export refuses to encrypt a secret under it with DEBUG off, and
+# `manage.py check --deploy` warns.
+AUDIT_DEVELOPMENT_SECRET_KEY = "dev-insecure-audit-system-key-change-me"
+SECRET_KEY = env.text("SECRET_KEY") or AUDIT_DEVELOPMENT_SECRET_KEY
 ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS", "")
 
@@ -193,6 +193,8 @@ AUDIT_CLIENT_TIME_MAX_AGE_DAYS = env.integer("AUDIT_CLIENT_TIME_MAX_AGE_DAYS", 3
 AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS = env.integer("AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS", 24 * 3600)
 AUDIT_INGEST_THROTTLE = env.text("AUDIT_INGEST_THROTTLE", "6000/min")
 AUDIT_INGEST_EVENT_THROTTLE = env.text("AUDIT_INGEST_EVENT_THROTTLE", "120000/min")
+AUDIT_SERVICE_INGEST_THROTTLE = env.text("AUDIT_SERVICE_INGEST_THROTTLE", "60000/min")
+AUDIT_SERVICE_INGEST_EVENT_THROTTLE = env.text("AUDIT_SERVICE_INGEST_EVENT_THROTTLE", "3000000/min")
 AUDIT_TOKEN_SESSION_IDLE_SECONDS = env.integer("AUDIT_TOKEN_SESSION_IDLE_SECONDS", 30 * 60)
 AUDIT_RETENTION_DAYS = env.integer("AUDIT_RETENTION_DAYS", 365)
 # Fernet key(s) for secrets at rest (the CloudWatch secret key), comma-separated, newest

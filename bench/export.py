@@ -85,6 +85,8 @@ class MotoServer:
 def _setup(url: str) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="auditproj.settings", DEBUG="0")
+    # DEBUG off refuses to encrypt the CloudWatch secret under the development key.
+    os.environ.setdefault("AUDIT_ENCRYPTION_KEY", "bench-only-not-a-secret")
     os.environ.pop("REDIS_URL", None)
     sys.path.insert(0, str(ROOT / "bench"))
     from ingest import ensure_database

@@ -384,19 +384,46 @@ def test_a_bad_rate_setting_names_itself(settings: Any, user: User) -> None:
         throttling.charge(user, 1)
 
 
-@pytest.mark.redis
-def test_the_ingest_throttle_holds_across_processes(user: User, settings: Any) -> None:
-    """Another process spends the user's budget; this one sees it spent."""
-    settings.AUDIT_INGEST_EVENT_THROTTLE = "100/hour"
+def _spend_elsewhere(user: User, events: int, *, redis: bool) -> None:
+    """Another server process spends ``events`` of the user's budget."""
+    from .test_switches_remote import ROOT, _database_url
+
     script = (
         "import django; django.setup()\n"
         "from types import SimpleNamespace\n"
         "from audit import throttling\n"
-        f"throttling.charge(SimpleNamespace(pk={user.pk}, is_authenticated=True), 95)\n"
+        f"throttling.charge(SimpleNamespace(pk={user.pk}, is_authenticated=True), {events})\n"
     )
-    env = {**os.environ, "AUDIT_INGEST_EVENT_THROTTLE": "100/hour"}
-    env.setdefault("DJANGO_SETTINGS_MODULE", "auditproj.settings")
-    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60)
+    env = {
+        **os.environ,
+        "AUDIT_INGEST_EVENT_THROTTLE": "100/hour",
+        "DATABASE_URL": _database_url(),
+        "DJANGO_SETTINGS_MODULE": "auditproj.settings",
+    }
+    if not redis:
+        env.pop("REDIS_URL", None)
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60, cwd=ROOT)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_ingest_throttle_holds_across_processes_with_redis(user: User, settings: Any) -> None:
+    """Another process spends the user's budget; this one sees it spent."""
+    settings.AUDIT_INGEST_EVENT_THROTTLE = "100/hour"
+    _spend_elsewhere(user, 95, redis=True)
+    throttling.charge(user, 5)
+    with pytest.raises(Exception, match="Too many events"):
+        throttling.charge(user, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ingest_throttle_holds_across_processes_without_redis(
+    user: User, settings: Any
+) -> None:
+    """No shared cache: the counts are kept in the database, shared all the same."""
+    settings.AUDIT_INGEST_EVENT_THROTTLE = "100/hour"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    _spend_elsewhere(user, 95, redis=False)
     throttling.charge(user, 5)
     with pytest.raises(Exception, match="Too many events"):
         throttling.charge(user, 1)
