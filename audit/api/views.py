@@ -76,8 +76,9 @@ class EventsView(generics.ListAPIView):
     )
     def post(self, request: Request) -> Response:
         events = read_events(request._request)
-        throttling.charge(request.user, len(events))
-        result = ingest(events, ctx=_context(request), trusted=trust.is_trusted_service(request))
+        trusted = trust.is_trusted_service(request)
+        throttling.charge(request.user, len(events), service=trusted)
+        result = ingest(events, ctx=_context(request), trusted=trusted)
         return Response(result.as_dict(), status=status.HTTP_202_ACCEPTED)
 
 
