@@ -26,7 +26,8 @@
  *   `limits.max_batch` and `max_body_bytes`) and by time (`flushInterval`), with a
  *   POST to /api/audit/events/ carrying the CSRF token (X-CSRFToken, from the csrftoken
  *   cookie that GET /api/audit/config/ sets) and the session cookie.
- * - Network failures, 5xx and 429 are retried with exponential backoff and jitter.
+ * - Network failures, 5xx and 429 are retried with exponential backoff and jitter
+ *   (after the Retry-After of a 429 or a 503, when given).
  *   A 400 or 413 for a whole batch halves the batch until the culprit is alone; an
  *   event refused alone is dropped with a console warning, so nothing blocks the
  *   queue. Events the server rejects one by one in its 202 answer are dropped the same
@@ -621,7 +622,8 @@
         this.loadConfig();
         return 'retry';
       }
-      if (status === 429) {
+      if (status === 429 || status === 503) {
+        // Over a limit, or the database away for a moment: wait as long as we are told.
         var after = Number(response.headers.get('Retry-After'));
         this.backoff(isFinite(after) && after > 0 ? after * 1000 : 0);
         return 'retry';
