@@ -4,25 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0011_readable_times'),
+        ("audit", "0011_readable_times"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IngestCounter',
+            name="IngestCounter",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ident', models.CharField(max_length=64)),
-                ('what', models.CharField(max_length=16)),
-                ('window_start', models.BigIntegerField(help_text='Seconds since 1970.')),
-                ('count', models.BigIntegerField(default=0)),
-                ('expires_at', models.BigIntegerField(help_text='Seconds since 1970; then it may go.')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ident", models.CharField(max_length=64)),
+                ("what", models.CharField(max_length=16)),
+                ("window_start", models.BigIntegerField(help_text="Seconds since 1970.")),
+                ("count", models.BigIntegerField(default=0)),
+                (
+                    "expires_at",
+                    models.BigIntegerField(help_text="Seconds since 1970; then it may go."),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['expires_at'], name='audit_ingest_counter_exp')],
-                'constraints': [models.UniqueConstraint(fields=('ident', 'what', 'window_start'), name='audit_ingest_counter_unique')],
+                "indexes": [models.Index(fields=["expires_at"], name="audit_ingest_counter_exp")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("ident", "what", "window_start"), name="audit_ingest_counter_unique"
+                    )
+                ],
             },
         ),
     ]
