@@ -12,12 +12,12 @@ from typing import Any
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from audit import registry
 from audit.models import UserSession
-from audit.selectors import ActivityQuery, BadActivityQuery, can_view_entity
+from audit.selectors import ActivityQuery, BadActivityQuery, can_view_entity, whole_number
 
 from . import selectors
 
@@ -68,7 +68,9 @@ def entity_panel(request: HttpRequest, kind: str, object_id: str) -> HttpRespons
 @require_GET
 @login_required
 def user_activity(request: HttpRequest, username: str) -> HttpResponse:
-    """``/activity/users/USERNAME/``: what a person did. Your own, or anyone's for staff."""
+    """``/activity/users/USERNAME/``: what a person did. Your own, or anyone's for staff.
+    For others, a name that is not theirs is the same 403 whether or not it exists, so
+    the page cannot be used to learn who has an account."""
     if not (request.user.is_staff or request.user.get_username() == username):
         raise PermissionDenied("You may only view your own activity.")
     person = selectors.find_user(username)
@@ -96,10 +98,15 @@ def user_activity(request: HttpRequest, username: str) -> HttpResponse:
 @login_required
 def session_timeline(request: HttpRequest, session_uuid: Any) -> HttpResponse:
     """``/activity/sessions/UUID/``: one session's timeline, oldest first, with times
-    relative to its start. Your own sessions, or anyone's for staff."""
-    session = get_object_or_404(UserSession.objects.select_related("user"), uuid=session_uuid)
-    if not (request.user.is_staff or session.user_id == request.user.pk):
-        raise PermissionDenied("You may only view your own sessions.")
+    relative to its start. Your own sessions, or anyone's for staff: someone else's
+    session is the same 404 as one that does not exist, so the page cannot be used to
+    learn which session ids exist."""
+    sessions = UserSession.objects.select_related("user")
+    if not request.user.is_staff:
+        sessions = sessions.filter(user_id=request.user.pk)
+    session = sessions.filter(uuid=session_uuid).first()
+    if session is None:
+        raise Http404("No such session among those you may view.")
     query = parse_query(request)
     after = _after(request)
     page = selectors.session_timeline(session, query, after=after)
@@ -118,6 +125,7 @@ def _after(request: HttpRequest) -> int | None:
     raw = request.GET.get("after", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) < 2**63:
+    after = whole_number(raw)
+    if after is None:
         raise BadRequest("after: must be a record id (a whole number from 1)")
-    return int(raw)
+    return after

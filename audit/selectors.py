@@ -230,6 +230,19 @@ def entity_activity_facets(
     return sorted(type_names), sorted(usernames, key=str.lower)
 
 
+MAX_ID = 2**63 - 1  # the largest id a bigint column holds
+
+
+def whole_number(text: str, maximum: int = MAX_ID) -> int | None:
+    """``text`` as a whole number from 1 to ``maximum``, or None. ASCII digits only:
+    ``str.isdigit`` also takes "²", which ``int`` refuses, and a number past the
+    column's range would fail in the database rather than match nothing."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if 1 <= number <= maximum else None
+
+
 def user_id_for(value: str) -> int | None:
     """The id of the user a filter names: by username, or by id when the value is a
     number that is nobody's username (as the events filter reads ``user``)."""
@@ -237,8 +250,8 @@ def user_id_for(value: str) -> int | None:
     manager = user_model._default_manager
     found = manager.filter(**{user_model.USERNAME_FIELD: value}).values_list("pk", flat=True)
     pk = found.first()
-    if pk is None and value.isdigit():
-        pk = manager.filter(pk=int(value)).values_list("pk", flat=True).first()
+    if pk is None and (number := whole_number(value)) is not None:
+        pk = manager.filter(pk=number).values_list("pk", flat=True).first()
     return pk
 
 
@@ -280,12 +293,16 @@ class ActivityQuery:
                 if name and name not in names:
                     names.append(name)
         bad = [name for name in names if not event_types.NAME_RE.match(name)]
-        if bad:
+        if any("\x00" in str(raw) for raw in raw_types or ()):
+            errors["type"] = [_NUL]
+        elif bad:
             errors["type"] = [f"not an event type name: {bad[0]!r}"]
         elif len(names) > MAX_TYPE_FILTERS:
             errors["type"] = [f"at most {MAX_TYPE_FILTERS} types"]
         user = str(params.get("user") or "").strip()
-        if len(user) > 150:
+        if "\x00" in user:
+            errors["user"] = [_NUL]
+        elif len(user) > 150:
             errors["user"] = ["too long for a username"]
         before = _positive_int(params.get("before"), "before", errors, maximum=2**63 - 1)
         limit = _positive_int(params.get("limit"), "limit", errors, maximum=max_limit)
@@ -294,14 +311,17 @@ class ActivityQuery:
         return cls(tuple(names), user, before, limit or default_limit)
 
 
+# The database cannot compare text with a NUL in it (PostgreSQL refuses it outright).
+_NUL = "must not contain a NUL character (\\u0000)"
+
+
 def _positive_int(raw: Any, name: str, errors: dict[str, list[str]], *, maximum: int) -> int | None:
     if raw is None or raw == "":
         return None
-    text = str(raw).strip()
-    if not text.isdigit() or not 1 <= int(text) <= maximum:
+    number = whole_number(str(raw).strip(), maximum)
+    if number is None:
         errors[name] = [f"must be a whole number from 1 to {maximum}"]
-        return None
-    return int(text)
+    return number
 
 
 def entity_activity_query(

@@ -1,4 +1,5 @@
-"""Top-level URLs: the pages, the admin, the audit API and its OpenAPI document."""
+"""Top-level URLs: the pages, the admin, the audit API and its OpenAPI document, and
+the pages of 400, 403 and 404 answers (``auditproj.error_views``)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -17,3 +18,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
+
+handler400 = "auditproj.error_views.bad_request"
+handler403 = "auditproj.error_views.permission_denied"
+handler404 = "auditproj.error_views.page_not_found"

@@ -8,18 +8,21 @@ Changing, deleting, publishing and sharing need edit rights: 403 otherwise.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, ClassVar
 
 from django.db.models import QuerySet
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+
+from audit.api.pagination import StrictCursorPagination
 
 from .. import actions, permissions, selectors
 from ..kinds import KINDS, Kind
@@ -36,14 +39,24 @@ class ActionRefused(APIException):
     default_code = "action_refused"
 
 
-class NewestFirst(CursorPagination):
+class NewestFirst(StrictCursorPagination):
     """Keyset pagination on the creation time, which never changes: an entity edited
-    while someone pages through the list does not move between pages."""
+    while someone pages through the list does not move between pages. A cursor whose
+    position is not a time is a 400."""
 
     ordering = "-created_at"
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+    def valid_position(self, position: str) -> bool:
+        try:
+            moment = parse_datetime(position) if position.isascii() else None
+            if moment is not None and moment.tzinfo is not None:
+                moment.astimezone(UTC)  # what the query does with it
+        except (ValueError, OverflowError):  # a field out of range, before year 1
+            return False
+        return moment is not None
 
 
 class CommentsNewestFirst(NewestFirst):

@@ -1,0 +1,66 @@
+"""The pages of 400, 403 and 404 answers: what was wrong, in words, and a way back.
+
+Django's own pages (with ``DEBUG=0``) say only "Bad Request (400)": a view that raises
+``BadRequest("before: must be a whole number ...")`` deserves to be read. The reason
+shown is the exception's message (escaped by the template) where that message is
+written for the user: ``BadRequest``, the request-size refusals, ``PermissionDenied``
+and ``Http404`` raised by a view. Other refusals (a forged host header, a URL that
+matches no route) get a fixed sentence, since their message is Django's internals.
+Under ``/api/`` the answer is JSON (``{"detail": ...}``) like the API's own errors;
+DRF answers the errors its views raise itself, so these reach only what DRF does not
+see (an unknown API address, a refusal by middleware).
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import Resolver404
+
+_SAID_FOR_USERS = (BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
+def _reason(exception: Exception | None, readable: bool, fallback: str) -> str:
+    message = str(exception) if exception is not None and exception.args else ""
+    return message if readable and message else fallback
+
+
+def _answer(request: HttpRequest, status: int, title: str, reason: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": reason}, status=status)
+    context = {"title": title, "reason": reason, "status": status}
+    return render(request, f"{status}.html", context, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = _reason(
+        exception,
+        isinstance(exception, _SAID_FOR_USERS),
+        "The request could not be understood: check the address and try again.",
+    )
+    return _answer(request, 400, "Bad request", reason)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = _reason(
+        exception,
+        isinstance(exception, PermissionDenied),
+        "You may not view this page.",
+    )
+    return _answer(request, 403, "Not allowed", reason)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    reason = _reason(
+        exception,
+        isinstance(exception, Http404) and not isinstance(exception, Resolver404),
+        "There is no page at this address.",
+    )
+    return _answer(request, 404, "Not found", reason)
