@@ -21,6 +21,13 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
+## serve: the production server: static files, migrations, then gunicorn with gunicorn.conf.py
+## (gthread workers; BIND/PORT, GUNICORN_WORKERS, GUNICORN_THREADS, ... from the environment)
+serve: install
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py migrate --noinput
+	exec $(BIN)/gunicorn auditproj.wsgi
+
 ## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
 test: install
 	$(BIN)/pytest
