@@ -1,4 +1,4 @@
-"""The pages of 400, 403 and 404 answers: what was wrong, in words, and a way back.
+"""The pages of 400, 403, 404 and 500 answers: what was wrong, in words, and a way back.
 
 Django's own pages (with ``DEBUG=0``) say only "Bad Request (400)": a view that raises
 ``BadRequest("before: must be a whole number ...")`` deserves to be read. The reason
@@ -23,6 +23,8 @@ from django.core.exceptions import (
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404
+
+from audit.unavailable import unavailable_response
 
 _SAID_FOR_USERS = (BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
 
@@ -64,3 +66,20 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
         "There is no page at this address.",
     )
     return _answer(request, 404, "Not found", reason)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """A database that is away is a 503 with ``Retry-After`` (``audit.unavailable``);
+    anything else the plain 500, drawn without a template or the database, which may be
+    what failed."""
+    unavailable = unavailable_response(request)
+    if unavailable is not None:
+        return unavailable
+    reason = "Something went wrong on our side; it has been logged. Try again in a moment."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": reason}, status=500)
+    return HttpResponse(
+        f"<!doctype html><title>Server error</title><h1>Server error</h1><p>{reason}</p>"
+        '<p><a href="/">Back to the start page</a></p>',
+        status=500,
+    )

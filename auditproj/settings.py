@@ -150,6 +150,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A database away for a moment is a 503 with Retry-After, not a 500.
+    "EXCEPTION_HANDLER": "audit.unavailable.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Audit system API",

@@ -22,3 +22,4 @@ urlpatterns = [
 handler400 = "auditproj.error_views.bad_request"
 handler403 = "auditproj.error_views.permission_denied"
 handler404 = "auditproj.error_views.page_not_found"
+handler500 = "auditproj.error_views.server_error"
