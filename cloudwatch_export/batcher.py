@@ -90,23 +90,43 @@ def split_window(
     return accepted, set_aside
 
 
-def plan(events: Iterable[Event]) -> list[list[Event]]:
+def plan(events: Iterable[Event], max_events: int = MAX_BATCH_EVENTS) -> list[list[Event]]:
     """Chronological batches, each within the count, size and 24-hour limits."""
-    batches: list[list[Event]] = []
-    current: list[Event] = []
-    size = first = 0
-    for event in sorted(events, key=lambda item: (item.timestamp, item.record_id)):
-        if current and (
-            len(current) >= MAX_BATCH_EVENTS
+    ordered = chronological(events)
+    batches, start = [], 0
+    while start < len(ordered):
+        end = _batch_end(ordered, start, max_events)
+        batches.append(ordered[start:end])
+        start = end
+    return batches
+
+
+def take(
+    events: Iterable[Event], max_events: int = MAX_BATCH_EVENTS
+) -> tuple[list[Event], list[Event]]:
+    """The first batch ``plan`` would make, and the events left for later batches."""
+    ordered = chronological(events)
+    end = _batch_end(ordered, 0, max_events)
+    return ordered[:end], ordered[end:]
+
+
+def chronological(events: Iterable[Event]) -> list[Event]:
+    return sorted(events, key=lambda item: (item.timestamp, item.record_id))
+
+
+def _batch_end(ordered: list[Event], start: int, max_events: int) -> int:
+    """Where the batch that starts at ``ordered[start]`` ends (exclusive)."""
+    max_events = min(max_events, MAX_BATCH_EVENTS)
+    first = ordered[start].timestamp
+    size, end = 0, start
+    while end < len(ordered):
+        event = ordered[end]
+        if end > start and (
+            end - start >= max_events
             or size + event.size > MAX_BATCH_BYTES
             or event.timestamp - first >= MAX_BATCH_SPAN_MS
         ):
-            batches.append(current)
-            current, size = [], 0
-        if not current:
-            first = event.timestamp
-        current.append(event)
+            break
         size += event.size
-    if current:
-        batches.append(current)
-    return batches
+        end += 1
+    return end

@@ -23,20 +23,39 @@ def encryption_keys() -> list[str]:
 
 
 def claim_size() -> int:
-    """Outbox rows one worker claims at a time: one PutLogEvents call's worth at most."""
-    return int(_number("CLOUDWATCH_EXPORT_CLAIM_SIZE", 10_000))
+    """Outbox rows one worker claims (and renders) at a time. Small enough that the
+    database work of one claim takes about as long as one PutLogEvents round trip, so
+    the next claim is ready when the stream's batch in flight comes back. Claimed rows
+    that were never sent are not resent by a crash, only delayed by the lease."""
+    return max(1, int(_number("CLOUDWATCH_EXPORT_CLAIM_SIZE", 2_000)))
+
+
+def batch_events() -> int:
+    """Events per PutLogEvents call at most (CloudWatch's own limit, 10,000, is the
+    ceiling; the 1 MiB limit applies as well). A crash resends at most one batch per
+    stream, so a smaller value bounds the duplicates a crash can make."""
+    return max(1, min(int(_number("CLOUDWATCH_EXPORT_BATCH_EVENTS", 10_000)), 10_000))
 
 
 def lease_seconds() -> float:
-    """How long claimed rows stay invisible to other workers. A worker that dies leaves
-    its rows to others once this passes; a live one extends it as batches settle. Keep
-    it above the worst send: attempts x (connect + read timeout) plus the pauses."""
-    return _number("CLOUDWATCH_EXPORT_LEASE_SECONDS", 300)
+    """How long claimed rows stay invisible to other workers. A live worker renews the
+    lease of the rows it holds every ``heartbeat_seconds`` (a slow or retried send does
+    not lose them); a worker that dies leaves them to others once this passes."""
+    return _number("CLOUDWATCH_EXPORT_LEASE_SECONDS", 30)
+
+
+def heartbeat_seconds() -> float:
+    """How often a working drain renews its leases: a third of the lease by default,
+    so two renewals can be late before another worker may take the rows."""
+    return _number("CLOUDWATCH_EXPORT_HEARTBEAT_SECONDS", lease_seconds() / 3)
 
 
 def concurrent_sends() -> int:
-    """PutLogEvents calls one worker keeps in flight: a claim's batches go out together,
-    so the round trips overlap (CloudWatch no longer orders calls to a stream)."""
+    """PutLogEvents calls one worker keeps in flight, each to a different stream: one
+    stream never has more than one batch in flight per worker, and the next one goes
+    only after the outbox rows of the previous one are deleted, so a crash resends at
+    most one batch per stream (CloudWatch no longer orders calls to a stream, so
+    several workers may still send to the same stream at once)."""
     return max(1, int(_number("CLOUDWATCH_EXPORT_CONCURRENT_SENDS", 4)))
 
 

@@ -8,7 +8,7 @@ reads "the secret key does not match the access key", not ``SignatureDoesNotMatc
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -33,6 +33,12 @@ class Kind(enum.Enum):
 class Problem:
     kind: Kind
     message: str
+    cause: str = ""  # the exception's class, or the error code CloudWatch answered
+    timed_out: bool = False  # no connection, or no answer, within the timeout
+    # The request may have reached CloudWatch and been stored although no answer said
+    # so (a read timeout, a connection dropped mid-answer, a 500/502/504): sending it
+    # again may make duplicates.
+    uncertain: bool = False
 
     @property
     def retryable(self) -> bool:
@@ -46,6 +52,7 @@ _THROTTLING = {
     "RequestLimitExceeded",
     "TooManyRequestsException",
 }
+_UNAVAILABLE = {"ServiceUnavailableException", "ServiceUnavailable"}
 _SERVER = {"ServiceUnavailableException", "ServiceUnavailable", "InternalFailure", "InternalError"}
 _UNKNOWN_KEY = {"UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId"}
 _BAD_SECRET = {"InvalidSignatureException", "SignatureDoesNotMatch", "IncompleteSignature"}
@@ -56,7 +63,27 @@ _DENIED = {"AccessDeniedException", "AccessDenied", "UnauthorizedOperation"}
 def classify(exc: BaseException, *, endpoint: str = "") -> Problem:
     """The problem behind an exception raised by a boto3 CloudWatch Logs call."""
     if isinstance(exc, ClientError):
-        return _client_error(exc)
+        problem = _client_error(exc)
+        code = str(exc.response.get("Error", {}).get("Code", "")) or "ClientError"
+        return problem if problem.cause else replace(problem, cause=code)
+    cause = type(exc).__name__
+    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
+        where = endpoint or "the CloudWatch Logs endpoint"
+        return Problem(
+            Kind.RETRYABLE,
+            f"{where} did not answer in time ({exc}).",
+            cause,
+            timed_out=True,
+            uncertain=isinstance(exc, ReadTimeoutError),  # the request had gone out
+        )
+    problem = _other(exc, endpoint)
+    # A connection that failed to open sent nothing; any other network error may have
+    # come after the request was sent.
+    uncertain = isinstance(exc, HTTPClientError) and not isinstance(exc, EndpointConnectionError)
+    return Problem(problem.kind, problem.message, cause, uncertain=uncertain)
+
+
+def _other(exc: BaseException, endpoint: str) -> Problem:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return Problem(
             Kind.SETUP,
@@ -64,8 +91,6 @@ def classify(exc: BaseException, *, endpoint: str = "") -> Problem:
             "instance role). Enter an access key and a secret key.",
         )
     where = endpoint or "the CloudWatch Logs endpoint"
-    if isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
-        return Problem(Kind.RETRYABLE, f"{where} did not answer in time ({exc}).")
     if isinstance(exc, EndpointConnectionError):
         return Problem(Kind.RETRYABLE, f"Could not reach {where}: {exc}.")
     if isinstance(exc, HTTPClientError | BotoCoreError):
@@ -79,11 +104,19 @@ def _client_error(exc: ClientError) -> Problem:
     detail = str(error.get("Message", "")).strip()
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     operation = exc.operation_name
+    cause = code or f"HTTP {status}"
     if code in _THROTTLING:
-        return Problem(Kind.RETRYABLE, f"CloudWatch Logs is throttling {operation} ({code}).")
-    if code in _SERVER or status >= 500:
         return Problem(
-            Kind.RETRYABLE, f"CloudWatch Logs failed on its side ({code or status}): {detail}"
+            Kind.RETRYABLE, f"CloudWatch Logs is throttling {operation} ({code}).", cause
+        )
+    if code in _SERVER or status >= 500:
+        # 503 and throttling refuse the request; a 500, or a gateway's 502/504, may
+        # come after CloudWatch stored the events.
+        return Problem(
+            Kind.RETRYABLE,
+            f"CloudWatch Logs failed on its side ({code or status}): {detail}",
+            cause,
+            uncertain=status != 503 and code not in _UNAVAILABLE,
         )
     if code == "ResourceNotFoundException":
         return Problem(Kind.MISSING, f"The log group or stream does not exist: {detail}")

@@ -156,8 +156,11 @@ class OutboxEntry(models.Model):
     """A record waiting to be shipped to ``stream``; deleted once CloudWatch accepted it.
 
     ``next_attempt_at`` serves both as the backoff after a failure and as the lease of
-    a claiming worker (``claim``): a worker that dies leaves its rows to others once
-    the lease passes. ``set_aside_reason`` non-empty: CloudWatch would refuse the
+    a claiming worker (``claim``), which the worker renews while it is alive: a worker
+    that dies leaves its rows to others once the lease passes. ``maybe_delivered``: the
+    row was handed to PutLogEvents and no answer said whether CloudWatch stored it (a
+    timeout, or the worker died), so sending it again may make a duplicate; such sends
+    are counted as resent. ``set_aside_reason`` non-empty: CloudWatch would refuse the
     record (too old, too new); it waits for an admin to retry or discard it.
     """
 
@@ -175,6 +178,7 @@ class OutboxEntry(models.Model):
     attempts = models.PositiveIntegerField(db_default=0)
     next_attempt_at = models.DateTimeField(db_default=Now())
     claim = models.UUIDField(null=True, blank=True)
+    maybe_delivered = models.BooleanField(db_default=False)
     last_error = models.TextField(blank=True, db_default="")
     set_aside_reason = models.CharField(max_length=300, blank=True, db_default="")
     set_aside_at = models.DateTimeField(null=True, blank=True)
@@ -207,6 +211,11 @@ class StreamStatus(models.Model):
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     sent_total = models.BigIntegerField(default=0)
+    resent_total = models.BigIntegerField(
+        default=0,
+        help_text="Records sent again after a send that may have delivered them (a "
+        "timeout, a worker that died): at most this many duplicates in the stream.",
+    )
 
     class Meta:
         verbose_name = "stream status"

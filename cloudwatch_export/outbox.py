@@ -3,10 +3,12 @@
 A worker claims the oldest ready rows of one stream in a short transaction (on
 PostgreSQL ``SELECT ... FOR UPDATE SKIP LOCKED``, so parallel workers take different
 rows; SQLite serialises writers anyway) and marks them with its claim token and a lease
-(``next_attempt_at`` in the future). It sends them with no transaction open, then
-deletes what CloudWatch accepted. A worker that dies mid-batch leaves its rows to the
-next claim once the lease passes: delivery is at least once, and in the normal case
-exactly once.
+(``next_attempt_at`` in the future), which it renews while it works. Before a batch goes
+to PutLogEvents its rows are marked ``maybe_delivered``; once CloudWatch accepted the
+batch they are deleted, before the stream's next batch goes. A worker that dies leaves
+its rows to the next claim once the lease passes: delivery is at least once, a crash
+resends at most the one batch per stream that was in flight, and such resends are
+counted.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,9 +38,10 @@ class ClaimedEntry:
     id: int
     record_id: int
     attempts: int  # this claim included
+    maybe_delivered: bool = False  # an earlier send may have delivered it
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # compared and hashed by identity
 class Claim:
     """Rows of one stream that this worker holds until ``lease_until``."""
 
@@ -88,34 +92,49 @@ WHERE id IN (
     WHERE stream = %s AND set_aside_reason = '' AND next_attempt_at <= %s
     ORDER BY id LIMIT %s {lock}
 )
-RETURNING id, record_id, attempts
+RETURNING id, record_id, attempts, maybe_delivered
 """
+
+
+def has_ready(now: datetime) -> bool:
+    """Whether any row is ready to be claimed."""
+    return _ready(now).exists()
 
 
 def _db_time(moment: datetime) -> Any:
     return OutboxEntry._meta.get_field("next_attempt_at").get_db_prep_value(moment, connection)
 
 
-def claim(*, now: datetime, limit: int | None = None) -> Claim | None:
-    """Claim up to ``limit`` of the oldest ready rows of the stream whose ready row is
-    the oldest; None when nothing is ready. Two statements in one short transaction:
-    pick the stream, then mark and return its rows in one UPDATE ... RETURNING."""
+def claim(
+    *,
+    now: datetime,
+    limit: int | None = None,
+    stream: str | None = None,
+    exclude: Iterable[str] = (),
+) -> Claim | None:
+    """Claim up to ``limit`` of the oldest ready rows of ``stream``, or else of the
+    stream (other than those in ``exclude``) whose ready row is the oldest; None when
+    nothing is ready. Picking the stream is a statement of its own, in the same short
+    transaction as the one UPDATE ... RETURNING that marks and returns the rows."""
     limit = limit or config.claim_size()
     lease_until = now + timedelta(seconds=config.lease_seconds())
     token = uuid.uuid4()
     lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
     sql = _CLAIM.format(table=OutboxEntry._meta.db_table, lock=lock)
     opts = OutboxEntry._meta
-    with transaction.atomic():
-        stream = (
-            _ready(now)
-            .order_by("id")
-            .select_for_update(skip_locked=True)
-            .values_list("stream", flat=True)
-            .first()
-        )
+    # Given the stream, the one UPDATE is a transaction by itself.
+    with transaction.atomic() if stream is None else nullcontext():
         if stream is None:
-            return None
+            stream = (
+                _ready(now)
+                .exclude(stream__in=list(exclude))
+                .order_by("id")
+                .select_for_update(skip_locked=True)
+                .values_list("stream", flat=True)
+                .first()
+            )
+            if stream is None:
+                return None
         with connection.cursor() as cursor:
             cursor.execute(
                 sql,
@@ -128,24 +147,50 @@ def claim(*, now: datetime, limit: int | None = None) -> Claim | None:
                 ],
             )
             rows = sorted(cursor.fetchall())
-    if not rows:  # another worker took them between the two statements
+    if not rows:  # nothing ready, or another worker took them between the statements
         return None
-    entries = [ClaimedEntry(pk, record_id, attempts) for pk, record_id, attempts in rows]
+    entries = [
+        ClaimedEntry(pk, record_id, attempts, bool(maybe))
+        for pk, record_id, attempts, maybe in rows
+    ]
     return Claim(token=token, stream=stream, entries=entries, lease_until=lease_until)
 
 
-def extend(claim: Claim, *, now: datetime) -> None:
-    """Renew the lease before a long step, so a slow but live worker keeps its rows."""
-    claim.lease_until = now + timedelta(seconds=config.lease_seconds())
-    OutboxEntry.objects.filter(claim=claim.token).update(next_attempt_at=claim.lease_until)
+def renew(claims: Iterable[Claim], entry_ids: list[int], *, now: datetime) -> int:
+    """The heartbeat: push the lease of the rows this worker still holds (``entry_ids``,
+    of ``claims``) forward, so that only a dead worker's rows go to others. Rows whose
+    lease was lost to another worker are left to it. Returns the rows renewed."""
+    claims = list(claims)
+    if not claims or not entry_ids:
+        return 0
+    lease_until = now + timedelta(seconds=config.lease_seconds())
+    for held in claims:
+        held.lease_until = lease_until
+    return _held(entry_ids, claims).update(next_attempt_at=lease_until)
 
 
-def complete(claim: Claim, entry_ids: list[int]) -> int:
+def mark_sending(entry_ids: list[int]) -> None:
+    """These rows are about to go to PutLogEvents: from now on a send of them may have
+    delivered them, should this worker die before it deletes them."""
+    if entry_ids:
+        OutboxEntry.objects.filter(id__in=id_list(entry_ids)).update(maybe_delivered=True)
+
+
+Claims = Claim | Iterable[Claim]  # a batch may hold rows of several claims of its stream
+
+
+def _held(entry_ids: list[int], claims: Claims) -> QuerySet[OutboxEntry]:
+    """These rows, as long as one of ``claims`` still holds them."""
+    tokens = [claims.token] if isinstance(claims, Claim) else [held.token for held in claims]
+    return OutboxEntry.objects.filter(id__in=id_list(entry_ids), claim__in=tokens)
+
+
+def complete(claim: Claims, entry_ids: list[int]) -> int:
     """CloudWatch accepted these: they leave the outbox (unless the lease was lost and
     another worker claimed them meanwhile, which then owns them)."""
     if not entry_ids:
         return 0
-    deleted, _ = OutboxEntry.objects.filter(id__in=id_list(entry_ids), claim=claim.token).delete()
+    deleted, _ = _held(entry_ids, claim).delete()
     return deleted
 
 
@@ -155,26 +200,45 @@ def retry_delay(attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, config.retry_max_seconds()))
 
 
-def release(claim: Claim, entries: list[ClaimedEntry], error: str, *, now: datetime) -> None:
-    """Sending failed: the rows wait for a later claim, after a backoff."""
-    by_attempts: dict[int, list[int]] = defaultdict(list)
+def release(
+    claim: Claims,
+    entries: list[ClaimedEntry],
+    error: str,
+    *,
+    now: datetime,
+    uncertain: bool = False,
+) -> None:
+    """Sending failed: the rows wait for a later claim, after a backoff. ``uncertain``:
+    some attempt may have delivered them (a timeout), so their next send is a resend;
+    otherwise they keep what they knew before this send (``mark_sending`` set it)."""
+    groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
     for entry in entries:
-        by_attempts[entry.attempts].append(entry.id)
-    for attempts, ids in by_attempts.items():
-        OutboxEntry.objects.filter(id__in=id_list(ids), claim=claim.token).update(
-            claim=None, next_attempt_at=now + retry_delay(attempts), last_error=error
+        groups[entry.attempts, uncertain or entry.maybe_delivered].append(entry.id)
+    for (attempts, maybe), ids in groups.items():
+        _held(ids, claim).update(
+            claim=None,
+            next_attempt_at=now + retry_delay(attempts),
+            last_error=error,
+            maybe_delivered=maybe,
         )
 
 
-def set_aside(claim: Claim, reasons: dict[int, str], *, now: datetime) -> None:
+def unclaim(claim: Claims, entries: list[ClaimedEntry], *, now: datetime) -> None:
+    """Give back rows this worker claimed but never sent (the drain stopped early):
+    ready again at once, and this claim does not count as an attempt."""
+    if entries:
+        _held([entry.id for entry in entries], claim).update(
+            claim=None, next_attempt_at=now, attempts=F("attempts") - 1
+        )
+
+
+def set_aside(claim: Claims, reasons: dict[int, str], *, now: datetime) -> None:
     """CloudWatch would refuse (or refused) these rows: keep them for an admin."""
     by_reason: dict[str, list[int]] = defaultdict(list)
     for entry_id, reason in reasons.items():
         by_reason[reason[:MAX_REASON]].append(entry_id)
     for reason, ids in by_reason.items():
-        OutboxEntry.objects.filter(id__in=id_list(ids), claim=claim.token).update(
-            claim=None, set_aside_reason=reason, set_aside_at=now
-        )
+        _held(ids, claim).update(claim=None, set_aside_reason=reason, set_aside_at=now)
 
 
 def drop(claim: Claim, entry_ids: list[int]) -> int:
@@ -201,25 +265,31 @@ def discard(entries: QuerySet[OutboxEntry]) -> int:
 # --- status ----------------------------------------------------------------------
 
 
-def record_success(stream: str, count: int, *, now: datetime) -> None:
-    _status(stream, last_success_at=now, sent=count)
+def record_success(stream: str, count: int, *, now: datetime, resent: int = 0) -> None:
+    record_batch(stream, sent=count, resent=resent, error="", now=now)
 
 
-def record_error(stream: str, error: str, *, now: datetime) -> None:
-    _status(stream, last_error=error, last_error_at=now)
+def record_batch(stream: str, *, sent: int, resent: int, error: str, now: datetime) -> None:
+    """One batch's outcome, in one statement: what arrived, what was sent again, and the
+    last error met on the way (retried or not)."""
+    values: dict[str, object] = {"last_success_at": now} if sent else {}
+    if error:
+        values |= {"last_error": error, "last_error_at": now}
+    _status(stream, sent=sent, resent=resent, **values)
 
 
-def _status(stream: str, *, sent: int = 0, **values: object) -> None:
-    updated = StreamStatus.objects.filter(stream=stream).update(
-        sent_total=F("sent_total") + sent, **values
-    )
+def record_error(stream: str, error: str, *, now: datetime, resent: int = 0) -> None:
+    record_batch(stream, sent=0, resent=resent, error=error, now=now)
+
+
+def _status(stream: str, *, sent: int = 0, resent: int = 0, **values: object) -> None:
+    counts = {"sent_total": F("sent_total") + sent, "resent_total": F("resent_total") + resent}
+    updated = StreamStatus.objects.filter(stream=stream).update(**counts, **values)
     if not updated:
         StreamStatus.objects.bulk_create(
             [StreamStatus(stream=stream)], ignore_conflicts=True, unique_fields=["stream"]
         )
-        StreamStatus.objects.filter(stream=stream).update(
-            sent_total=F("sent_total") + sent, **values
-        )
+        StreamStatus.objects.filter(stream=stream).update(**counts, **values)
 
 
 @dataclass(slots=True)
@@ -235,6 +305,7 @@ class StreamSummary:
     last_error: str = ""
     last_error_at: datetime | None = None
     sent_total: int = 0
+    resent_total: int = 0
 
     def oldest_age(self, now: datetime) -> timedelta | None:
         return now - self.oldest_enqueued_at if self.oldest_enqueued_at else None
@@ -268,5 +339,5 @@ def summary() -> list[StreamSummary]:
         item = line(status.stream)
         item.last_success_at = status.last_success_at
         item.last_error, item.last_error_at = status.last_error, status.last_error_at
-        item.sent_total = status.sent_total
+        item.sent_total, item.resent_total = status.sent_total, status.resent_total
     return sorted(found.values(), key=lambda item: item.stream)

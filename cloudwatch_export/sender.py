@@ -5,7 +5,9 @@
   checking for them beforehand.
 * Throttling, 5xx and network errors are retried with exponential backoff and jitter,
   a bounded number of times; after that the batch fails and its records wait in the
-  outbox for a later claim.
+  outbox for a later claim. Every retry and every timeout is logged (logger
+  ``cloudwatch_export``, warning), and a retry after an attempt that may have delivered
+  the batch (a read timeout, a dropped connection, a 500) is counted as a resend.
 * Events CloudWatch refuses (``rejectedLogEventsInfo``) are reported with the reason,
   and the rest of the batch counts as accepted.
 * A batch refused whole as invalid (InvalidParameterException, which the batcher's
@@ -15,6 +17,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -28,6 +31,8 @@ from .batcher import Event
 
 MAX_PAUSE_SECONDS = 20.0
 
+logger = logging.getLogger("cloudwatch_export")
+
 
 @dataclass(slots=True)
 class SendResult:
@@ -35,12 +40,22 @@ class SendResult:
     rejected: dict[int, str] = field(default_factory=dict)  # outbox entry id -> reason
     failed: list[Event] = field(default_factory=list)  # not delivered: try again later
     error: str = ""
+    retries: int = 0  # PutLogEvents calls made again after a retryable error
+    timeouts: int = 0  # calls that got no connection or no answer in time
+    resent: int = 0  # events sent again after a call that may have delivered them
+    uncertain: bool = False  # some call may have delivered the failed events
+    problems: list[str] = field(default_factory=list)  # what was retried, in words
 
     def merge(self, other: SendResult) -> None:
         self.accepted += other.accepted
         self.rejected.update(other.rejected)
         self.failed += other.failed
         self.error = self.error or other.error
+        self.retries += other.retries
+        self.timeouts += other.timeouts
+        self.resent += other.resent
+        self.uncertain = self.uncertain or other.uncertain
+        self.problems += other.problems
 
 
 class SendFailure(Exception):
@@ -79,15 +94,25 @@ class Sender:
         self._retention_known = False
 
     def retention_days(self) -> int | None:
-        """The group's retention (None: forever, or unknown); asked once per sender.
-        Without permission to describe, the 14-day rule alone applies."""
+        """The group's retention (None: forever, or unknown); asked once per sender
+        (one drain). Without permission to describe, or without an answer, the 14-day
+        rule alone applies: not knowing costs at most some events CloudWatch refuses."""
         if not self._retention_known:
+            self._retention_known = True
             try:
                 group = connection.find_group(self.logs, self.log_group)
-            except Exception:  # not knowing costs at most some rejected events
+            except Exception as exc:
+                problem = errors.classify(exc, endpoint=self.endpoint)
+                logger.warning(
+                    "DescribeLogGroups %s (%s: %s): the log group's retention is unknown "
+                    "for this drain, the 14-day rule alone applies",
+                    "timed out" if problem.timed_out else "failed",
+                    problem.cause,
+                    problem.message,
+                    extra={"error_class": problem.cause, "timed_out": problem.timed_out},
+                )
                 return None
             self._retention = group.get("retentionInDays") if group else None
-            self._retention_known = True
         return self._retention
 
     def send(self, stream: str, events: list[Event]) -> SendResult:
@@ -96,7 +121,7 @@ class Sender:
         if not events:
             return result
         try:
-            answer = self._put(stream, events)
+            answer = self._put(stream, events, result)
         except SendFailure as failure:
             problem = failure.problem
             if problem.kind is errors.Kind.CONTENT and len(events) > 1:
@@ -116,7 +141,7 @@ class Sender:
         result.accepted = [event for event in events if event.entry_id not in rejected]
         return result
 
-    def _put(self, stream: str, events: list[Event]) -> dict[str, Any]:
+    def _put(self, stream: str, events: list[Event], result: SendResult) -> dict[str, Any]:
         payload = [{"timestamp": event.timestamp, "message": event.message} for event in events]
         attempt, created = 0, False
         while True:
@@ -131,10 +156,38 @@ class Sender:
                     self._create(stream)
                     created, attempt = True, attempt - 1
                     continue
+                result.timeouts += problem.timed_out
+                result.uncertain = result.uncertain or problem.uncertain
                 if problem.retryable and attempt < self.attempts:
-                    self.sleep(self._pause(attempt))
+                    pause = self._pause(attempt)
+                    result.retries += 1
+                    result.resent += len(events) if problem.uncertain else 0
+                    result.problems.append(f"{problem.cause}: {problem.message}")
+                    self._warn(stream, attempt, len(events), problem, f"retrying in {pause:.2f} s")
+                    self.sleep(pause)
                     continue
+                if problem.retryable:
+                    self._warn(stream, attempt, len(events), problem, "giving up for now")
                 raise SendFailure(problem) from exc
+
+    def _warn(
+        self, stream: str, attempt: int, size: int, problem: errors.Problem, then: str
+    ) -> None:
+        what = "timed out" if problem.timed_out else "failed"
+        if problem.uncertain:
+            then += " (it may have arrived: sending it again may duplicate it)"
+        message = problem.message.rstrip(".")
+        logger.warning(
+            "PutLogEvents to stream %r %s (attempt %d of %d, batch of %d events): %s: %s; %s",
+            stream, what, attempt, self.attempts, size, problem.cause, message, then,
+            extra={
+                "stream": stream,
+                "attempt": attempt,
+                "batch_size": size,
+                "error_class": problem.cause,
+                "timed_out": problem.timed_out,
+            },
+        )  # fmt: skip
 
     def _pause(self, attempt: int) -> float:
         """Exponential backoff with "equal jitter": half fixed, half random."""

@@ -4,13 +4,19 @@ arrived. No test ever talks to AWS: every client gets moto's URL or a Stubber.""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import signal
 import socket
+import subprocess
 import sys
 import threading
+import time
+import urllib.request
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -156,3 +162,155 @@ def use_development_key(settings: Any) -> str:
     settings.AUDIT_ENCRYPTION_KEY = ""
     settings.DEBUG = False
     return settings.SECRET_KEY
+
+
+class MotoProcess:
+    """moto's standalone server in a process of its own (``moto_server`` of the venv),
+    so that a test can stop it dead with SIGSTOP (the kernel still accepts connections
+    and requests, nothing answers) and let it go on with SIGCONT."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        binary = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("moto's server did not start") from None
+                time.sleep(0.1)
+
+    def pause(self) -> None:
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.resume()  # a stopped process would not act on SIGTERM until continued
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except Exception:
+                self.process.kill()
+                self.process.wait(10)
+
+
+class SlowProxy:
+    """A TCP proxy on 127.0.0.1 in front of ``port`` that holds every answer back for
+    ``delay`` seconds, as a far CloudWatch would: the request has arrived, and been
+    stored, well before the client hears so."""
+
+    def __init__(self, port: int, delay: float) -> None:
+        self.target, self.delay = port, delay
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                return
+            self.sockets += [client, upstream]
+            asked = threading.Event()
+            threading.Thread(
+                target=self._requests, args=(client, upstream, asked), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._answers, args=(upstream, client, asked), daemon=True
+            ).start()
+
+    @staticmethod
+    def _requests(source: socket.socket, target: socket.socket, asked: threading.Event) -> None:
+        try:
+            while data := source.recv(65536):
+                asked.set()
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(target)
+
+    def _answers(
+        self, source: socket.socket, target: socket.socket, asked: threading.Event
+    ) -> None:
+        try:
+            while data := source.recv(65536):
+                if asked.is_set():  # the first bytes of an answer: hold them back
+                    asked.clear()
+                    time.sleep(self.delay)
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(target)
+
+    def close(self) -> None:
+        _close(self.server)
+        for sock in self.sockets:
+            _close(sock)
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+class Flaky:
+    """A boto3 CloudWatch Logs client whose first ``PutLogEvents`` calls fail with
+    ``errors`` (exceptions raised in turn, optionally after passing the call on, as a
+    request that reached CloudWatch but whose answer was lost); all else goes through.
+    ``calls`` lists the events of every PutLogEvents call, in order."""
+
+    def __init__(self, logs: Any, *errors: BaseException, deliver_first: bool = False) -> None:
+        self.logs, self.errors, self.deliver_first = logs, list(errors), deliver_first
+        self.calls: list[list[dict[str, Any]]] = []
+        self.lock = threading.Lock()
+
+    def put_log_events(self, **kwargs: Any) -> Any:
+        with self.lock:
+            self.calls.append(kwargs["logEvents"])
+            error = self.errors.pop(0) if self.errors else None
+        if error is None:
+            return self.logs.put_log_events(**kwargs)
+        if self.deliver_first:
+            self.logs.put_log_events(**kwargs)
+        raise error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.logs, name)
+
+
+def read_timeout(url: str = "http://127.0.0.1:9/") -> BaseException:
+    from botocore.exceptions import ReadTimeoutError
+
+    return ReadTimeoutError(endpoint_url=url)
+
+
+def connect_refused(url: str = "http://127.0.0.1:9/") -> BaseException:
+    from botocore.exceptions import EndpointConnectionError
+
+    return EndpointConnectionError(endpoint_url=url)
+
+
+def create_stream(group: str, stream: str, url: str | None = None) -> None:
+    """The group and stream made beforehand, so that the first PutLogEvents lands."""
+    logs = logs_client(url)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)

@@ -15,7 +15,7 @@ from django.utils import timezone
 import audit
 from audit.models import EventType
 from audit.recording import build_event, record_events
-from cloudwatch_export import export
+from cloudwatch_export import export, outbox
 from cloudwatch_export.models import ExportSettings, OutboxEntry, StreamMapping
 
 from .cloudwatch_helpers import (
@@ -222,10 +222,12 @@ def test_the_status_page_shows_each_stream(admin_client: Client) -> None:
     audit.log("log", "waits")
     configure({"log": "app_log", "error": "app_errors"}, url="http://127.0.0.1:9")
     export.drain()
+    outbox.record_batch("app_log", sent=0, resent=1234, error="", now=timezone.now())
     page = admin_client.get("/admin/cloudwatch_export/streamstatus/").content.decode()
     assert "app_log" in page and "app_errors" in page
     assert "Could not reach http://127.0.0.1:9" in page
     assert "ago" in page  # last success
+    assert ">Resent</th>" in page and '<td class="resent">1,234</td>' in page
 
 
 def test_set_aside_records_can_be_retried_or_discarded(admin_client: Client) -> None:

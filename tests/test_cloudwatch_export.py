@@ -26,10 +26,13 @@ from .cloudwatch_helpers import (
     ACCESS_KEY,
     REGION,
     SECRET_KEY,
+    Flaky,
     configure,
+    create_stream,
     events_in,
     logs_client,
     moto_url,
+    read_timeout,
     record_ids,
     run_configure,
     streams_of,
@@ -160,6 +163,32 @@ def test_the_export_command_drains_once_and_reports(db: Any) -> None:
     assert len(events_in(settings.log_group, "cmd_log")) == 3
     status = StreamStatus.objects.get(stream="cmd_log")
     assert status.sent_total == 3 and status.last_success_at is not None
+
+
+def test_the_export_command_reports_retries_and_resends(
+    db: Any, monkeypatch: Any, settings: Any
+) -> None:
+    """A drain that got everything through after a timeout does not look clean."""
+    settings.CLOUDWATCH_EXPORT_SEND_BACKOFF_SECONDS = 0.01
+    group = configure({"log": "cmd_retry"}).log_group
+    create_stream(group, "cmd_retry")
+    for i in range(3):
+        audit.log("log", f"m{i}")
+    real_client = connection.client
+    monkeypatch.setattr(
+        connection, "client", lambda s: Flaky(real_client(s), read_timeout(), deliver_first=True)
+    )
+    out = io.StringIO()
+    call_command("cloudwatch_export", "--once", stdout=out)
+    text = out.getvalue()
+    assert (
+        "cmd_retry: sent 3 in 1 batches, 1 retries (1 timeouts), resent 3 (possible duplicates)"
+        in text
+    )
+    assert "Retried: 1 retries (1 timeouts), 3 records resent (possible duplicates): " in text
+    assert "cmd_retry: ReadTimeoutError: " in text and "did not answer in time" in text
+    assert len(events_in(group, "cmd_retry")) == 6  # the lost answer's copy, and the retry's
+    assert StreamStatus.objects.get(stream="cmd_retry").resent_total == 3
 
 
 def test_a_test_key_configured_from_the_shell_ships_to_moto(db: Any) -> None:

@@ -3,10 +3,18 @@ refused events, and a poisonous event, none of which moto can produce on demand.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from botocore.stub import ANY, Stubber
 
 from cloudwatch_export.batcher import make_event
@@ -161,3 +169,54 @@ def test_a_poisonous_event_is_isolated_by_halving_the_batch() -> None:
     assert result.accepted == [a, b, c]
     assert list(result.rejected) == [d.entry_id]
     assert "refused the request: bad event" in result.rejected[d.entry_id]
+
+
+class Answers:
+    """A stand-in client: each PutLogEvents call raises or returns the next answer."""
+
+    def __init__(self, *answers: Any) -> None:
+        self.answers = list(answers)
+
+    def put_log_events(self, **kwargs: Any) -> Any:
+        answer = self.answers.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+def client_error(code: str, status: int) -> Any:
+    body = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(body, "PutLogEvents")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "timed_out", "resent"),
+    [
+        (ReadTimeoutError(endpoint_url="http://x/"), True, 3),  # it may have arrived
+        (ConnectTimeoutError(endpoint_url="http://x/"), True, 0),  # it never left
+        (EndpointConnectionError(endpoint_url="http://x/"), False, 0),
+        (ConnectionClosedError(endpoint_url="http://x/"), False, 3),  # dropped mid-answer
+        (client_error("InternalFailure", 500), False, 3),
+        (client_error("ServiceUnavailableException", 503), False, 0),
+        (client_error("ThrottlingException", 400), False, 0),
+    ],
+)
+def test_every_retry_is_logged_and_a_resend_after_a_doubtful_try_counted(
+    caplog: Any, error: BaseException, timed_out: bool, resent: int
+) -> None:
+    events = batch()
+    pauses: list[float] = []
+    with caplog.at_level(logging.WARNING, logger="cloudwatch_export"):
+        result = sender(Answers(error, OK), pauses).send("s", events)  # type: ignore[arg-type]
+    assert result.accepted == events and len(pauses) == 1
+    assert (result.retries, result.timeouts, result.resent) == (1, int(timed_out), resent)
+    (record,) = [r for r in caplog.records if r.name == "cloudwatch_export"]
+    assert record.levelno == logging.WARNING
+    assert (record.stream, record.attempt, record.batch_size) == ("s", 1, 3)  # type: ignore[attr-defined]
+    cause = type(error).__name__
+    if isinstance(error, ClientError):
+        cause = error.response["Error"]["Code"]
+    assert record.error_class == cause  # type: ignore[attr-defined]
+    text = record.getMessage()
+    assert ("timed out" in text) is timed_out and "attempt 1 of 4" in text and cause in text
+    assert ("may duplicate" in text) is bool(resent)

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         try:
             while True:
                 report = export.drain()
-                if report.sent or report.error or report.set_aside:
+                if report.eventful:
                     self._print(report)
                 time.sleep(options["interval"])
         except KeyboardInterrupt:
@@ -51,9 +51,15 @@ class Command(BaseCommand):
                 line += f", set aside {stream.set_aside}"
             if stream.dropped:
                 line += f", dropped {stream.dropped} purged"
+            if stream.retries:
+                line += f", {stream.retries} retries ({stream.timeouts} timeouts)"
+            if stream.resent:
+                line += f", resent {stream.resent} (possible duplicates)"
             self.stdout.write(line)
         self.stdout.write(
             f"Sent {report.sent} records in {report.seconds:.2f} s"
             + (f", set aside {report.set_aside}" if report.set_aside else "")
             + "."
         )
+        if report.warning:
+            self.stdout.write(f"Retried: {report.warning}.")
