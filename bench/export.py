@@ -14,11 +14,14 @@ What one run does, on its own PostgreSQL database (``DATABASE_URL``, default
    once with the outbox trigger disabled (no export at all), once with the export
    enabled and every record's type mapped (three streams), which fills the outbox;
 3. drains the outbox with ``--workers`` processes calling ``export.drain()`` (what the
-   Celery task and ``manage.py cloudwatch_export`` run) and times it until empty;
+   Celery task and ``manage.py cloudwatch_export`` run) and times it until empty; the
+   records go to three streams, or to one with ``--streams 1`` (the exporter keeps one
+   batch in flight per stream, so one stream is its slowest case);
 4. reads every stream back from moto and checks that each record arrived exactly once;
 5. prints the figures, and a JSON line with ``--json``.
 
-Run from the project root: ``.venv/bin/python bench/export.py [--records N] [--workers W]``.
+Run from the project root:
+``.venv/bin/python bench/export.py [--records N] [--workers W] [--streams 1|2|3]``.
 """
 
 from __future__ import annotations
@@ -120,11 +123,11 @@ def _trigger(on: bool) -> None:
         )
 
 
-def _events(count: int, seed: int) -> list[Any]:
+def _events(count: int, seed: int, streams: int = len(STREAMS)) -> list[Any]:
     from audit.recording import build_event
 
     rng = random.Random(seed)
-    names = list(STREAMS)
+    names = list(STREAMS)[:streams]
     return [
         build_event(
             rng.choice(names),
@@ -157,7 +160,7 @@ def _drain_worker(queue: Any) -> None:
 
     connections.close_all()  # never share the parent's socket
     report = export.drain()
-    queue.put((report.sent, report.error))
+    queue.put((report.sent, report.error, report.resent))
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -166,7 +169,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _drain(workers: int) -> tuple[float, int, list[str]]:
+def _drain(workers: int) -> tuple[float, int, list[str], int]:
     from django.db import connections
 
     connections.close_all()
@@ -180,10 +183,11 @@ def _drain(workers: int) -> tuple[float, int, list[str]]:
     for process in processes:
         process.join()
     elapsed = time.perf_counter() - started
-    return elapsed, sum(sent for sent, _ in results), [error for _, error in results if error]
+    sent = sum(result[0] for result in results)
+    return elapsed, sent, [result[1] for result in results if result[1]], sum(r[2] for r in results)
 
 
-def _delivered(group: str, moto_url: str) -> Counter[int]:
+def _delivered(group: str, moto_url: str, streams: int) -> Counter[int]:
     import boto3
 
     logs = boto3.session.Session().client(
@@ -194,7 +198,7 @@ def _delivered(group: str, moto_url: str) -> Counter[int]:
         aws_secret_access_key="bench-secret",
     )
     found: Counter[int] = Counter()
-    for stream in STREAMS.values():
+    for stream in list(STREAMS.values())[:streams]:
         token = None
         while True:
             kwargs: dict[str, Any] = {"logGroupName": group, "logStreamName": stream}
@@ -253,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="records to drain")
     parser.add_argument("--workers", type=int, default=1, help="draining processes")
+    parser.add_argument(
+        "--streams", type=int, default=3, choices=(1, 2, 3), help="streams the records go to"
+    )
     parser.add_argument("--ingest-records", type=int, default=20_000, help="per ingest run")
     parser.add_argument("--rounds", type=int, default=3, help="ingest runs per variant")
     parser.add_argument("--json", action="store_true", help="also print a JSON line")
@@ -278,19 +285,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"storing {args.records:,} mapped records ...", flush=True)
         _truncate()
         _configure("enabled, all mapped", group, moto.url)
-        _ingest(_events(args.records, seed=7))
+        _ingest(_events(args.records, seed=7, streams=args.streams))
         waiting = OutboxEntry.objects.count()
         assert waiting == args.records, f"{waiting} queued, expected {args.records}"
-        print(f"draining {waiting:,} records with {args.workers} worker(s) ...", flush=True)
+        print(
+            f"draining {waiting:,} records to {args.streams} stream(s) with {args.workers} "
+            "worker(s) ...",
+            flush=True,
+        )
         before = os.times()
         moto_before = _cpu_seconds(moto.process.pid)
-        seconds, sent, errors = _drain(args.workers)
+        seconds, sent, errors, resent = _drain(args.workers)
         after = os.times()
         worker_cpu = after.children_user + after.children_system
         worker_cpu -= before.children_user + before.children_system
         moto_cpu = _cpu_seconds(moto.process.pid) - moto_before
         left = OutboxEntry.objects.count()
-        delivered = _delivered(group, moto.url)
+        delivered = _delivered(group, moto.url, args.streams)
         stored = set(AuditRecord.objects.values_list("id", flat=True))
     finally:
         moto.stop()
@@ -303,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     for variant, found in ingest.items():
         cost = "" if variant == "no trigger" else f"  ({(baseline / found - 1) * 100:+.1f}% time)"
         print(f"  {variant:<36}{found:>10,.0f}{cost}")
-    print(f"drain of {args.records:,} records with {args.workers} worker(s):")
+    print(
+        f"drain of {args.records:,} records to {args.streams} stream(s) with "
+        f"{args.workers} worker(s):"
+    )
     print(f"  {'time until the outbox is empty (s)':<36}{seconds:>10.2f}")
     print(f"  {'records/s':<36}{rate:>10,.0f}")
     print(f"  {'exporter CPU (s)':<36}{worker_cpu:>10.2f}  ({per_cpu:,.0f} records per CPU second)")
@@ -313,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     target = f"{INGEST_TARGET:>10,}  {rate / INGEST_TARGET:.2f}x {verdict}"
     print(f"  {'target (bench/ingest.py HTTP rate)':<36}{target}")
     print(f"  {'every record delivered exactly once':<36}{once!s:>10}")
+    print(f"  {'records resent (reported)':<36}{resent:>10,}")
     if errors or left:
         print(f"errors: {errors}; {left} records left in the outbox")
     if args.json:
@@ -321,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                 {
                     "records": args.records,
                     "workers": args.workers,
+                    "streams": args.streams,
                     "ingest_events_per_second": {k: round(v) for k, v in ingest.items()},
                     "drain_seconds": round(seconds, 3),
                     "drain_records_per_second": round(rate),
@@ -328,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
                     "moto_cpu_seconds": round(moto_cpu, 2),
                     "target": INGEST_TARGET,
                     "delivered_once": once,
+                    "resent": resent,
                 }
             )
         )

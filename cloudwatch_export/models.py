@@ -212,7 +212,7 @@ class StreamStatus(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     sent_total = models.BigIntegerField(default=0)
     resent_total = models.BigIntegerField(
-        default=0,
+        db_default=0,  # also for an older exporter still running while this one deploys
         help_text="Records sent again after a send that may have delivered them (a "
         "timeout, a worker that died): at most this many duplicates in the stream.",
     )

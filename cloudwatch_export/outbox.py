@@ -233,12 +233,15 @@ def unclaim(claim: Claims, entries: list[ClaimedEntry], *, now: datetime) -> Non
 
 
 def set_aside(claim: Claims, reasons: dict[int, str], *, now: datetime) -> None:
-    """CloudWatch would refuse (or refused) these rows: keep them for an admin."""
+    """CloudWatch would refuse (or refused) these rows: keep them for an admin. A
+    refused event is not stored, so sending it again later is no resend."""
     by_reason: dict[str, list[int]] = defaultdict(list)
     for entry_id, reason in reasons.items():
         by_reason[reason[:MAX_REASON]].append(entry_id)
     for reason, ids in by_reason.items():
-        _held(ids, claim).update(claim=None, set_aside_reason=reason, set_aside_at=now)
+        _held(ids, claim).update(
+            claim=None, set_aside_reason=reason, set_aside_at=now, maybe_delivered=False
+        )
 
 
 def drop(claim: Claim, entry_ids: list[int]) -> int:
