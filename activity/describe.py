@@ -422,7 +422,44 @@ def _custom(actor: str, type_name: str, message: str) -> Description:
     return Description(actor, segments)
 
 
+def _signed(verb: str) -> Handler:
+    def handler(
+        actor: str, refs: Sequence[LinkRef], params: Params, message: str, record: Any
+    ) -> Description:
+        where = _param_text(params, "ip")
+        return Description(actor, (verb, f" from {where}" if where else ""))
+
+    return handler
+
+
+def _sign_in_failed(
+    actor: str, refs: Sequence[LinkRef], params: Params, message: str, record: Any
+) -> Description:
+    tried = _param_text(params, "username")
+    where = _param_text(params, "ip")
+    segments: list[Segment] = ["a sign-in as ", Mention(tried or "(no name)")]
+    segments.append(f" failed from {where}" if where else " failed")
+    return Description(actor, tuple(segments), standalone=True)
+
+
+def _token(verb: str) -> Handler:
+    def handler(
+        actor: str, refs: Sequence[LinkRef], params: Params, message: str, record: Any
+    ) -> Description:
+        owner = _primary(refs, "user")
+        if owner is None:
+            return Description(actor, (f"{verb} an API token",))
+        return Description(actor, (f"{verb} an API token of ", owner.mention))
+
+    return handler
+
+
 _HANDLERS: dict[str, Handler] = {
+    "user-signed-in": _signed("signed in"),
+    "user-signed-out": _signed("signed out"),
+    "user-sign-in-failed": _sign_in_failed,
+    "token-created": _token("created"),
+    "token-deleted": _token("deleted"),
     "action-start": _action_start,
     "entity-shared": _shared(silent=False),
     "entity-shared-silent": _shared(silent=True),

@@ -15,7 +15,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
-        from django.contrib.auth.signals import user_logged_in, user_logged_out
+        from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.backends.signals import connection_created
 
         from . import celery_context, checks, receivers, registry, time_loader  # noqa: F401
@@ -23,6 +23,8 @@ class AuditConfig(AppConfig):
         connection_created.connect(time_loader.install, dispatch_uid="audit.time-loader")
         user_logged_in.connect(receivers.user_logged_in, dispatch_uid="audit.login")
         user_logged_out.connect(receivers.user_logged_out, dispatch_uid="audit.logout")
+        user_login_failed.connect(receivers.user_login_failed, dispatch_uid="audit.login-failed")
+        self._connect_tokens()
         self._connect_toggle_invalidation()
 
         user_model = get_user_model()
@@ -49,6 +51,20 @@ class AuditConfig(AppConfig):
             fields=("enabled", "level", "description"),
             track=True,
         )
+
+    def _connect_tokens(self) -> None:
+        """API tokens (DRF's authtoken) are credentials: their creation and deletion are
+        recorded, whoever makes them (admin, command, code)."""
+        from django.db.models.signals import post_delete, post_save
+        from rest_framework.authtoken.models import Token, TokenProxy
+
+        from . import receivers
+
+        # The admin edits tokens through DRF's TokenProxy, which sends its own signals.
+        for model in (Token, TokenProxy):
+            uid = f"audit.token.{model.__name__}"
+            post_save.connect(receivers.token_saved, sender=model, dispatch_uid=f"{uid}.save")
+            post_delete.connect(receivers.token_deleted, sender=model, dispatch_uid=f"{uid}.del")
 
     def _connect_toggle_invalidation(self) -> None:
         """The cached switch rules go stale when a rule, a group or a membership

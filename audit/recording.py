@@ -275,9 +275,9 @@ def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
             refs.append(item)
             continue
         if isinstance(item, models.Model):
-            kind = registry.for_model(type(item))
+            kind = registry.for_model(item.__class__)  # a lazy request.user too
             if kind is None:
-                raise ValueError(f"{type(item).__name__} is not registered with audit.register")
+                raise ValueError(f"{item.__class__.__name__} is not registered with audit.register")
             refs.append(NamedRef(kind, kind.parse_id(item.pk), "", kind.name_of(item)))
             continue
         if isinstance(item, dict):

@@ -120,7 +120,7 @@ def test_anonymous_request_records_are_marked_anonymous(client: Client) -> None:
         client.post("/login/", {"username": "nobody", "password": "wrong"})
     finally:
         user_login_failed.disconnect(dispatch_uid="test-failed-login")
-    record = AuditRecord.objects.get()
+    record = AuditRecord.objects.get(message="login failed")  # beside user-sign-in-failed
     assert record.user_id is None
     assert record.session.kind == SessionKind.ANONYMOUS
     assert record.request_id
