@@ -57,6 +57,13 @@ def test_the_utf8_refusal_names_the_byte_and_where_it_is(token_client: APIClient
     assert "byte 0xe9 at position 16 is not UTF-8" in detail
 
 
+def test_bad_utf8_behind_a_too_deep_part_is_still_a_400(token_client: APIClient) -> None:
+    body = b'[{"message": "ok"}, ' + b"[" * DEEP + b"]" * DEEP + b', {"message": "\xff"}]'
+    response = post_events(token_client, body)
+    assert response.status_code == 400
+    assert "is not UTF-8" in response.json()["detail"]
+
+
 # --- 2. JSON nested 100,000 deep ------------------------------------------------------
 
 

@@ -12,7 +12,8 @@ kind, records, sessions, event types) exists before the run, and schemathesis dr
 path ids from it, so detail, edit and action endpoints are reached, not only 404.
 
 Without the venv the test skips, unless ``AUDIT_REQUIRE_SCHEMATHESIS=1`` (CI) makes
-that a failure. ``AUDIT_SCHEMATHESIS_SECONDS`` sets each run's budget (default 50).
+that a failure. ``AUDIT_SCHEMATHESIS_SECONDS`` sets each run's budget (default 50) and
+``AUDIT_SCHEMATHESIS_SEED`` its seed, for a longer or a different search by hand.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ pytestmark = [pytest.mark.schemathesis, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parent.parent
 ST = ROOT / ".venv-schemathesis" / "bin" / "st"
-SEED = 20261201
+SEED = int(os.environ.get("AUDIT_SCHEMATHESIS_SEED", "20261201"))
 BUDGET = int(os.environ.get("AUDIT_SCHEMATHESIS_SECONDS", "50"))
 
 

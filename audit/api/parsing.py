@@ -100,7 +100,7 @@ def decode_body(body: bytes) -> Any:
     cut, deep = _cut_deeper_than(body, body_depth)
     try:
         data = _decoder.decode(cut)
-    except UnicodeDecodeError:  # pragma: no cover - the first decode reports it
+    except UnicodeDecodeError:  # past the depth at which the first decode gave up
         raise ParseError(f"The body is not valid JSON/UTF-8: {_utf8_problem(body)}.") from None
     except msgspec.DecodeError as exc:
         raise ParseError(f"The body is not valid JSON/UTF-8: {exc}.") from None
