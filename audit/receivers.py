@@ -44,7 +44,11 @@ def user_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None
     """Record ``user-signed-out`` in the session that ends, then end it."""
     if request is None:
         return
-    if user is not None and getattr(user, "is_authenticated", False) and _credentials_recorded.get():
+    if (
+        user is not None
+        and getattr(user, "is_authenticated", False)
+        and _credentials_recorded.get()
+    ):
         _record_sign_in("user-signed-out", "Signed out", request, user)
     sessions.on_logout(request)
 

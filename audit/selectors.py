@@ -44,8 +44,9 @@ def can_view_entity(user: Any, kind: registry.EntityKind, object_id: str) -> boo
     return kind.visible_to(user).filter(pk=object_id).exists()
 
 
-# The columns a page of records needs: what the read API and the activity panel show.
-# Left out: the stack trace (up to 32 KB for an error), fingerprint, uuid, request id.
+# The columns a page of records needs: what the read API and the activity panel show
+# (an error's stack trace included: up to 32 KB, on error records only). Left out: the
+# uuid and the request id.
 PAGE_FIELDS = (
     "id",
     "type_id",
@@ -58,6 +59,8 @@ PAGE_FIELDS = (
     "created_at",
     "client_time",
     "source",
+    "stack_trace",
+    "fingerprint",
 )
 _LINK_FIELDS = ("id", "record_id", "content_type_id", "object_id", "role", "name")
 

@@ -9,7 +9,8 @@ travel as the database's JSON text, embedded as they are, never decoded and enco
 again.
 
 Text is one line that starts with time, type, user and record id, then the level, the
-message (newlines escaped), and params, entities and changes when present.
+message (newlines escaped), params, entities and changes when present, the session,
+and an error's fingerprint and stack trace (newlines escaped).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class _Record:
     client_time: datetime | None
     source: str
     changes: str | None  # JSON text or None
+    stack_trace: str
+    fingerprint: str
     user: str | None = None
     entities: list[dict[str, str]] = field(default_factory=list)
 
@@ -108,6 +111,8 @@ def _load(record_ids: Sequence[int]) -> dict[int, _Record]:
                 "client_time",
                 "source",
                 "changes_text",
+                "stack_trace",
+                "fingerprint",
             )
         )
         for row in rows:
@@ -168,6 +173,8 @@ def as_json(record: _Record, zone: tzinfo | None = None) -> str:
             "source": record.source,
             "entities": record.entities,
             "changes": _raw(record.changes),
+            "stack_trace": record.stack_trace,
+            "fingerprint": record.fingerprint,
         }
     ).decode()
 
@@ -189,6 +196,10 @@ def as_text(record: _Record, zone: tzinfo | None = None) -> str:
     if record.changes not in _EMPTY_JSON:
         parts.append(f"changes={record.changes}")
     parts.append(f"session={record.session}")
+    if record.fingerprint:
+        parts.append(f"fingerprint={record.fingerprint}")
+    if record.stack_trace:  # last: the batcher cuts an event over 256 KiB from its end
+        parts.append("stack_trace=" + record.stack_trace.translate(_ONE_LINE))
     return " ".join(parts)
 
 

@@ -189,7 +189,7 @@ def post_events(client: APIClient, payload: Any, **extra: Any) -> Any:
     return client.post("/api/audit/events/", data=body, content_type="application/json", **extra)
 
 
-# The keys of a record as the read API shows it (DESIGN.md's contract).
+# The keys of a record as the read API shows it (the contract, v2).
 RECORD_KEYS = frozenset(
     {
         "id",
@@ -204,6 +204,8 @@ RECORD_KEYS = frozenset(
         "source",
         "entities",
         "changes",
+        "stack_trace",
+        "fingerprint",
     }
 )
 

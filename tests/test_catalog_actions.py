@@ -1,9 +1,6 @@
 """The catalog's domain layer: permissions, actions and their audit records, and the
 change tracking the catalog registers for."""
 
-# The fixtures are imported from tests.catalog_helpers, so arguments shadow them.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from typing import Any

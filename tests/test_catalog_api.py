@@ -1,9 +1,6 @@
 """The catalog REST API: CRUD per kind, who may see and change what, the secret that
 never leaves, the actions and their records, filters, pagination and query counts."""
 
-# The fixtures are imported from tests.catalog_helpers, so arguments shadow them.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json

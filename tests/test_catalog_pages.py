@@ -1,8 +1,5 @@
 """The catalog's pages: overview, lists per kind and entity pages with their actions."""
 
-# The fixtures are imported from tests.catalog_helpers, so arguments shadow them.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 from typing import Any

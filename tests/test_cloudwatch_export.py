@@ -113,6 +113,25 @@ def test_mapped_types_arrive_in_their_streams_as_the_read_api_shows_them(
     assert export.drain().sent == 0  # nothing twice
 
 
+@pytest.mark.parametrize("message_format", ["json", "text"])
+def test_errors_reach_their_stream_with_stack_trace_and_fingerprint(
+    user: User, message_format: str
+) -> None:
+    """The specification's ``error => datagrok_errors`` stream carries the stacks."""
+    settings = configure({"error": "datagrok_errors"}, message_format=message_format)
+    trace = "TypeError: boom\n    at run (app.js:12:3)"
+    record_id = audit.log("error", "boom", stack_trace=trace, user=user)
+    assert export.drain().sent == 1
+    (event,) = events_in(settings.log_group, "datagrok_errors")
+    record = AuditRecord.objects.get(pk=record_id)
+    if message_format == "json":
+        message = json.loads(event["message"])
+        assert message["stack_trace"] == trace and message["fingerprint"] == record.fingerprint
+    else:
+        assert f" fingerprint={record.fingerprint} " in event["message"]
+        assert event["message"].endswith("stack_trace=TypeError: boom\\n    at run (app.js:12:3)")
+
+
 def test_text_format_is_one_line_starting_with_time_type_user_and_id(user: User) -> None:
     settings = configure({"log": "plain"}, message_format="text")
     record_id = audit.log("log", "two\nlines", {"k": "v"}, user=user)

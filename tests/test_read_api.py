@@ -162,3 +162,26 @@ def test_records_older_than_now_can_be_read_by_time(staff) -> None:
     future = (timezone.now() + timedelta(days=1)).isoformat()
     rows = logged_in(staff).get("/api/audit/events/", {"until": future}).json()["results"]
     assert [r["message"] for r in rows] == ["now"]
+
+
+def test_errors_read_with_their_stack_trace_and_fingerprint(user, group) -> None:
+    """An error's stack trace leaves the admin: the events list and the activity API show
+    it with the fingerprint that groups its repeats."""
+    client = logged_in(user)
+    trace = "TypeError: x is undefined\n    at f (https://app.example.com/a.js?v=3:10:5)"
+    body = {
+        "type": "error",
+        "message": "x is undefined",
+        "stackTrace": trace,
+        "entities": [{"type": "group", "id": group.pk}],
+    }
+    assert client.post("/api/audit/events/", body, format="json").status_code == 202
+    (listed,) = client.get("/api/audit/events/", {"type": "error"}).json()["results"]
+    assert listed["stack_trace"] == trace
+    assert len(listed["fingerprint"]) == 40
+    activity = client.get(f"/api/audit/entities/group/{group.pk}/activity/").json()["results"]
+    assert activity[0]["stack_trace"] == trace
+    assert activity[0]["fingerprint"] == listed["fingerprint"]
+    client.post("/api/audit/events/", {"message": "not an error"}, format="json")
+    plain = client.get("/api/audit/events/", {"type": "log"}).json()["results"][0]
+    assert (plain["stack_trace"], plain["fingerprint"]) == ("", "")

@@ -88,12 +88,14 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
         "source",
         "_entities",
         "_changes",
+        "stack_trace",
+        "fingerprint",
     )
     local = _needs_local_time()
     page = []
     for row in rows if limit is None else rows[:limit]:
         (pk, type_name, level, message, params, user_id, user_name, session_uuid) = row[:8]
-        created_at, client_time, source, entities, changes = row[8:]
+        created_at, client_time, source, entities, changes, stack_trace, fingerprint = row[8:]
         if local:
             created_at = timezone.localtime(created_at)
             client_time = timezone.localtime(client_time) if client_time else None
@@ -113,6 +115,8 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
                     "source": source,
                     "entities": msgspec.Raw(entities),
                     "changes": None if changes is None else msgspec.Raw(changes),
+                    "stack_trace": stack_trace,
+                    "fingerprint": fingerprint,
                 },
             )
         )
@@ -153,6 +157,8 @@ def record_data(records: list[AuditRecord]) -> list[dict[str, Any]]:
             "source": record.source,
             "entities": shape.get_entities(record),
             "changes": record.changes,
+            "stack_trace": record.stack_trace,
+            "fingerprint": record.fingerprint,
         }
         for record in records
     ]

@@ -39,6 +39,13 @@ class RecordSerializer(serializers.ModelSerializer):
     entities = serializers.SerializerMethodField()
     params = serializers.JSONField()
     changes = serializers.JSONField(allow_null=True)
+    stack_trace = serializers.CharField(
+        allow_blank=True, help_text="An error's stack trace as the client sent it."
+    )
+    fingerprint = serializers.CharField(
+        allow_blank=True,
+        help_text="What groups repeats of one error: a hash of its normalized stack trace.",
+    )
 
     class Meta:
         model = AuditRecord
@@ -55,6 +62,8 @@ class RecordSerializer(serializers.ModelSerializer):
             "source",
             "entities",
             "changes",
+            "stack_trace",
+            "fingerprint",
         ]
 
     @extend_schema_field(serializers.CharField(allow_null=True))
