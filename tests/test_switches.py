@@ -262,3 +262,15 @@ class TestMatrixPage:
     def test_needs_staff_with_permission(self, client, user) -> None:
         client.force_login(user)
         assert client.get(self.url).status_code == 302  # to the admin login
+
+
+@pytest.mark.parametrize(
+    "change", [{"enabled": False}, {"disabled_for_groups": ["analysts"]}], ids=["off", "group"]
+)
+def test_the_switches_own_type_refuses_to_be_switched_off(staff_client, group, change) -> None:
+    """A switch that would pretend: its records are written whatever it says."""
+    answer = staff_client.patch("/api/audit/event-types/event-type-edited/", change, format="json")
+    assert answer.status_code == 400
+    assert "cannot be switched off" in str(answer.json())
+    event_type = EventType.objects.get(name="event-type-edited")
+    assert event_type.enabled and not event_type.disabled_for.exists()

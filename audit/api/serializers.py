@@ -11,7 +11,7 @@ from rest_framework import serializers
 from .. import registry
 from ..levels import Level
 from ..models import AuditRecord, EventType, UserSession
-from ..server_types import is_server_type
+from ..server_types import PROTECTED, is_server_type
 
 
 class EntityRefSerializer(serializers.Serializer):
@@ -173,6 +173,22 @@ class EventTypeSerializer(serializers.ModelSerializer):
             "dropped_last_24h",
         ]
         read_only_fields = ["name", "built_in"]
+
+    def validate_enabled(self, value: bool) -> bool:
+        if not value and self.instance is not None and self.instance.name in PROTECTED:
+            raise serializers.ValidationError(
+                f"{self.instance.name!r} records every change of the switches; it cannot be "
+                "switched off (its records would still be written)."
+            )
+        return value
+
+    def validate_disabled_for_groups(self, value: list[Group]) -> list[Group]:
+        if value and self.instance is not None and self.instance.name in PROTECTED:
+            raise serializers.ValidationError(
+                f"{self.instance.name!r} records every change of the switches; it cannot be "
+                "switched off for any group."
+            )
+        return value
 
     def validate_server_only(self, value: bool) -> bool:
         if not value and self.instance is not None and is_server_type(self.instance.name):
