@@ -68,7 +68,9 @@ class EventErrors(Exception):
         self.errors = errors
 
 
-_PATH = re.compile(r"at `\$\.?([A-Za-z_]+)")
+# msgspec ends its message with " - at `$.field[0].id`": the field names the error, the
+# rest of the path stays in the words.
+_PATH = re.compile(r" - at `\$\.?([A-Za-z_]+)([^`]*)`$")
 _encoder = msgspec.json.Encoder()
 # PostgreSQL can store no NUL character in text or jsonb: refuse it per event rather
 # than fail the whole batch at insert time.
@@ -104,8 +106,12 @@ def validate(raw: Any) -> ValidEvent:
     except msgspec.ValidationError as exc:
         text = str(exc)
         match = _PATH.search(text)
-        field = match.group(1) if match else "non_field_errors"
-        raise EventErrors({field: [_PATH.sub("", text).rstrip(" -")]}) from None
+        if match is None:
+            raise EventErrors({"non_field_errors": [text]}) from None
+        words = text[: match.start()]
+        if match.group(2):
+            words += f" (at {match.group(2).lstrip('.')})"
+        raise EventErrors({match.group(1): [words]}) from None
 
     errors: dict[str, list[str]] = {}
     if "\x00" in event.message:

@@ -273,3 +273,13 @@ def test_nul_characters_are_refused_per_event_not_per_batch(token_client: APICli
     assert [r["index"] for r in body["rejected"]] == [0, 1, 2]
     assert "NUL" in body["rejected"][1]["errors"]["params"][0]
     assert len(body["accepted"]) == 1
+
+
+def test_rejection_messages_read_cleanly(token_client: APIClient) -> None:
+    body = post_events(
+        token_client, [{"type": 42}, {"entities": [{"type": "user", "id": [1]}]}]
+    ).json()
+    assert body["rejected"][0]["errors"] == {"type": ["Expected `str`, got `int`"]}
+    assert body["rejected"][1]["errors"] == {
+        "entities": ["Expected `int | str`, got `array` (at [0].id)"]
+    }
