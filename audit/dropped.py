@@ -1,15 +1,17 @@
 """Counting the events the switches drop, so admins know what they are not seeing.
 
 Counts accumulate in this process's memory and are added to ``DroppedCount`` rows by
-one upsert every ``FLUSH_SECONDS`` (from the recording path when it is due, from the
-Celery beat task, and at exit): never a database write per dropped event. A process
-that dies loses at most the counts of its last few seconds.
+one upsert every ``FLUSH_SECONDS``: from a timer thread that the first drop starts (so a
+drop shows within seconds even when no other event follows it), from the recording
+path when a flush is due, from the Celery beat task, and at exit. Never a database write
+per dropped event; a process that dies loses at most the counts of its last seconds.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 import time
 from collections import Counter
@@ -35,6 +37,44 @@ def count(type_name: str, groups: Iterable[str]) -> None:
     with _lock:
         for group in groups:
             _counts[(hour, type_name, group)] += 1
+    _start_timer()
+
+
+_timer: threading.Thread | None = None
+# Off in the test suite, whose tests roll back what they wrote: a thread's flush would
+# commit one test's counts for the next to find (the timer's own test turns it on).
+TIMER_ENABLED = True
+
+
+def _start_timer() -> None:
+    """The flushing thread of this process, started once (again in a forked child)."""
+    global _timer
+    if not TIMER_ENABLED or (_timer is not None and _timer.is_alive()):
+        return
+    with _lock:
+        if _timer is None or not _timer.is_alive():
+            _timer = threading.Thread(target=_flush_forever, name="audit-dropped", daemon=True)
+            _timer.start()
+
+
+def _flush_forever() -> None:
+    from django.db import close_old_connections
+
+    while True:
+        time.sleep(FLUSH_SECONDS / 2)
+        if not _counts:
+            continue
+        with contextlib.suppress(Exception):  # the counts stay for the next try
+            maybe_flush()
+        close_old_connections()  # this thread's connection, as a request would
+
+
+def _forget_timer() -> None:
+    global _timer
+    _timer = None
+
+
+os.register_at_fork(after_in_child=_forget_timer)
 
 
 def maybe_flush() -> None:

@@ -96,6 +96,15 @@ def _set_up_logins_are_no_sign_ins(monkeypatch: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_dropped_count_timer(monkeypatch: Any) -> None:
+    """The timer thread would commit one test's dropped counts for the next to find."""
+    from audit import dropped
+
+    monkeypatch.setattr(dropped, "TIMER_ENABLED", False)
+    dropped.reset()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     """Caches must not carry rows of a rolled-back test into the next one."""
     shared_cache.reset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import pytest
 from django.contrib.auth.models import Group
@@ -274,3 +275,20 @@ def test_the_switches_own_type_refuses_to_be_switched_off(staff_client, group, c
     assert "cannot be switched off" in str(answer.json())
     event_type = EventType.objects.get(name="event-type-edited")
     assert event_type.enabled and not event_type.disabled_for.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_drop_reaches_the_counts_within_seconds_without_another_event(
+    user, group, monkeypatch
+) -> None:
+    """The counts are flushed by a timer, not only when a later drop happens to come."""
+    monkeypatch.setattr(dropped, "TIMER_ENABLED", True)
+    monkeypatch.setattr(dropped, "FLUSH_SECONDS", 0.4)
+    monkeypatch.setattr(dropped, "_last_flush", 0.0)
+    _off_for(group, "dialog-ok")
+    audit.log("dialog-ok", "one", user=user)
+    deadline = time.time() + 5
+    while not DroppedCount.objects.filter(event_type="dialog-ok", group="analysts").exists():
+        assert time.time() < deadline, "never flushed"
+        time.sleep(0.1)
+    assert DroppedCount.objects.get(event_type="dialog-ok").count == 1
