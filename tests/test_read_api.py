@@ -185,3 +185,38 @@ def test_errors_read_with_their_stack_trace_and_fingerprint(user, group) -> None
     client.post("/api/audit/events/", {"message": "not an error"}, format="json")
     plain = client.get("/api/audit/events/", {"type": "log"}).json()["results"][0]
     assert (plain["stack_trace"], plain["fingerprint"]) == ("", "")
+
+
+def test_every_documented_filter_is_validated(staff) -> None:
+    client = logged_in(staff)
+    for params, name in [
+        ({"level": "loud"}, "level"),
+        ({"type": "not a type!"}, "type"),
+        ({"source": "elsewhere"}, "source"),
+        ({"since": "yesterday"}, "since"),
+    ]:
+        answer = client.get("/api/audit/events/", params)
+        assert answer.status_code == 400, params
+        assert name in answer.json()
+    for params, name in [({"kind": "teleport"}, "kind"), ({"until": "soon"}, "until")]:
+        answer = client.get("/api/audit/sessions/", params)
+        assert answer.status_code == 400, params
+        assert name in answer.json()
+
+
+def test_sessions_filter_by_user_kind_and_time(user, other_user, staff) -> None:
+    from audit import sessions as audit_sessions
+
+    mine = audit_sessions.open_session(user, "browser")
+    theirs = audit_sessions.open_session(other_user, "api")
+    client = logged_in(staff)
+
+    def uuids(**params) -> set[str]:
+        return {s["uuid"] for s in client.get("/api/audit/sessions/", params).json()["results"]}
+
+    assert uuids(user="alice") == {str(mine.uuid)}
+    assert uuids(user=str(other_user.pk)) == {str(theirs.uuid)}
+    assert str(theirs.uuid) in uuids(kind="api") and str(mine.uuid) not in uuids(kind="api")
+    later = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert uuids(since=later) == set()
+    assert {str(mine.uuid), str(theirs.uuid)} <= uuids(until=later)

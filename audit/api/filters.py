@@ -1,4 +1,8 @@
-"""Filters of the events list (django-filter)."""
+"""Filters of the events and sessions lists (django-filter).
+
+Every filter a list documents is validated: an unknown level or source, a type name
+that cannot be one, or a time that cannot be read is a 400 that names the parameter,
+never an empty page that looks like an answer."""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from django_filters.fields import IsoDateTimeField
 from rest_framework.exceptions import ValidationError
 
 from .. import selectors
-from ..models import AuditRecord, EntityLink
+from ..event_types import NAME_RE
+from ..levels import LEVELS
+from ..models import AuditRecord, EntityLink, SessionKind, UserSession
 
 
 def _names(value: str) -> list[str]:
@@ -55,20 +61,22 @@ class RecordFilter(filters.FilterSet):
         fields: list[str] = []
 
     def filter_type(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(type__name__in=_names(value))
+        names = _names(value)
+        bad = [item for item in names if not NAME_RE.match(item)]
+        if bad:
+            raise ValidationError({"type": [f"not an event type name: {bad[0]!r}"]})
+        return queryset.filter(type__name__in=names)
 
     def filter_level(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        return queryset.filter(level__in=_names(value))
+        levels = _names(value)
+        bad = [item for item in levels if item not in LEVELS]
+        if bad:
+            known = ", ".join(sorted(LEVELS))
+            raise ValidationError({"level": [f"unknown level {bad[0]!r} (one of {known})"]})
+        return queryset.filter(level__in=levels)
 
     def filter_user(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        if value.isascii() and value.isdigit():
-            number = selectors.whole_number(value)
-            return queryset.filter(user_id=number) if number else queryset.none()
-        from django.contrib.auth import get_user_model
-
-        model = get_user_model()
-        ids = model._default_manager.filter(**{model.USERNAME_FIELD: value}).values("pk")
-        return queryset.filter(user_id__in=ids)
+        return filter_by_user(queryset, value)
 
     def filter_entity(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         try:
@@ -77,3 +85,31 @@ class RecordFilter(filters.FilterSet):
             raise ValidationError({"entity": [str(exc)]}) from None
         links = EntityLink.objects.filter(content_type=kind.content_type, object_id=object_id)
         return queryset.filter(Q(pk__in=links.values("record_id")))
+
+
+def filter_by_user(queryset: QuerySet, value: str) -> QuerySet:
+    """``user`` as an id or a username (an unknown one matches nothing)."""
+    if value.isascii() and value.isdigit():
+        number = selectors.whole_number(value)
+        return queryset.filter(user_id=number) if number else queryset.none()
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    ids = model._default_manager.filter(**{model.USERNAME_FIELD: value}).values("pk")
+    return queryset.filter(user_id__in=ids)
+
+
+class SessionFilter(filters.FilterSet):
+    """``user`` (id or username), ``kind``, and ``since``/``until`` on the start time."""
+
+    user = filters.CharFilter(method="filter_user", help_text="User id or username.")
+    kind = filters.ChoiceFilter(choices=SessionKind.choices)
+    since = UtcDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="started_at", lookup_expr="lt")
+
+    class Meta:
+        model = UserSession
+        fields: list[str] = []
+
+    def filter_user(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return filter_by_user(queryset, value)

@@ -28,7 +28,7 @@ from ..models import AuditRecord, EventType, UserSession
 from ..recording import ingest
 from ..stats import dropped_last_day
 from . import records, serializers
-from .filters import RecordFilter
+from .filters import RecordFilter, SessionFilter
 from .pagination import BeforeCursor, NewestFirst
 from .parsing import read_events
 
@@ -103,8 +103,11 @@ class ConfigView(APIView):
 
 
 class SessionListView(generics.ListAPIView):
+    """Sessions you may read, newest first; filters ``user``, ``kind``, ``since``, ``until``."""
+
     serializer_class = serializers.SessionSerializer
     pagination_class = NewestFirst
+    filterset_class = SessionFilter
 
     def get_queryset(self) -> QuerySet[UserSession]:
         return selectors.visible_sessions(self.request.user)
