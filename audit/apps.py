@@ -48,7 +48,7 @@ class AuditConfig(AppConfig):
             EventType,
             kind="event-type",
             name_field="name",
-            fields=("enabled", "level", "description"),
+            fields=("enabled", "level", "description", "server_only"),
             track=True,
         )
 

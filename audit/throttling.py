@@ -81,8 +81,9 @@ def charge(user: Any, events: int, *, service: bool = False, now: float | None =
             raise Throttled(
                 wait=wait,
                 detail=(
-                    f"Too many {counter.what}: the limit is {counter.rate.text} per user "
-                    f"({counter.setting}); this request would make {total}. Retry in "
+                    f"Too many {counter.what}: the limit is {counter.rate.text} per "
+                    f"{'service token' if service else 'user'} ({counter.setting}); this "
+                    f"request would make {total}. Retry in "
                     f"{int(wait) + 1} s with the same event ids: nothing of this request "
                     "was stored."
                 ),

@@ -245,6 +245,8 @@ def test_trust_is_a_tokens_never_a_browsers_nor_a_superusers(service: User, db: 
 def test_a_deployment_marks_more_types_server_only(user: User, staff_client: APIClient) -> None:
     url = "/api/audit/event-types/tutorial-completed/"
     assert staff_client.patch(url, {"server_only": True}, format="json").status_code == 200
+    edit = AuditRecord.objects.get(type__name="event-type-edited")  # the change is recorded
+    assert edit.changes == {"server_only": {"old": False, "new": True}}
     event_types.clear_cache()
     body = post_events(logged_in(user), {"type": "tutorial-completed"}).json()
     assert "recorded by the server itself" in body["rejected"][0]["errors"]["type"][0]
