@@ -30,6 +30,7 @@ from django.utils.text import Truncator
 from . import event_types, server_types
 from .models import AuditRecord, EntityLink, EventType, UserSession
 from .paginators import BoundedPaginator, bounded_count
+from .selectors import whole_number
 
 admin.site.site_header = "Audit administration"
 admin.site.site_title = "Audit admin"
@@ -59,9 +60,7 @@ def _as_uuid(term: str) -> uuid.UUID | None:
 
 
 def _as_id(term: str) -> int | None:
-    if term.isdigit() and 0 < int(term) <= _MAX_BIGINT:
-        return int(term)
-    return None
+    return whole_number(term, _MAX_BIGINT)
 
 
 def _pretty_json(value: Any) -> str:
@@ -366,12 +365,14 @@ def _posted_switches(data: Any) -> dict[int, tuple[bool, set[int]]]:
     switch of type T, ``off-T-G`` its switch for group G (checked: switched off)."""
     posted: dict[int, tuple[bool, set[int]]] = {}
     for raw in data.getlist("shown"):
-        if raw.isdigit():
-            posted[int(raw)] = (f"off-{raw}" in data, set())
+        if (type_id := whole_number(raw)) is not None:
+            posted[type_id] = (f"off-{raw}" in data, set())
     for key in data:
         parts = key.split("-")
-        if len(parts) == 3 and parts[0] == "off" and parts[1].isdigit() and parts[2].isdigit():
-            entry = posted.get(int(parts[1]))
-            if entry is not None:
-                entry[1].add(int(parts[2]))
+        if len(parts) != 3 or parts[0] != "off":
+            continue
+        type_id, group_id = whole_number(parts[1]), whole_number(parts[2])
+        entry = posted.get(type_id) if type_id is not None else None
+        if entry is not None and group_id is not None:
+            entry[1].add(group_id)
     return posted

@@ -101,7 +101,8 @@ def _generation() -> int:
             if value is None:
                 cache.add(GENERATION_KEY, time.time_ns() // 1000, None)
                 value = cache.get(GENERATION_KEY)
-            return int(value)
+            # Gone again at once (a flush, an eviction): the database, this time.
+            return -1 if value is None else int(value)
 
         found = shared_cache.call(read, lambda: -1)
         _local.put(GENERATION_KEY, found)

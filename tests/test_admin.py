@@ -241,3 +241,12 @@ def test_unfiltered_count_uses_the_planner_estimate(records: list[AuditRecord]) 
     assert count >= 1 and not count.exact
     filtered = Tiny(AuditRecord.objects.filter(level="error").order_by("-id"), 1).count
     assert filtered == 1 and filtered.exact
+
+
+def test_numbers_that_are_not_ascii_digits_are_no_500(client, django_user_model) -> None:
+    """ "²" is a digit to ``str.isdigit`` but not to ``int``."""
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    assert client.get("/admin/audit/auditrecord/", {"q": "²"}).status_code == 200
+    answer = client.post("/admin/audit/eventtype/switches/", {"shown": "²", "off-1-²": "on"})
+    assert answer.status_code == 302

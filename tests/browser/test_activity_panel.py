@@ -170,7 +170,8 @@ def test_my_activity_and_a_session_timeline(live_server, page, user) -> None:
     page.click("nav.mainmenu >> text=My activity")
     page.wait_for_url(f"{live_server.url}/activity/users/alice/")
     entries = page.locator("[data-activity-list] > li")
-    assert "error: TypeError" in entries.first.inner_text()
+    assert "signed in" in entries.first.inner_text()  # the sign-in just now is recorded
+    assert "error: TypeError" in entries.nth(1).inner_text()
     assert "opened the project Revenue" in entries.last.inner_text()
     screenshot(page, "activity-user")
 
