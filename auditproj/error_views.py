@@ -38,7 +38,7 @@ def _answer(request: HttpRequest, status: int, title: str, reason: str) -> HttpR
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": reason}, status=status)
     context = {"title": title, "reason": reason, "status": status}
-    return render(request, f"{status}.html", context, status=status)
+    return render(request, "error.html", context, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -33,6 +33,7 @@ from tests.catalog_helpers import (  # noqa: F401 (fixtures are used by name)
     query,
     stranger,
 )
+from tests.live_servers import database_url
 
 from .conftest import logged_in, post_events
 
@@ -388,7 +389,7 @@ def test_a_bad_rate_setting_names_itself(settings: Any, user: User) -> None:
 
 def _spend_elsewhere(user: User, events: int, *, redis: bool) -> None:
     """Another server process spends ``events`` of the user's budget."""
-    from .test_switches_remote import ROOT, _database_url
+    from .test_switches_remote import ROOT
 
     script = (
         "import django; django.setup()\n"
@@ -399,7 +400,7 @@ def _spend_elsewhere(user: User, events: int, *, redis: bool) -> None:
     env = {
         **os.environ,
         "AUDIT_INGEST_EVENT_THROTTLE": "100/hour",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "auditproj.settings",
     }
     if not redis:

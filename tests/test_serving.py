@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+
+from tests.live_servers import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,14 +43,6 @@ BOOT_WITHIN = 30.0
 
 # Variables that would change the shipped configuration; the test runs it as it is.
 _SERVER_VARIABLES = ("BIND", "PORT", "WEB_CONCURRENCY", "GUNICORN_CMD_ARGS")
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host, port, user = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432, db.get("USER")
-    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
 
 
 def _free_port() -> int:
@@ -76,7 +69,7 @@ class Server:
             if key not in _SERVER_VARIABLES and not key.startswith("GUNICORN_")
         }
         env.update(
-            DATABASE_URL=_database_url(),
+            DATABASE_URL=database_url(),
             DJANGO_SETTINGS_MODULE="auditproj.settings",
             DEBUG="0",
             PORT=str(self.port),  # read by gunicorn.conf.py

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from audit.models import EventType
 from audit.toggles import LOCAL_SECONDS
+
+from .live_servers import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,20 +39,12 @@ sys.exit(1)
 """
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    host, port, user = db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432, db.get("USER")
-    return f"postgres://{user}@{host}:{port}/{db['NAME']}"
-
-
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_rule_change_reaches_another_process_within_a_second(user, group) -> None:
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "auditproj.settings",
     }
     watcher = subprocess.Popen(
@@ -110,7 +103,7 @@ def test_no_switch_change_ever_sticks_under_concurrent_readers(user, group) -> N
 
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "auditproj.settings",
     }
     toggles_count = 20
@@ -198,7 +191,7 @@ def test_rules_read_while_a_change_commits_are_not_kept(user) -> None:
 
     env = {
         **os.environ,
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "auditproj.settings",
     }
     reader = subprocess.Popen(
