@@ -430,3 +430,21 @@ def test_the_ingest_throttle_holds_across_processes_without_redis(
     throttling.charge(user, 5)
     with pytest.raises(Exception, match="Too many events"):
         throttling.charge(user, 1)
+
+
+# --- 9. what is public -------------------------------------------------------------------
+
+
+def test_the_api_schema_and_its_docs_are_public_and_hold_no_data(user: User) -> None:
+    """A decision, documented in docs/contract.md: the schema describes the API, which the
+    README describes too, and holds no record, name or setting."""
+    audit.log("log", "a private message", {"secret": "s3cr3t"}, user=user)
+    anonymous = APIClient()
+    schema = anonymous.get("/api/schema/")
+    assert schema.status_code == 200
+    assert anonymous.get("/api/docs/").status_code == 200
+    text = schema.content.decode()
+    assert "/api/audit/events/" in text
+    for private in ("a private message", "s3cr3t", "alice"):
+        assert private not in text
+    assert anonymous.get("/api/audit/events/").status_code == 401
