@@ -448,3 +448,15 @@ def test_the_api_schema_and_its_docs_are_public_and_hold_no_data(user: User) -> 
     for private in ("a private message", "s3cr3t", "alice"):
         assert private not in text
     assert anonymous.get("/api/audit/events/").status_code == 401
+
+
+def test_a_trusted_service_has_limits_of_its_own(
+    user: User, service_client: APIClient, settings: Any
+) -> None:
+    settings.AUDIT_INGEST_EVENT_THROTTLE = "5/min"
+    settings.AUDIT_SERVICE_INGEST_EVENT_THROTTLE = "50/min"
+    assert post_events(service_client, [{"message": "s"}] * 40).status_code == 202
+    refused = post_events(service_client, [{"message": "s"}] * 20)
+    assert refused.status_code == 429
+    assert "per service token (AUDIT_SERVICE_INGEST_EVENT_THROTTLE)" in refused.json()["detail"]
+    assert post_events(logged_in(user), [{"message": "u"}] * 6).status_code == 429
