@@ -71,7 +71,7 @@ EVENT_MIX: list[tuple[str, int]] = [
     ("query-start", 15),
     ("main-menu-item-click", 15),
     ("viewer-rendered", 15),
-    ("query-edited", 12),
+    ("table-produced", 12),  # a client's; query-edited is the server's own (server-only)
     ("error", 8),
     ("dialog-ok", 4),
     ("project-opened", 3),
@@ -164,8 +164,12 @@ def _params(rng: random.Random, event_type: str) -> dict[str, Any]:
             "queryId": str(uuid.UUID(int=rng.getrandbits(128))),
             "rows": rng.randint(0, 10**6),
         }
-    elif event_type == "query-edited":
-        params = {"field": "sql", "before": _message(rng), "after": _message(rng)}
+    elif event_type == "table-produced":
+        params = {
+            "table": rng.choice(WORDS),
+            "rows": rng.randint(0, 10**6),
+            "before": _message(rng),
+        }
     elif event_type == "main-menu-item-click":
         params = {"item": rng.choice(MENU_ITEMS), "shortcut": rng.random() < 0.2}
     elif event_type == "viewer-rendered":
@@ -300,6 +304,7 @@ def prepare_fixture() -> Fixture:
 
     user, _ = User.objects.get_or_create(username=BENCH_USERNAME)
     group, _ = Group.objects.get_or_create(name=BENCH_GROUP)
+    user.groups.add(group)  # a client links only entities its user may view
     token, _ = Token.objects.get_or_create(user=user)
     session, _ = UserSession.objects.get_or_create(
         user=user, kind=SessionKind.API, client="bench:copy-baseline"
