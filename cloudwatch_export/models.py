@@ -92,8 +92,14 @@ class ExportSettings(models.Model):
 
     @classmethod
     def load(cls) -> ExportSettings:
-        """The settings row, created (disabled) on first use."""
-        found, _ = cls.objects.get_or_create(id=SINGLETON_ID)
+        """The settings row, created (disabled) on first use. Creating it is nobody's
+        change (opening Settings -> Log is a GET): only later saves are recorded."""
+        from audit.tracking import disabled
+
+        found = cls.objects.filter(id=SINGLETON_ID).first()
+        if found is None:
+            with disabled():
+                found, _ = cls.objects.get_or_create(id=SINGLETON_ID)
         return found
 
     @property

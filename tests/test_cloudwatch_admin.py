@@ -74,6 +74,15 @@ def test_the_changelist_is_the_one_settings_form(admin_client: Client) -> None:
     assert "Save and test connection" in page and "Events to CloudWatch streams map" in page
 
 
+def test_opening_the_settings_records_nothing(admin_client: Client) -> None:
+    """A GET is no change: the settings row it creates is not a ``-created`` record."""
+    from audit.models import AuditRecord
+
+    answer = admin_client.get("/admin/cloudwatch_export/exportsettings/", follow=True)
+    assert answer.status_code == 200 and ExportSettings.objects.exists()
+    assert not AuditRecord.objects.filter(type__name__startswith="cloudwatch-").exists()
+
+
 def test_the_secret_is_write_only(admin_client: Client) -> None:
     settings = configure({"log": "a"})
     page = admin_client.get(CHANGE).content.decode()
