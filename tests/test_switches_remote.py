@@ -39,22 +39,25 @@ sys.exit(1)
 """
 
 
-@pytest.mark.redis
-@pytest.mark.django_db(transaction=True)
-def test_a_rule_change_reaches_another_process_within_a_second(user, group) -> None:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "auditproj.settings",
-    }
-    watcher = subprocess.Popen(
-        [sys.executable, "-c", WATCHER, str(user.pk)],
+def _django_process(script: str, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    """Another process of the project on the test database, running ``script``."""
+    env = {**os.environ, "DATABASE_URL": database_url()}
+    env["DJANGO_SETTINGS_MODULE"] = "auditproj.settings"
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        **popen,
     )
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_rule_change_reaches_another_process_within_a_second(user, group) -> None:
+    watcher = _django_process(WATCHER, str(user.pk))
     try:
         assert watcher.stdout.readline().strip() == "ready", watcher.stderr.read()
         time.sleep(0.8)  # past the watcher's local memo: it now reads the shared cache
@@ -101,23 +104,8 @@ def test_no_switch_change_ever_sticks_under_concurrent_readers(user, group) -> N
 
     from audit import tracking
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "auditproj.settings",
-    }
     toggles_count = 20
-    readers = [
-        subprocess.Popen(
-            [sys.executable, "-c", READER, str(user.pk), "60"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    readers = [_django_process(READER, str(user.pk), "60") for _ in range(3)]
     lines: list[queue.Queue[str]] = [queue.Queue() for _ in readers]
 
     def pump(stream: Any, into: queue.Queue[str]) -> None:
@@ -189,20 +177,7 @@ def test_rules_read_while_a_change_commits_are_not_kept(user) -> None:
 
     from audit import tracking
 
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "auditproj.settings",
-    }
-    reader = subprocess.Popen(
-        [sys.executable, "-c", STEPPED, str(user.pk)],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    reader = _django_process(STEPPED, str(user.pk), stdin=subprocess.PIPE)
 
     def ask() -> str:
         reader.stdin.write("read\n")
