@@ -3,11 +3,15 @@ the pages of 400, 403 and 404 answers (``auditproj.error_views``)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("", include("audit.urls")),
+    # Browsers ask for /favicon.ico on every page that names no icon (the admin's).
+    path("favicon.ico", RedirectView.as_view(url=static("audit/favicon.svg"), permanent=True)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

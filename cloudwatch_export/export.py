@@ -95,9 +95,14 @@ class DrainReport:
         everything through after timeouts says so, even with no error."""
         if not self.retries and not self.resent:
             return ""
-        parts = [f"{self.retries} retries ({self.timeouts} timeouts)"] if self.retries else []
+        parts = []
+        if self.retries:
+            timeouts = counted(self.timeouts, "timeout", "timeouts")
+            parts.append(f"{counted(self.retries, 'retry', 'retries')} ({timeouts})")
         if self.resent:
-            parts.append(f"{self.resent} records resent (possible duplicates)")
+            parts.append(
+                f"{counted(self.resent, 'record', 'records')} resent (possible duplicates)"
+            )
         text = ", ".join(parts)
         return f"{text}: {'; '.join(self.problems)}" if self.problems else text
 
@@ -425,3 +430,8 @@ class _Drain:
             del lane.held[event.entry_id]
         lane.batch = []
         return bool(result.failed)
+
+
+def counted(number: int, one: str, many: str) -> str:
+    """ "1 batch", "3 batches": the report in words, for the command and the log."""
+    return f"{number} {one if number == 1 else many}"

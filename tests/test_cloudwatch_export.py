@@ -177,7 +177,7 @@ def test_the_export_command_drains_once_and_reports(db: Any) -> None:
     out = io.StringIO()
     call_command("cloudwatch_export", "--once", stdout=out)
     text = out.getvalue()
-    assert "cmd_log: sent 3 in 1 batches" in text and "cmd_errors: sent 1 in 1 batches" in text
+    assert "cmd_log: sent 3 in 1 batch" in text and "cmd_errors: sent 1 in 1 batch" in text
     assert "Sent 4 records" in text
     assert len(events_in(settings.log_group, "cmd_log")) == 3
     status = StreamStatus.objects.get(stream="cmd_log")
@@ -201,10 +201,9 @@ def test_the_export_command_reports_retries_and_resends(
     call_command("cloudwatch_export", "--once", stdout=out)
     text = out.getvalue()
     assert (
-        "cmd_retry: sent 3 in 1 batches, 1 retries (1 timeouts), resent 3 (possible duplicates)"
-        in text
+        "cmd_retry: sent 3 in 1 batch, 1 retry (1 timeout), resent 3 (possible duplicates)" in text
     )
-    assert "Retried: 1 retries (1 timeouts), 3 records resent (possible duplicates): " in text
+    assert "Retried: 1 retry (1 timeout), 3 records resent (possible duplicates): " in text
     assert "cmd_retry: ReadTimeoutError: " in text and "did not answer in time" in text
     assert len(events_in(group, "cmd_retry")) == 6  # the lost answer's copy, and the retry's
     assert StreamStatus.objects.get(stream="cmd_retry").resent_total == 3
@@ -224,7 +223,7 @@ def test_a_test_key_configured_from_the_shell_ships_to_moto(db: Any) -> None:
     record_id = audit.log("log", "to moto with a test key")
     out = io.StringIO()
     call_command("cloudwatch_export", "--once", stdout=out)
-    assert "local_log: sent 1 in 1 batches" in out.getvalue()
+    assert "local_log: sent 1 in 1 batch" in out.getvalue()
     assert record_ids(events_in(group, "local_log")) == [record_id]
     assert not OutboxEntry.objects.exists()
 

@@ -101,3 +101,9 @@ def test_home_queries_do_not_grow_with_records(
     many = _home_queries(client)
     assert many == few
     assert few <= 8
+
+
+def test_there_is_a_favicon(client) -> None:
+    answer = client.get("/favicon.ico", follow=True)
+    assert answer.status_code == 200
+    assert b"<svg" in b"".join(answer.streaming_content if answer.streaming else [answer.content])

@@ -46,18 +46,20 @@ class Command(BaseCommand):
             self.stdout.write(f"Nothing sent: {report.skipped}.")
             return
         for name, stream in sorted(report.streams.items()):
-            line = f"{name}: sent {stream.sent} in {stream.batches} batches"
+            batches = export.counted(stream.batches, "batch", "batches")
+            line = f"{name}: sent {stream.sent} in {batches}"
             if stream.set_aside:
                 line += f", set aside {stream.set_aside}"
             if stream.dropped:
                 line += f", dropped {stream.dropped} purged"
             if stream.retries:
-                line += f", {stream.retries} retries ({stream.timeouts} timeouts)"
+                retries = export.counted(stream.retries, "retry", "retries")
+                line += f", {retries} ({export.counted(stream.timeouts, 'timeout', 'timeouts')})"
             if stream.resent:
                 line += f", resent {stream.resent} (possible duplicates)"
             self.stdout.write(line)
         self.stdout.write(
-            f"Sent {report.sent} records in {report.seconds:.2f} s"
+            f"Sent {export.counted(report.sent, 'record', 'records')} in {report.seconds:.2f} s"
             + (f", set aside {report.set_aside}" if report.set_aside else "")
             + "."
         )
