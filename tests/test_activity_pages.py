@@ -90,6 +90,21 @@ def test_session_timeline_reads_forwards_with_times_from_the_start(user) -> None
     assert "+0 s" in body and "+1 min 15 s" in body and "+1 h 02 min" in body
 
 
+def test_session_timeline_offsets_use_the_clients_clock_where_it_sent_one(user) -> None:
+    """A browser's events often arrive in one batch, seconds after they happened: the
+    timeline places them when the client says they happened."""
+    from .conftest import logged_in, post_events
+
+    client = logged_in(user)
+    post_events(client, {"message": "opens the session"})
+    session = AuditRecord.objects.get(message="opens the session").session
+    happened = session.started_at + timedelta(minutes=10)
+    post_events(client, {"message": "clicked", "timestamp": happened.isoformat()})
+    body = client.get(f"/activity/sessions/{session.uuid}/").content.decode()
+    clicked = body[body.index("clicked") :]
+    assert "+10 min 00 s" in clicked[: clicked.index("</li>")]
+
+
 def test_session_timeline_pages_forwards(user) -> None:
     ids = [logger.log("log", f"step {n}", {"n": n}, user=user) for n in range(7)]
     session = AuditRecord.objects.get(pk=ids[0]).session
