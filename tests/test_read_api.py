@@ -220,3 +220,14 @@ def test_sessions_filter_by_user_kind_and_time(user, other_user, staff) -> None:
     later = (timezone.now() + timedelta(minutes=1)).isoformat()
     assert uuids(since=later) == set()
     assert {str(mine.uuid), str(theirs.uuid)} <= uuids(until=later)
+
+
+def test_the_openapi_document_describes_the_list_and_types_json_as_objects() -> None:
+    import yaml
+
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    listing = schema["paths"]["/api/audit/events/"]["get"]["description"]
+    assert listing.startswith("The records you may read") and "Post" not in listing
+    record = schema["components"]["schemas"]["Record"]["properties"]
+    assert record["params"]["type"] == "object" and record["changes"]["type"] == "object"
+    assert {"stack_trace", "fingerprint"} <= set(record)

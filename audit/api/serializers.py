@@ -30,6 +30,16 @@ def _kind_name(content_type_id: int) -> str:
     return ContentType.objects.get_for_id(content_type_id).model
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (``params``), so that the schema does not say "any value"."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True, "nullable": True})
+class ChangesField(serializers.JSONField):
+    """``{"field": {"old": ..., "new": ...}}`` of an edit, or null."""
+
+
 class RecordSerializer(serializers.ModelSerializer):
     type = serializers.CharField(source="type.name")
     user = serializers.SerializerMethodField()
@@ -37,8 +47,8 @@ class RecordSerializer(serializers.ModelSerializer):
     timestamp = serializers.DateTimeField(source="created_at")
     client_timestamp = serializers.DateTimeField(source="client_time", allow_null=True)
     entities = serializers.SerializerMethodField()
-    params = serializers.JSONField()
-    changes = serializers.JSONField(allow_null=True)
+    params = JSONObjectField()
+    changes = ChangesField(allow_null=True)
     stack_trace = serializers.CharField(
         allow_blank=True, help_text="An error's stack trace as the client sent it."
     )

@@ -48,6 +48,16 @@ class EventsView(generics.ListAPIView):
     filterset_class = RecordFilter
     pagination_class = NewestFirst
 
+    @extend_schema(
+        description=(
+            "The records you may read, newest first, by cursor: staff read every record, "
+            "others their own (and, with `entity=KIND:ID`, the activity of an entity they "
+            "may view). Every filter is validated: a bad value is a 400 naming it."
+        )
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
     def get_queryset(self) -> QuerySet[AuditRecord]:
         user = self.request.user
         entity = self.request.query_params.get("entity")
