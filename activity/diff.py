@@ -72,13 +72,15 @@ class FieldChange:
 
     @property
     def label(self) -> str:
-        return self.field.replace("_", " ")
+        """The field in words; a stored secret's column is named for what it holds
+        ("secret_key_encrypted" reads "secret key")."""
+        return self.field.removesuffix("_encrypted").replace("_", " ")
 
     @property
     def text(self) -> str:
         """The change as plain text, for titles and tests."""
         if self.style == "masked":
-            return f"{self.label}: {MASK_DISPLAY} -> {MASK_DISPLAY} (secret)"
+            return f"{self.label}: {self.old or '(none)'} -> {self.new or '(none)'} (secret)"
         if self.style == "value":
             return f"{self.label}: {self.new}"
         if self.style == "inline":
@@ -123,12 +125,15 @@ def _field_change(
     name: str, change: Any, masks: frozenset[str], max_lines: int
 ) -> FieldChange | None:
     if isinstance(change, dict) and change.get("masked") is True:
-        return FieldChange(name, "masked")
+        return FieldChange(name, "masked", old=MASK_DISPLAY, new=MASK_DISPLAY)
     if not isinstance(change, dict) or not ({"old", "new"} & set(change)):
         return FieldChange(name, "value", new=_inline(change))
     old, new = change.get("old"), change.get("new")
     if _is_mask(old, masks) or _is_mask(new, masks):
-        return FieldChange(name, "masked")
+        # An empty side is no secret: "(none) -> ••••••" says a key was set.
+        shown_old = MASK_DISPLAY if old not in (None, "") else ""
+        shown_new = MASK_DISPLAY if new not in (None, "") else ""
+        return FieldChange(name, "masked", old=shown_old, new=shown_new)
     if old == new:
         return None  # recorded but unchanged: not worth a line
     if _is_long(old) or _is_long(new):

@@ -125,7 +125,7 @@ def _values(entry: registry.EntityKind, instance: models.Model) -> dict[str, Any
 
 def _shown(entry: registry.EntityKind, field: models.Field, value: Any) -> Any:
     if field.name in entry.mask:
-        return MASK
+        return MASK if value not in (None, "", b"") else ""  # an empty one is no secret
     if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
         return value[:MAX_VALUE_LENGTH] + "…"
     return value

@@ -7,7 +7,7 @@ import pytest
 
 from activity.describe import describe, describe_parts, entity_url, link_refs
 from activity.diff import MASK_DISPLAY, render_changes, text_diff
-from audit import logger, registry
+from audit import logger, registry, tracking
 from audit.builtin_types import BUILTIN_NAMES
 from audit.models import AuditRecord
 from audit.selectors import with_related
@@ -284,3 +284,33 @@ def test_odd_changes_never_fail() -> None:
 def test_many_fields_are_capped() -> None:
     changes = render_changes({f"f{n}": {"old": n, "new": n + 1} for n in range(12)})
     assert len(changes.fields) == 8 and changes.more == 4
+
+
+def test_a_secret_set_or_changed_reads_in_words_without_either_value() -> None:
+    """Settings -> Log's secret key: its column name is not shown, nor an empty side as a
+    secret; a change shows neither value."""
+    changes = render_changes(
+        {
+            "secret_key_encrypted": {"old": "", "new": tracking.MASK},
+            "access_key": {"old": tracking.MASK, "new": tracking.MASK},
+        }
+    )
+    set_key, changed = changes.fields
+    assert set_key.label == "secret key"
+    assert set_key.text == f"secret key: (none) -> {MASK_DISPLAY} (secret)"
+    assert changed.text == f"access key: {MASK_DISPLAY} -> {MASK_DISPLAY} (secret)"
+
+
+def test_an_empty_masked_field_is_recorded_empty(db) -> None:
+    from cloudwatch_export import configuration
+    from cloudwatch_export.models import ExportSettings
+
+    from .cloudwatch_helpers import ACCESS_KEY, SECRET_KEY
+
+    ExportSettings.load()
+    configuration.apply(
+        configuration.Changes(access_key=ACCESS_KEY, secret_key=SECRET_KEY, log_group="g")
+    )
+    edit = AuditRecord.objects.get(type__name="cloudwatch-settings-edited")
+    assert edit.changes["access_key"] == {"old": "", "new": tracking.MASK}
+    assert edit.changes["secret_key_encrypted"] == {"old": "", "new": tracking.MASK}
