@@ -63,6 +63,15 @@ def _as_id(term: str) -> int | None:
     return whole_number(term, _MAX_BIGINT)
 
 
+def _user_ids_named(term: str) -> list[int]:
+    """The ids of the users whose username is ``term`` (case-insensitive)."""
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    lookup = {f"{model.USERNAME_FIELD}__iexact": term}
+    return list(model._default_manager.filter(**lookup).values_list("pk", flat=True)[:10])
+
+
 def _pretty_json(value: Any) -> str:
     if value in (None, {}, []):
         return "—"
@@ -105,7 +114,7 @@ class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "created_at",
         "type",
         "level",
-        "user",
+        "user_link",
         "session_short",
         "message_short",
         "source",
@@ -161,11 +170,27 @@ class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
             if by_key.exists():
                 return by_key, False
             return queryset.filter(request_id__in={term, key.hex, str(key)}), False
+        user_ids = _user_ids_named(term)
+        if user_ids:  # "alice" finds alice's records, and messages that name her
+            matches = Q(user_id__in=user_ids) | Q(message__icontains=term)
+            return queryset.filter(matches | Q(request_id=term)), False
         return queryset.filter(Q(request_id=term) | Q(message__icontains=term)), False
+
+    @admin.display(description="user", ordering=None)
+    def user_link(self, obj: AuditRecord) -> str:
+        """The user's name links to their activity page."""
+        if obj.user_id is None:
+            return "—"
+        if obj.user is None:
+            return f"deleted user #{obj.user_id}"
+        name = obj.user.get_username()
+        url = reverse("activity:user", args=[name])
+        return format_html('<a href="{}">{}</a>', url, name)
 
     @admin.display(description="session")
     def session_short(self, obj: AuditRecord) -> str:
-        return str(obj.session.uuid)[:8]
+        url = reverse("activity:session", args=[obj.session.uuid])
+        return format_html('<a href="{}">{}</a>', url, str(obj.session.uuid)[:8])
 
     @admin.display(description="message")
     def message_short(self, obj: AuditRecord) -> str:

@@ -250,3 +250,22 @@ def test_numbers_that_are_not_ascii_digits_are_no_500(client, django_user_model)
     assert client.get("/admin/audit/auditrecord/", {"q": "²"}).status_code == 200
     answer = client.post("/admin/audit/eventtype/switches/", {"shown": "²", "off-1-²": "on"})
     assert answer.status_code == 302
+
+
+def test_searching_a_username_finds_their_records_and_names_link_to_pages(
+    client, django_user_model
+) -> None:
+    from audit import logger
+    from audit.models import AuditRecord
+
+    alice = django_user_model.objects.create_user("alice", "a@example.com", "pw")
+    mine = logger.log("log", "nothing with her name", user=alice)
+    other = logger.log("log", "someone else's")
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    page = client.get("/admin/audit/auditrecord/", {"q": "alice"}).content.decode()
+    assert f"/admin/audit/auditrecord/{mine}/change/" in page
+    assert f"/admin/audit/auditrecord/{other}/change/" not in page
+    assert 'href="/activity/users/alice/"' in page
+    session = AuditRecord.objects.get(pk=mine).session
+    assert f'href="/activity/sessions/{session.uuid}/"' in page
