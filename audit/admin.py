@@ -338,8 +338,8 @@ class EventTypeAdmin(admin.ModelAdmin):
         if request.method == "POST":
             if not self.has_change_permission(request):
                 raise PermissionDenied
-            posted = _posted_switches(request.POST)
-            changed = switches.apply(posted)
+            posted, groups_shown = _posted_switches(request.POST)
+            changed = switches.apply(posted, groups_shown)
             messages.success(
                 request, f"Saved: {changed} switch{'es' if changed != 1 else ''} changed."
             )
@@ -385,19 +385,25 @@ class EventTypeAdmin(admin.ModelAdmin):
         event_types.clear_cache()
 
 
-def _posted_switches(data: Any) -> dict[int, tuple[bool, set[int]]]:
-    """The matrix form: ``shown`` lists the type ids on the page, ``off-T`` the global
-    switch of type T, ``off-T-G`` its switch for group G (checked: switched off)."""
+def _posted_switches(data: Any) -> tuple[dict[int, tuple[bool, set[int]]], set[int]]:
+    """The matrix form: ``shown`` lists the type ids on the page and ``group`` the group
+    ids of its columns; a checked ``on-T`` keeps type T on for everyone and a checked
+    ``on-T-G`` keeps it on for group G. A shown switch that is not posted is off.
+    Returns ``({type_id: (globally_off, {group ids off})}, {group ids shown})``."""
+    groups_shown = {g for raw in data.getlist("group") if (g := whole_number(raw)) is not None}
+    on_for: dict[int, set[int]] = {}
+    for key in data:
+        parts = key.split("-")
+        if len(parts) != 3 or parts[0] != "on":
+            continue
+        type_id, group_id = whole_number(parts[1]), whole_number(parts[2])
+        if type_id is not None and group_id is not None:
+            on_for.setdefault(type_id, set()).add(group_id)
     posted: dict[int, tuple[bool, set[int]]] = {}
     for raw in data.getlist("shown"):
         if (type_id := whole_number(raw)) is not None:
-            posted[type_id] = (f"off-{raw}" in data, set())
-    for key in data:
-        parts = key.split("-")
-        if len(parts) != 3 or parts[0] != "off":
-            continue
-        type_id, group_id = whole_number(parts[1]), whole_number(parts[2])
-        entry = posted.get(type_id) if type_id is not None else None
-        if entry is not None and group_id is not None:
-            entry[1].add(group_id)
-    return posted
+            posted[type_id] = (
+                f"on-{raw}" not in data,
+                groups_shown - on_for.get(type_id, set()),
+            )
+    return posted, groups_shown

@@ -246,8 +246,10 @@ class TestMatrixPage:
             self.url + "?q=o",
             {
                 "shown": [log.pk, dialog.pk],
-                f"off-{log.pk}": "on",
-                f"off-{dialog.pk}-{group.pk}": "on",
+                "group": [group.pk],
+                # log: off for everyone, on for the group; dialog-ok: on, off for the group
+                f"on-{log.pk}-{group.pk}": "on",
+                f"on-{dialog.pk}": "on",
             },
         )
         assert response.status_code == 302
@@ -259,6 +261,71 @@ class TestMatrixPage:
             AuditRecord.objects.filter(type__name="event-type-edited", user_id=staff.pk).count()
             == 2
         )
+
+    def test_switches_read_on_and_off_and_saving_keeps_their_meaning(
+        self, client, staff, group
+    ) -> None:
+        staff.is_superuser = True
+        staff.save()
+        client.force_login(staff)
+        dialog = EventType.objects.get(name="dialog-ok")
+        dialog.disabled_for.add(group)  # off for analysts, on for everyone
+        log = EventType.objects.get(name="log")
+        log.enabled = False  # off for everyone, on for analysts
+        log.save()
+        audit.log("dialog-cancel", "one")
+        audit.log("dialog-cancel", "two")
+        page = client.get(self.url, {"q": "dialog"}).content.decode()
+        ok_row = page.split('data-type="dialog-ok"')[1].split("</tr>")[0]
+        everyone, for_group = ok_row.split('class="everyone"')[1].split("</td>", 1)
+        assert f'name="on-{dialog.pk}"' in everyone and "checked" in everyone
+        assert '"state" aria-hidden="true">on<' in everyone
+        assert f'name="on-{dialog.pk}-{group.pk}"' in for_group
+        assert "checked" not in for_group.split("</td>")[0]
+        assert '"state" aria-hidden="true">off<' in for_group.split("</td>")[0]
+        cancel_row = page.split('data-type="dialog-cancel"')[1].split("</tr>")[0]
+        assert "2 stored in 24 h" in cancel_row
+        page = client.get(self.url, {"q": "log"}).content.decode()
+        log_row = page.split('data-type="log"')[1].split("</tr>")[0]
+        everyone, for_group = log_row.split('class="everyone"')[1].split("</td>", 1)
+        assert "checked" not in everyone and '"state" aria-hidden="true">off<' in everyone
+        assert "checked" in for_group.split("</td>")[0]
+        assert '"state" aria-hidden="true">on<' in for_group.split("</td>")[0]
+
+        # The form as the browser posts it, untouched: nothing changes.
+        untouched = {
+            "shown": [dialog.pk, log.pk],
+            "group": [group.pk],
+            f"on-{dialog.pk}": "on",
+            f"on-{log.pk}-{group.pk}": "on",
+        }
+        before = AuditRecord.objects.filter(type__name="event-type-edited").count()
+        client.post(self.url, untouched)
+        dialog.refresh_from_db()
+        log.refresh_from_db()
+        assert dialog.enabled and list(dialog.disabled_for.all()) == [group]
+        assert not log.enabled and not log.disabled_for.exists()
+        assert AuditRecord.objects.filter(type__name="event-type-edited").count() == before
+
+        # Turn dialog-ok off for everyone; leave everything else as it reads.
+        turned = {**untouched}
+        del turned[f"on-{dialog.pk}"]
+        client.post(self.url, turned)
+        dialog.refresh_from_db()
+        log.refresh_from_db()
+        assert not dialog.enabled and list(dialog.disabled_for.all()) == [group]
+        assert not log.enabled and not log.disabled_for.exists()
+
+    def test_a_group_not_on_the_page_keeps_its_switches(self, client, staff, group) -> None:
+        staff.is_superuser = True
+        staff.save()
+        client.force_login(staff)
+        dialog = EventType.objects.get(name="dialog-ok")
+        dialog.disabled_for.add(group)
+        newcomer = Group.objects.create(name="newcomers")  # created after the page was read
+        client.post(self.url, {"shown": [dialog.pk], "group": [group.pk], f"on-{dialog.pk}": "on"})
+        assert list(dialog.disabled_for.all()) == [group]
+        assert newcomer not in dialog.disabled_for.all()
 
     def test_needs_staff_with_permission(self, client, user) -> None:
         client.force_login(user)

@@ -30,13 +30,30 @@ def test_admin_switches_a_type_off_for_a_group(live_server, page) -> None:
     page.click("form[role=search] button")
     page.wait_for_selector('tr[data-type="dialog-ok"]')
     assert page.locator("tr[data-type]").count() == 1
-    box = page.get_by_label("dialog-ok off for analysts")
-    assert not box.is_checked()
-    box.check()
+    box = page.get_by_role("switch", name="dialog-ok for analysts")
+    cell = page.locator('tr[data-type="dialog-ok"] td').nth(2)
+    assert box.is_checked()  # on: recorded
+    assert cell.locator(".state").inner_text() == "on"
+    assert page.inner_text("#switch-pending") == "No switch changed"
+    box.uncheck(force=True)
+    assert cell.locator(".state").inner_text() == "off"
+    assert page.inner_text("#switch-pending") == "1 switch changed, not saved yet"
+    everyone = page.get_by_role("switch", name="dialog-ok for everyone")
+    everyone.uncheck(force=True)
+    assert page.inner_text("#switch-pending") == "2 switches changed, not saved yet"
+    everyone.check(force=True)  # back as it was: no longer counted
+    assert page.inner_text("#switch-pending") == "1 switch changed, not saved yet"
+    screenshot(page, "switch-matrix-pending")
+    save_bar = page.locator(".switch-save")
+    assert save_bar.evaluate("el => getComputedStyle(el).position") == "sticky"
     page.click("input[value='Save switches']")
     page.wait_for_selector(".messagelist")
     assert "1 switch changed" in page.inner_text(".messagelist")
-    assert page.get_by_label("dialog-ok off for analysts").is_checked()
+    assert not page.get_by_role("switch", name="dialog-ok for analysts").is_checked()
+    assert page.get_by_role("switch", name="dialog-ok for everyone").is_checked()
+    assert (
+        page.locator('tr[data-type="dialog-ok"] td').nth(2).locator(".state").inner_text() == "off"
+    )
     screenshot(page, "switch-matrix")
 
     assert "dialog-ok" in toggles.disabled_types(member)
