@@ -166,6 +166,10 @@ def filter_params(query: ActivityQuery, **extra: Any) -> str:
     pairs: list[tuple[str, Any]] = [("type", name) for name in query.types]
     if query.user:
         pairs.append(("user", query.user))
+    if query.since:
+        pairs.append(("since", query.since))
+    if query.until:
+        pairs.append(("until", query.until))
     if query.limit != PAGE_SIZE:
         pairs.append(("limit", query.limit))
     pairs += [(key, value) for key, value in extra.items() if value not in (None, "")]
@@ -244,9 +248,19 @@ def _filter_types(queryset: QuerySet[AuditRecord], types: Sequence[str]) -> Quer
     return queryset.filter(type_id__in=type_ids) if type_ids else queryset.none()
 
 
+def _filter_range(queryset: QuerySet[AuditRecord], query: ActivityQuery) -> QuerySet[AuditRecord]:
+    if query.starts is not None:
+        queryset = queryset.filter(created_at__gte=query.starts)
+    if query.ends is not None:
+        queryset = queryset.filter(created_at__lt=query.ends)
+    return queryset
+
+
 def user_activity(user: Any, query: ActivityQuery) -> RecordPage:
-    """What ``user`` did, newest first (index ``(user, -id)``); filterable by type."""
+    """What ``user`` did, newest first (index ``(user, -id)``); filterable by type and
+    by date range (``since`` / ``until``)."""
     queryset = _filter_types(AuditRecord.objects.filter(user_id=user.pk), query.types)
+    queryset = _filter_range(queryset, query)
     records, cursor = _keyset(queryset, cursor=query.before, limit=query.limit, newest_first=True)
     return RecordPage(build_entries(records), cursor, query)
 
@@ -274,6 +288,7 @@ def session_timeline(
     page holds later records, after the cursor (index ``(session, -id)``, read forwards).
     """
     queryset = _filter_types(AuditRecord.objects.filter(session_id=session.pk), query.types)
+    queryset = _filter_range(queryset, query)
     records, cursor = _keyset(queryset, cursor=after, limit=query.limit, newest_first=False)
     return RecordPage(build_entries(records), cursor, query, cursor_param="after")
 

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Min, Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 
 from . import event_types, registry
 from .models import AuditRecord, EntityLink, EventType, UserSession
@@ -145,6 +148,8 @@ def entity_activity_page(
     limit: int = 50,
     types: Iterable[str] = (),
     user_id: int | None = None,
+    starts: datetime | None = None,
+    ends: datetime | None = None,
     load: Callable[[QuerySet[AuditRecord], int | None], list[Any]] = page_of_records,
 ) -> ActivityPage:
     """The records that touch the entity, newest first, ``limit`` at a time; visibility
@@ -170,7 +175,7 @@ def entity_activity_page(
         links = links.filter(record_id__lt=before)
     newest_first = links.order_by("-record_id").values("record_id")
     names = sorted({name for name in types if name})
-    if not names and user_id is None:
+    if not names and user_id is None and starts is None and ends is None:
         page_ids = newest_first.distinct()[: limit + 1]
         records = load(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"), None)
         return _cut(records, limit)
@@ -188,6 +193,12 @@ def entity_activity_page(
         matching = matching.filter(type_id__in=type_ids)
     if user_id is not None:
         matching = matching.filter(user_id=user_id)
+    # The date range filters the same bounded window (on the records' own created_at,
+    # read by primary key), so a range with nothing in it costs one window, too.
+    if starts is not None:
+        matching = matching.filter(created_at__gte=starts)
+    if ends is not None:
+        matching = matching.filter(created_at__lt=ends)
     records = load(matching.order_by("-id"), limit + 1)
     if len(records) > limit:
         return _cut(records, limit)
@@ -270,16 +281,29 @@ class BadActivityQuery(ValueError):
 class ActivityQuery:
     """What a request for a page of entity activity asks for, read from query params the
     same way by the API and the HTML panel: ``type`` (repeatable or comma-separated),
-    ``user`` (username), ``before`` (cursor: a record id) and ``limit``."""
+    ``user`` (username), ``before`` (cursor: a record id), ``limit``, and the date range
+    ``since`` / ``until`` (ISO dates or datetimes; a date alone is that whole day, in
+    the site's time zone, so ``since=2026-03-01&until=2026-03-31`` is all of March).
+    ``since`` and ``until`` keep the text that was given (for links back to the same
+    view); ``starts`` and ``ends`` are the moments they mean (``created_at >= starts``
+    and ``created_at < ends``)."""
 
     types: tuple[str, ...] = ()
     user: str = ""
     before: int | None = None
     limit: int = 50
+    since: str = ""
+    until: str = ""
+    starts: datetime | None = None
+    ends: datetime | None = None
 
     @property
     def filtered(self) -> bool:
-        return bool(self.types or self.user)
+        return bool(self.types or self.user or self.starts or self.ends)
+
+    @property
+    def dated(self) -> bool:
+        return self.starts is not None or self.ends is not None
 
     @classmethod
     def parse(cls, params: Any, *, default_limit: int = 50, max_limit: int = 500) -> ActivityQuery:
@@ -309,9 +333,38 @@ class ActivityQuery:
             errors["user"] = ["too long for a username"]
         before = _positive_int(params.get("before"), "before", errors, maximum=2**63 - 1)
         limit = _positive_int(params.get("limit"), "limit", errors, maximum=max_limit)
+        since = str(params.get("since") or "").strip()
+        until = str(params.get("until") or "").strip()
+        starts = _moment(since, "since", errors, end=False)
+        ends = _moment(until, "until", errors, end=True)
+        if starts is not None and ends is not None and ends <= starts:
+            errors["until"] = ["must be later than since"]
         if errors:
             raise BadActivityQuery(errors)
-        return cls(tuple(names), user, before, limit or default_limit)
+        return cls(tuple(names), user, before, limit or default_limit, since, until, starts, ends)
+
+
+def _moment(raw: str, name: str, errors: dict[str, list[str]], *, end: bool) -> datetime | None:
+    """An ISO date or datetime as an aware moment; a date alone is the start of that day,
+    or for the end of a range the start of the next one (so the whole day is in)."""
+    if not raw:
+        return None
+    moment: datetime | None = None
+    if "\x00" not in raw and len(raw) <= 40:
+        try:
+            day = parse_date(raw)
+            if day is not None:
+                moment = datetime.combine(day, time.min) + timedelta(days=1 if end else 0)
+            else:
+                moment = parse_datetime(raw)
+        except (ValueError, OverflowError):
+            moment = None
+    if moment is None:
+        errors[name] = ["must be an ISO date (2026-03-01) or datetime (2026-03-01T14:30)"]
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)
+    return moment
 
 
 # The database cannot compare text with a NUL in it (PostgreSQL refuses it outright).
@@ -347,6 +400,8 @@ def entity_activity_query(
         limit=query.limit,
         types=query.types,
         user_id=user_id,
+        starts=query.starts,
+        ends=query.ends,
         load=load,
     )
 

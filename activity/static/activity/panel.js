@@ -5,6 +5,10 @@
  * entries; a filter change fetches the first filtered page and replaces the entries.
  * Listeners are delegated from the document, so panels added later (or replaced by a
  * filter) need no set-up; the guard keeps a second copy of the script inert.
+ *
+ * A filter change also rewrites the page's own address (history.replaceState) so the
+ * filtered view can be bookmarked or sent: the server reads the same parameters, on
+ * the entity page (through the panel tag) as on the panel and user pages.
  */
 (function () {
   "use strict";
@@ -72,6 +76,17 @@
   });
 
   var generation = 0;
+  var FILTER_KEYS = ["type", "user", "since", "until", "before", "limit"];
+
+  function rememberFilters(params) {
+    if (!window.history || !window.history.replaceState) return;
+    var page = new URL(window.location.href);
+    FILTER_KEYS.forEach(function (key) { page.searchParams.delete(key); });
+    params.forEach(function (value, key) {
+      if (key !== "fragment") page.searchParams.append(key, value);
+    });
+    window.history.replaceState(window.history.state, "", page.pathname + page.search + page.hash);
+  }
 
   function applyFilters(form) {
     var scope = form.closest("[data-activity-scope]");
@@ -89,6 +104,7 @@
       if (mine !== generation) return; // a later change won
       var fresh = fragment.querySelector("[data-activity-body]");
       if (fresh) body.replaceWith(fresh);
+      rememberFilters(params);
       var count = fresh ? fresh.querySelectorAll("[data-activity-list] > li").length : 0;
       announce(scope, count ? count + " entries" : "No matching activity");
     }).catch(function () {
@@ -114,7 +130,7 @@
     var form = scope && scope.querySelector("form[data-activity-filter]");
     if (!form) return;
     event.preventDefault();
-    form.querySelectorAll("select").forEach(function (select) { select.value = ""; });
+    form.querySelectorAll("select, input").forEach(function (field) { field.value = ""; });
     applyFilters(form);
   });
 })();

@@ -1,0 +1,139 @@
+"""Filters that live in the address: ``type``, ``user``, ``since`` and ``until`` read
+the same way by the panel fragment, the entity page that embeds it and the user page,
+so a filtered view can be bookmarked and sent; a bad date is a 400 that names it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+
+from audit.context import AuditContext
+from audit.recording import build_event, record_events
+from catalog.models import Query
+from tests.catalog_helpers import (  # noqa: F401 (fixtures are used by name)
+    connection,
+    owner,
+    project,
+    query,
+    team,
+)
+
+pytestmark = pytest.mark.django_db
+
+MARCH = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+APRIL = datetime(2026, 4, 10, 12, 0, tzinfo=UTC)
+MAY = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _ids(content: bytes) -> list[int]:
+    return [int(pk) for pk in re.findall(r'data-record="(\d+)"', content.decode())]
+
+
+def _record(user, type_name: str, at: datetime, entities=()) -> int:
+    event = build_event(type_name, f"{type_name} at {at:%Y-%m-%d}", entities=entities)
+    return record_events([event], ctx=AuditContext(user=user), at=at).accepted[0]
+
+
+@pytest.fixture
+def history(owner, query: Query) -> dict[str, list[int]]:
+    """Three records in spring, after what creating the query recorded today (an older
+    id, so last in id order)."""
+    created = _ids(_client(owner).get(f"/activity/query/{query.pk}/").content)
+    return {
+        "created": created,
+        "march-log": [_record(owner, "log", MARCH, [query])],
+        "april-error": [_record(owner, "error", APRIL, [query])],
+        "may-log": [_record(owner, "log", MAY, [query])],
+    }
+
+
+def _expected(history: dict[str, list[int]], names: list[str]) -> list[int]:
+    return [pk for name in names for pk in history[name]]
+
+
+CASES = [
+    ("", ["may-log", "april-error", "march-log", "created"]),
+    ("type=log", ["may-log", "march-log"]),
+    ("user=alice&until=2026-06-01", ["may-log", "april-error", "march-log"]),
+    ("user=nobody", []),
+    ("since=2026-04-01", ["may-log", "april-error", "created"]),
+    ("until=2026-04-10", ["april-error", "march-log"]),  # a date: that whole day is in
+    ("since=2026-04-01&until=2026-04-30", ["april-error"]),
+    ("since=2026-04-10T12:00:00Z&until=2026-05-10T11:59", ["april-error"]),
+    ("type=log&since=2026-04-01", ["may-log"]),
+]
+
+
+@pytest.mark.parametrize(("params", "expected"), CASES)
+def test_panel_fragment_follows_the_address(owner, query, history, params, expected) -> None:
+    response = _client(owner).get(f"/activity/query/{query.pk}/?{params}")
+    assert response.status_code == 200
+    assert _ids(response.content) == _expected(history, expected)
+
+
+@pytest.mark.parametrize(("params", "expected"), CASES)
+def test_entity_page_passes_the_address_to_its_panel(
+    owner, query, history, params, expected
+) -> None:
+    response = _client(owner).get(f"/catalog/query/{query.pk}/?{params}")
+    assert response.status_code == 200
+    assert _ids(response.content) == _expected(history, expected)
+
+
+def test_filters_show_in_the_form_and_in_load_more(owner, query, history) -> None:
+    client = _client(owner)
+    body = client.get(
+        f"/catalog/query/{query.pk}/", {"type": "log", "since": "2026-03-01", "limit": 1}
+    ).content.decode()
+    assert 'name="since" value="2026-03-01"' in body
+    assert '<option value="log" selected>' in body
+    more = re.search(r'data-activity-more data-fragment="([^"]+)"', body).group(1)
+    assert "since=2026-03-01" in more and "type=log" in more
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ("type=log", ["may-log", "march-log"]),
+        ("since=2026-04-01", ["may-log", "april-error"]),
+        ("until=2026-04-30", ["april-error", "march-log"]),
+        ("type=log&until=2026-04-30", ["march-log"]),
+    ],
+)
+def test_user_page_has_the_same_filters(owner, query, history, params, expected) -> None:
+    response = _client(owner).get(f"/activity/users/alice/?{params}")
+    assert response.status_code == 200
+    assert _ids(response.content) == _expected(history, expected)
+    body = response.content.decode()
+    assert 'name="since"' in body and 'name="until"' in body
+
+
+@pytest.mark.parametrize("path", ["/activity/query/{pk}/", "/activity/users/alice/"])
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ("since=notadate", "since"),
+        ("until=2026-13-01", "until"),
+        ("since=2026-05-01&until=2026-04-01", "until"),
+    ],
+)
+def test_a_bad_date_is_a_400_that_names_it(owner, query, path, params, named) -> None:
+    response = _client(owner).get(path.format(pk=query.pk) + "?" + params)
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert f"{named}: " in body and "Bad request" in body
+
+
+def test_the_entity_page_ignores_a_bad_date_but_says_so(owner, query, history) -> None:
+    response = _client(owner).get(f"/catalog/query/{query.pk}/?since=notadate")
+    assert response.status_code == 200
+    assert "Filters in the address ignored." in response.content.decode()
