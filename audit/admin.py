@@ -21,6 +21,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import BadRequest, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -86,6 +88,36 @@ def _changelist_url(model: type[Any], **filters: Any) -> str:
     return f"{url}?{query}" if query else url
 
 
+class BadFilterIsBadRequestMixin:
+    """A changelist filter in the address that cannot be applied (``?id__exact=abc``,
+    ``?created_at__gte=notadate``) is the site's styled 400 naming what was wrong,
+    rather than Django's redirect to a bare ``?e=1`` page that says nothing."""
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        try:
+            return super().get_changelist_instance(request)  # type: ignore[misc]
+        except IncorrectLookupParameters as exc:
+            raise BadRequest(_bad_filter_reason(request, exc)) from None
+
+
+def _bad_filter_reason(request: HttpRequest, exc: Exception) -> str:
+    cause = exc.__cause__ or (exc.args[0] if exc.args else None)
+    if isinstance(cause, ValidationError):
+        detail = " ".join(cause.messages)
+    else:
+        detail = str(cause or "").strip("[]'\"")
+    detail = detail.rstrip(". ")
+    shown = ", ".join(
+        f"{key}={value}" for key, value in request.GET.items() if key not in ("e", "p", "o", "q")
+    )[:300]
+    reason = "This list cannot be filtered that way"
+    if shown:
+        reason += f" ({shown})"
+    if detail:
+        reason += f": {detail}"
+    return reason + ". Remove the filter from the address, or pick one from the list's filters."
+
+
 class EntityLinkInline(ReadOnlyMixin, admin.TabularInline):
     """The entities a record touches, as they were named when it was written."""
 
@@ -108,7 +140,7 @@ class EntityLinkInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -227,7 +259,7 @@ class AuditRecordAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("uuid", "user", "kind", "started_at", "last_seen_at", "ended_at", "ip")
     list_select_related = ("user",)
     list_filter = ("kind",)
