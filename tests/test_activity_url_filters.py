@@ -137,3 +137,20 @@ def test_the_entity_page_ignores_a_bad_date_but_says_so(owner, query, history) -
     response = _client(owner).get(f"/catalog/query/{query.pk}/?since=notadate")
     assert response.status_code == 200
     assert "Filters in the address ignored." in response.content.decode()
+
+
+def test_activity_query_reads_the_range_and_keeps_its_text() -> None:
+    from audit.selectors import ActivityQuery, BadActivityQuery
+
+    query = ActivityQuery.parse({"since": "2026-04-01", "until": "2026-04-30"})
+    assert (query.since, query.until) == ("2026-04-01", "2026-04-30")
+    assert query.starts == datetime(2026, 4, 1, tzinfo=UTC)
+    assert query.ends == datetime(2026, 5, 1, tzinfo=UTC)  # the whole last day is in
+    assert query.filtered
+    exact = ActivityQuery.parse({"until": "2026-04-30T08:15:00+02:00"})
+    assert exact.ends == datetime(2026, 4, 30, 6, 15, tzinfo=UTC) and exact.starts is None
+    assert not ActivityQuery.parse({}).filtered  # unchanged without a range
+    for bad in ("notadate", "2026-02-30", "2026-04-01\x00", "9" * 50):
+        with pytest.raises(BadActivityQuery) as caught:
+            ActivityQuery.parse({"since": bad})
+        assert list(caught.value.errors) == ["since"]
