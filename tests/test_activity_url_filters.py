@@ -154,3 +154,15 @@ def test_activity_query_reads_the_range_and_keeps_its_text() -> None:
         with pytest.raises(BadActivityQuery) as caught:
             ActivityQuery.parse({"since": bad})
         assert list(caught.value.errors) == ["since"]
+
+
+def test_a_range_with_a_time_stays_in_the_form(owner, query, history) -> None:
+    """A date field cannot hold a time: such a bound is shown as text, so the next
+    filter change (which sends the form) keeps it."""
+    body = (
+        _client(owner)
+        .get(f"/activity/query/{query.pk}/", {"since": "2026-04-10T12:00", "until": "2026-05-01"})
+        .content.decode()
+    )
+    assert '<input type="text" name="since" value="2026-04-10T12:00"' in body
+    assert '<input type="date" name="until" value="2026-05-01"' in body
