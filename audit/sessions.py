@@ -20,7 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import config, shared_cache
+from . import clock, config, shared_cache
 from .context import AuditContext, SessionRef
 from .models import SessionKind, UserSession
 
@@ -46,7 +46,7 @@ def open_session(
     user: Any, kind: str, *, ip: str | None = None, user_agent: str = "", client: str = ""
 ) -> UserSession:
     """Start a new session; ``user`` may be None for server and anonymous sessions."""
-    now = timezone.now()
+    now = clock.now()
     return UserSession.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
         kind=kind,
@@ -60,7 +60,7 @@ def open_session(
 
 def close_session(session_uuid: uuid.UUID | str) -> int:
     """Mark a session ended; returns how many were closed (0 if already ended)."""
-    now = timezone.now()
+    now = clock.now()
     return UserSession.objects.filter(uuid=session_uuid, ended_at__isnull=True).update(
         ended_at=now, last_seen_at=now
     )
@@ -73,6 +73,8 @@ def touch(ref: SessionRef) -> None:
     that a busy session costs one cache round trip per interval rather than one per
     batch or tracked save.
     """
+    if clock.is_backdated():  # a replayed past says nothing of the session now
+        return
     now = time.monotonic()
     if _touched.get(ref.pk, 0.0) > now:
         return

@@ -99,6 +99,11 @@ def _link_fields(link: LinkRow) -> dict[str, Any]:
     }
 
 
+def newest_time() -> datetime | None:
+    """The time of the newest record stored (by id, which is the order of storage)."""
+    return AuditRecord.objects.order_by("-id").values_list("created_at", flat=True).first()
+
+
 def insert(rows: list[RecordRow]) -> list[RecordRow]:
     """Store ``rows``; returns those that were new (with ``id`` set), in input order.
 

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "activity",
     "catalog",
     "cloudwatch_export",
+    "demo",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 import audit
+from audit import clock
 from audit.models import AuditRecord
 from audit.recording import build_event, record_events
 from catalog.models import Project
@@ -147,8 +148,9 @@ def test_text_format_is_one_line_starting_with_time_type_user_and_id(user: User)
 
 
 def test_records_outside_the_window_are_set_aside_then_retried_or_discarded(db: Any) -> None:
-    settings = configure({"log": "app"})
-    record_events([build_event("log", "ancient")], at=timezone.now() - timedelta(days=15))
+    with clock.backdated(timezone.now() - timedelta(days=15)):  # exported since then
+        settings = configure({"log": "app"})
+        record_events([build_event("log", "ancient")])
     audit.log("log", "fresh")
     report = export.drain()
     assert report.sent == 1 and report.set_aside == 1
