@@ -26,7 +26,6 @@ from .models import SessionKind, UserSession
 
 SESSION_KEY = "_audit_session"
 JOIN_HEADER = "HTTP_X_AUDIT_SESSION"
-_TOUCH_EVERY = 30  # seconds between last_seen updates of one session
 
 _TOUCHED_MAX = 10_000  # sessions remembered before the expired ones are dropped
 _touched: dict[int, float] = {}  # session pk -> monotonic time before which not to touch
@@ -67,7 +66,7 @@ def close_session(session_uuid: uuid.UUID | str) -> int:
 
 
 def touch(ref: SessionRef) -> None:
-    """Move ``last_seen_at`` forward, at most once per ``_TOUCH_EVERY`` seconds.
+    """Move ``last_seen_at`` forward, at most once per ``AUDIT_SESSION_TOUCH_SECONDS``.
 
     The shared cache decides between processes; each process first asks itself, so
     that a busy session costs one cache round trip per interval rather than one per
@@ -82,11 +81,12 @@ def touch(ref: SessionRef) -> None:
         for pk, until in list(_touched.items()):
             if until <= now:
                 _touched.pop(pk, None)
-    _touched[ref.pk] = now + _TOUCH_EVERY
+    every = config.session_touch_seconds()
+    _touched[ref.pk] = now + every
     key = f"audit:touch:{ref.pk}"
     # Without the cache each process touches once per interval on its own: a few more
     # UPDATEs, nothing lost.
-    if shared_cache.call(lambda cache: cache.add(key, 1, _TOUCH_EVERY), lambda: True):
+    if shared_cache.call(lambda cache: cache.add(key, 1, every), lambda: True):
         UserSession.objects.filter(pk=ref.pk).update(last_seen_at=timezone.now())
 
 

@@ -252,9 +252,9 @@ def test_without_keys_the_default_credential_chain_is_used(db: Any, monkeypatch:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     settings = configure({"log": "chain"})
-    from cloudwatch_export import configuration
+    from cloudwatch_export import export_settings
 
-    configuration.apply(configuration.Changes(clear_keys=True))
+    export_settings.apply(export_settings.Changes(clear_keys=True))
     settings.refresh_from_db()
     assert settings.access_key == "" and not settings.has_secret_key
     audit.log("log", "x")
