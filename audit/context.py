@@ -2,8 +2,9 @@
 
 A contextvar (not a thread-local, not a global) is what keeps the binding right when
 requests run concurrently in threads or as coroutines: each request, each task and
-each ``asyncio`` task sees its own value. Middleware binds it for a request, the token
-authenticator fills in the user it found, and Celery carries it in task headers.
+each ``asyncio`` task sees its own value. The middleware binds it for a request (the one
+place that does), Celery carries it in task headers, and server code binds its own
+with ``bind``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -25,16 +26,48 @@ class SessionRef:
     user_id: int | None
 
 
-@dataclass(slots=True)
 class AuditContext:
-    """The acting user and session. ``session`` is resolved lazily on first record."""
+    """Who is acting, in which session, for which request.
 
-    user: Any = None  # a User, an AnonymousUser or None (system)
-    session: SessionRef | None = None
-    request_id: str = ""
-    ip: str | None = None
-    user_agent: str = ""
-    request: Any = field(default=None, repr=False)
+    The acting user is either given (server code, a task, ``audit.log(user=...)``) or,
+    for a request, read from the request whenever it is needed: so the middleware binds
+    the context once, before anyone knows the user, and the sign-in, DRF's token
+    authentication (which sets ``request.user`` on the Django request too) and the
+    views never have to tell it who the user turned out to be. The session is resolved
+    lazily by ``audit.sessions.for_context`` and forgotten when the user it was resolved
+    for is no longer the acting one.
+    """
+
+    __slots__ = ("_user", "ip", "request", "request_id", "session", "user_agent")
+
+    def __init__(
+        self,
+        user: Any = None,
+        session: SessionRef | None = None,
+        request_id: str = "",
+        ip: str | None = None,
+        user_agent: str = "",
+        request: Any = None,
+    ) -> None:
+        self._user = user
+        self.session = session
+        self.request_id = request_id
+        self.ip = ip
+        self.user_agent = user_agent
+        self.request = request
+
+    @property
+    def user(self) -> Any:
+        """A User, an AnonymousUser, or None for the system itself."""
+        if self._user is not None or self.request is None:
+            return self._user
+        return getattr(self.request, "user", None)
+
+    def __repr__(self) -> str:
+        return (
+            f"AuditContext(user={self.user!r}, session={self.session!r}, "
+            f"request_id={self.request_id!r})"
+        )
 
 
 _current: ContextVar[AuditContext | None] = ContextVar("audit_context", default=None)

@@ -22,8 +22,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 def context_for(request: HttpRequest) -> AuditContext:
     incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-    return AuditContext(
-        user=getattr(request, "user", None),
+    return AuditContext(  # the user is read from the request when a record needs it
         request_id=incoming if _REQUEST_ID.match(incoming) else new_request_id(),
         ip=client_ip(request),
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:400],

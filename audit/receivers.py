@@ -34,8 +34,7 @@ def user_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     ref = sessions.on_login(request, user)
     ctx = current()
     if ctx is not None and ctx.request is request:
-        ctx.user = user
-        ctx.session = ref
+        ctx.session = ref  # the user is the request's, which login() has just set
     if _credentials_recorded.get():
         _record_sign_in("user-signed-in", f"Signed in via {_where(request)}", request, user)
 

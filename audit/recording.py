@@ -1,9 +1,10 @@
 """The recording service: every path that writes audit records goes through here.
 
-The ingest API, ``audit.log``, the Python ``Logger`` and logging handler all call
-``record_events``; it resolves the acting user and session, validates, drops the types
-switched off for the user, resolves entity names and stores the whole batch in one
-transaction with bulk inserts (``audit.storage``).
+The ingest API calls ``ingest`` (a client's events, admitted by ``validation.admit``);
+``audit.log``, the Python ``Logger``, the logging handler and change tracking call
+``record_events`` (server code's events). Both resolve the acting user and session,
+drop the types switched off for the user, resolve entity names and store the whole
+batch in one transaction with bulk inserts (``audit.storage``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
 from .signals import records_stored
-from .validation import EntityRef, EventErrors, ValidEvent, validate
+from .validation import EntityRef, ValidEvent, admit
 
 
 @dataclass
@@ -44,59 +45,12 @@ class IngestResult:
 
 
 def ingest(raw_events: Sequence[Any], *, ctx: AuditContext, trusted: bool = False) -> IngestResult:
-    """Validate and store events posted by a client (decoded JSON values).
-
-    A client that is not a ``trusted`` service (``audit.trust``) may neither post the
-    types only the server records nor link a record to an entity its user may not
-    view: such events are rejected one by one, and the message is the same whether
-    the entity exists or not.
-    """
+    """Admit a client's events (decoded JSON values, ``validation.admit``) and store
+    those admitted; the answer lists the refused ones by index."""
     result = IngestResult()
-    valid: list[tuple[int, ValidEvent]] = []
-    for index, raw in enumerate(raw_events):
-        try:
-            valid.append((index, validate(raw)))
-        except EventErrors as exc:
-            result.rejected.append({"index": index, "errors": exc.errors})
-    if not trusted:
-        valid = _linkable_only(valid, ctx.user, result)
-    _store(valid, ctx=ctx, source=Source.CLIENT, result=result, restricted=not trusted)
-    result.rejected.sort(key=lambda item: item["index"])
+    admitted, result.rejected = admit(raw_events, user=ctx.user, trusted=trusted)
+    _store(admitted, ctx=ctx, source=Source.CLIENT, result=result)
     return result
-
-
-def _linkable_only(
-    valid: list[tuple[int, ValidEvent]], user: Any, result: IngestResult
-) -> list[tuple[int, ValidEvent]]:
-    """The events whose entities ``user`` may view; the others are rejected by index.
-
-    One query per kind for the whole batch. Staff may view every entity, so their
-    links are not checked (an id that does not exist simply names nothing)."""
-    if getattr(user, "is_staff", False) and user.is_active:
-        return valid
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for _, event in valid:
-        for ref in event.entities:
-            wanted[ref.kind.kind].add(ref.object_id)
-    if not wanted:
-        return valid
-    visible: dict[str, set[str]] = {}
-    for kind_name, ids in wanted.items():
-        kind = registry.get(kind_name)
-        pks = kind.visible_to(user).filter(pk__in=list(ids)).values_list("pk", flat=True)
-        visible[kind_name] = {str(pk) for pk in pks}
-    kept = []
-    for index, event in valid:
-        refused = [
-            f"[{position}] {ref.kind.kind}:{ref.object_id} is not an entity you may view"
-            for position, ref in enumerate(event.entities)
-            if ref.object_id not in visible[ref.kind.kind]
-        ]
-        if refused:
-            result.rejected.append({"index": index, "errors": {"entities": refused}})
-        else:
-            kept.append((index, event))
-    return kept
 
 
 def record_events(
@@ -130,12 +84,10 @@ def prepare_rows(
     ctx: AuditContext,
     source: str,
     result: IngestResult,
-    restricted: bool = False,
 ) -> tuple[list[storage.RecordRow], SessionRef | None]:
-    """Resolve user, session and types, drop switched-off types and in-batch repeats:
-    the rows to insert (no query when the caches are warm). ``restricted``: a client
-    that may not post server-only types, whose new type names count against its
-    user's cap."""
+    """Resolve user, session and the types not resolved yet (server code's: a name
+    that cannot be a type raises ``UnknownType``), drop switched-off types and in-batch
+    repeats: the rows to insert (no query when the caches are warm)."""
     if not valid:
         return [], None
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
@@ -146,15 +98,8 @@ def prepare_rows(
         clock.check_in_order(now, storage.newest_time())
     rows: list[storage.RecordRow] = []
     seen: set[uuid.UUID] = set()
-    for index, event in valid:
-        try:
-            info = event_types.resolve(event.type, client_user=user if restricted else None)
-        except event_types.UnknownType as exc:
-            result.rejected.append({"index": index, "errors": {"type": [str(exc)]}})
-            continue
-        if restricted and info.server_only:
-            result.rejected.append({"index": index, "errors": {"type": [_SERVER_ONLY % info.name]}})
-            continue
+    for _index, event in valid:
+        info = event.type_info or event_types.resolve(event.type)
         if info.name in disabled:
             result.disabled += 1
             dropped.count(info.name, toggles.drop_reasons(user, info.name))
@@ -185,17 +130,9 @@ def prepare_rows(
                 client_uuid=event.uuid is not None,
             )
         )
-    if result.rejected:
-        result.rejected.sort(key=lambda item: item["index"])
     if result.disabled:
         dropped.maybe_flush()
     return rows, session
-
-
-_SERVER_ONLY = (
-    "%r is recorded by the server itself when it happens; clients cannot post it "
-    "(only an API token of a trusted service may)"
-)
 
 
 def _store(
@@ -205,11 +142,8 @@ def _store(
     source: str,
     result: IngestResult,
     resolve_names: bool = True,
-    restricted: bool = False,
 ) -> None:
-    rows, session = prepare_rows(
-        valid, ctx=ctx, source=source, result=result, restricted=restricted
-    )
+    rows, session = prepare_rows(valid, ctx=ctx, source=source, result=result)
     if not rows or session is None:
         return
     if resolve_names:

@@ -113,10 +113,13 @@ def on_logout(request: Any) -> None:
 
 
 def for_context(ctx: AuditContext) -> SessionRef:
-    """The session a record made in ``ctx`` belongs to, opening one if there is none."""
-    if ctx.session is not None:
-        return ctx.session
+    """The session a record made in ``ctx`` belongs to, opening one if there is none.
+
+    A session resolved for another user than the acting one (the request's anonymous
+    visitor before a token was authenticated) is resolved again."""
     user = ctx.user
+    if ctx.session is not None and ctx.session.user_id == getattr(user, "pk", None):
+        return ctx.session
     request = ctx.request
     if user is None or request is None:
         ctx.session = server_session() if user is None else _user_server_session(user)

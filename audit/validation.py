@@ -1,22 +1,29 @@
-"""Validating incoming events with a compiled schema (msgspec), one event at a time.
+"""Admitting a client's events: the one step that decides, event by event, what is
+stored and what is refused, and says why.
 
-A DRF serializer per event costs milliseconds; msgspec converts and type-checks a
-decoded event in about a microsecond, which is what lets one request carry hundreds
-of events. Each event is checked on its own so that a bad one is reported by index and
-never costs the good ones sent with it.
+``admit`` runs every check a client's event must pass, in one place, and collects every
+refusal by index: the shape and the limits (a compiled msgspec schema: a DRF serializer
+per event costs milliseconds, msgspec about a microsecond, which is what lets one
+request carry hundreds of events), the type's name (an existing type, or a new custom
+one within the caps; never one only the server records), and the entities (only those
+the client's user may view). A bad event never costs the good ones sent with it.
+Server code builds its events with ``recording.build_event`` and is trusted with all of
+this but the type, which ``recording`` resolves.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from . import config, registry
+from . import config, event_types, registry
 from .levels import LEVELS
 
 
@@ -58,6 +65,7 @@ class ValidEvent:
     client_time: datetime | None
     uuid: uuid.UUID | None
     changes_json: str | None = None
+    type_info: event_types.TypeInfo | None = None  # set once the type is resolved
 
 
 class EventErrors(Exception):
@@ -216,3 +224,83 @@ def _entities(items: list[EntityIn]) -> tuple[list[EntityRef], list[str]]:
             continue
         refs.append(EntityRef(kind=kind, object_id=object_id, role=item.role))
     return refs, errors
+
+
+Rejection = dict[str, Any]  # {"index": i, "errors": {field: [message, ...]}}
+
+SERVER_ONLY = (
+    "%r is recorded by the server itself when it happens; clients cannot post it "
+    "(only an API token of a trusted service may)"
+)
+
+
+def admit(
+    raw_events: Sequence[Any], *, user: Any, trusted: bool
+) -> tuple[list[tuple[int, ValidEvent]], list[Rejection]]:
+    """The events of a client's batch that may be stored (with their index and
+    resolved type), and the refusals of the others, by index.
+
+    A client that is not a ``trusted`` service (``audit.trust``) may neither post the
+    types only the server records, nor register new names against more than its user's
+    cap, nor link a record to an entity its user may not view; the refusal of a link
+    reads the same whether the entity exists or not."""
+    admitted: list[tuple[int, ValidEvent]] = []
+    rejected: list[Rejection] = []
+    client_user = user if not trusted and getattr(user, "is_authenticated", False) else None
+    for index, raw in enumerate(raw_events):
+        try:
+            event = validate(raw)
+            event.type_info = _client_type(event.type, client_user, trusted)
+        except EventErrors as exc:
+            rejected.append({"index": index, "errors": exc.errors})
+            continue
+        admitted.append((index, event))
+    if not trusted:
+        admitted = _linkable_only(admitted, user, rejected)
+    rejected.sort(key=lambda item: item["index"])
+    return admitted, rejected
+
+
+def _client_type(name: str, client_user: Any, trusted: bool) -> event_types.TypeInfo:
+    try:
+        info = event_types.resolve(name, client_user=client_user)
+    except event_types.UnknownType as exc:
+        raise EventErrors({"type": [str(exc)]}) from None
+    if info.server_only and not trusted:
+        raise EventErrors({"type": [SERVER_ONLY % info.name]})
+    return info
+
+
+def _linkable_only(
+    admitted: list[tuple[int, ValidEvent]], user: Any, rejected: list[Rejection]
+) -> list[tuple[int, ValidEvent]]:
+    """The events whose entities ``user`` may view; the others are refused by index.
+
+    One query per kind for the whole batch. Staff may view every entity, so their
+    links are not checked (an id that does not exist simply names nothing)."""
+    if getattr(user, "is_staff", False) and user.is_active:
+        return admitted
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _, event in admitted:
+        for ref in event.entities:
+            wanted[ref.kind.kind].add(ref.object_id)
+    if not wanted:
+        return admitted
+    visible: dict[str, set[str]] = {}
+    for kind_name, ids in wanted.items():
+        kind = registry.get(kind_name)
+        assert kind is not None  # validate() resolved it
+        pks = kind.visible_to(user).filter(pk__in=list(ids)).values_list("pk", flat=True)
+        visible[kind_name] = {str(pk) for pk in pks}
+    kept = []
+    for index, event in admitted:
+        refused = [
+            f"[{position}] {ref.kind.kind}:{ref.object_id} is not an entity you may view"
+            for position, ref in enumerate(event.entities)
+            if ref.object_id not in visible[ref.kind.kind]
+        ]
+        if refused:
+            rejected.append({"index": index, "errors": {"entities": refused}})
+        else:
+            kept.append((index, event))
+    return kept

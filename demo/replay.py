@@ -117,8 +117,7 @@ class Replay:
         }
         request.session = SessionStore()
         request.user = AnonymousUser()
-        ctx = AuditContext(
-            user=request.user,
+        ctx = AuditContext(  # the user is the request's: anonymous, then signed in
             request=request,
             request_id=new_request_id(),
             ip=sitting.ip,
@@ -134,7 +133,7 @@ class Replay:
     def _sign_out(self, sitting: Sitting, opened: _Open) -> None:
         user = self.users[sitting.person.username]
         opened.request.user = user
-        ctx = AuditContext(user=user, session=opened.session, request=opened.request)
+        ctx = AuditContext(session=opened.session, request=opened.request)
         with bind(ctx):
             logout(opened.request)
 
