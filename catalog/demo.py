@@ -38,6 +38,7 @@ from django.contrib.auth.models import Group, User
 from django.db import models, transaction
 from django.utils import timezone
 
+from audit import related_names
 from audit.context import AuditContext, SessionRef, new_request_id
 from audit.models import SessionKind, Source, UserSession
 from audit.recording import build_event, record_events
@@ -211,8 +212,11 @@ def _created_event(obj: models.Model, initial: dict[str, Any]) -> ValidEvent:
             continue
         if model_field.is_relation:
             value = getattr(obj, model_field.attname)
-        else:
-            value = initial.get(model_field.name, getattr(obj, model_field.attname))
+            if value is not None:  # by name, the id beside it (``audit.related_names``)
+                target = related_names.name_of(getattr(obj, model_field.name))
+                changes[model_field.name] = {"new": target, "new_id": value}
+            continue
+        value = initial.get(model_field.name, getattr(obj, model_field.attname))
         if value not in (None, "", [], {}):
             changes[model_field.name] = {"new": _shown(spec, model_field.name, value)}
     return build_event(
