@@ -95,6 +95,31 @@ def _changelist_url(model: type[Any], **filters: Any) -> str:
     return f"{url}?{query}" if query else url
 
 
+def _compact_time(moment: Any, day_of: Any = None) -> str:
+    """Compact and sortable to the eye (2026-03-01 14:30:05), in the site's zone; only
+    the time when it is the same day as ``day_of``; to the microsecond on hover."""
+    if moment is None:
+        return "—"
+    local = timezone.localtime(moment)
+    same_day = day_of is not None and timezone.localtime(day_of).date() == local.date()
+    return format_html(
+        '<time class="audit-time" datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S.%f %Z"),
+        local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def _user_link(obj: AuditRecord | UserSession) -> str:
+    """The user's name, linked to their activity page."""
+    if obj.user_id is None:
+        return "—"
+    if obj.user is None:
+        return f"deleted user #{obj.user_id}"
+    name = obj.user.get_username()
+    return format_html('<a href="{}">{}</a>', reverse("activity:user", args=[name]), name)
+
+
 class BadFilterIsBadRequestMixin:
     """A changelist filter in the address that cannot be applied (``?id__exact=abc``,
     ``?created_at__gte=notadate``) is the site's styled 400 naming what was wrong,
@@ -221,14 +246,7 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
 
     @admin.display(description="time")
     def time(self, obj: AuditRecord) -> str:
-        """Compact and sortable to the eye (2026-03-01 14:30:05), in the site's zone."""
-        moment = timezone.localtime(obj.created_at)
-        return format_html(
-            '<time class="audit-time" datetime="{}" title="{}">{}</time>',
-            obj.created_at.isoformat(),
-            moment.strftime("%Y-%m-%d %H:%M:%S.%f %Z"),
-            moment.strftime("%Y-%m-%d %H:%M:%S"),
-        )
+        return _compact_time(obj.created_at)
 
     @admin.display(description="type")
     def type_link(self, obj: AuditRecord) -> str:
@@ -251,14 +269,7 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
 
     @admin.display(description="user", ordering=None)
     def user_link(self, obj: AuditRecord) -> str:
-        """The user's name links to their activity page."""
-        if obj.user_id is None:
-            return "—"
-        if obj.user is None:
-            return f"deleted user #{obj.user_id}"
-        name = obj.user.get_username()
-        url = reverse("activity:user", args=[name])
-        return format_html('<a href="{}">{}</a>', url, name)
+        return _user_link(obj)
 
     @admin.display(description="session")
     def session_short(self, obj: AuditRecord) -> str:
@@ -309,7 +320,17 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
 
 @admin.register(UserSession)
 class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("uuid", "user", "kind", "started_at", "last_seen_at", "ended_at", "ip")
+    list_display = (
+        "session_key",
+        "user_link",
+        "kind",
+        "started",
+        "last_seen",
+        "ended",
+        "ip",
+        "timeline_link",
+    )
+    list_display_links = ("session_key",)
     list_select_related = ("user",)
     list_filter = ("kind",)
     ordering = ("-started_at",)
@@ -344,6 +365,35 @@ class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
         if (key := _as_uuid(term)) is not None:
             return queryset.filter(uuid=key), False
         return queryset.filter(user__username__icontains=term), False
+
+    class Media:
+        css = {"all": ("audit/admin.css",)}
+
+    @admin.display(description="session", ordering="started_at")
+    def session_key(self, obj: UserSession) -> str:
+        """The first 8 characters, as the records list shows it; all of it on hover."""
+        return format_html('<code title="{}">{}</code>', obj.uuid, str(obj.uuid)[:8])
+
+    @admin.display(description="user")
+    def user_link(self, obj: UserSession) -> str:
+        return _user_link(obj)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: UserSession) -> str:
+        return _compact_time(obj.started_at)
+
+    @admin.display(description="last seen")
+    def last_seen(self, obj: UserSession) -> str:
+        return _compact_time(obj.last_seen_at, day_of=obj.started_at)
+
+    @admin.display(description="ended")
+    def ended(self, obj: UserSession) -> str:
+        return _compact_time(obj.ended_at, day_of=obj.started_at)
+
+    @admin.display(description="timeline")
+    def timeline_link(self, obj: UserSession) -> str:
+        url = reverse("activity:session", args=[obj.uuid])
+        return format_html('<a href="{}">Timeline</a>', url)
 
     @admin.display(description="records")
     def records_link(self, obj: UserSession) -> str:

@@ -130,3 +130,36 @@ def test_the_records_list_fits_1400px_and_filters(live_server, browser) -> None:
     assert response.status == 400
     assert "since: must be an ISO date" in page.locator(".error-reason").inner_text()
     context.close()
+
+
+def test_from_the_admin_one_click_to_activity_and_timeline(live_server, browser) -> None:
+    """The sessions list fits 1400 px too; a user's admin page and a session's lead to
+    the activity page and the timeline."""
+    alice = User.objects.create_user("alice", "a@example.com", "alice-password")
+    User.objects.create_superuser("root", "root@example.com", "root-password")
+    _trail(alice, alice)
+
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    base = live_server.url
+    page.goto(f"{base}/admin/login/?next=/admin/audit/usersession/")
+    page.fill("input[name=username]", "root")
+    page.fill("input[name=password]", "root-password")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base}/admin/audit/usersession/")
+    _fits(page)
+    screenshot(page, "admin-sessions-1400")
+
+    row = page.locator("#result_list tbody tr", has=page.locator("a", has_text="alice"))
+    with page.expect_navigation():
+        row.locator("td.field-timeline_link a").click()
+    assert "/activity/sessions/" in page.url and page.locator("h1").inner_text() == (
+        "Session timeline"
+    )
+
+    page.goto(f"{base}/admin/auth/user/{alice.pk}/change/")
+    with page.expect_navigation():
+        page.locator(".object-tools a", has_text="Activity").click()
+    assert page.url == f"{base}/activity/users/alice/"
+    assert "alice's activity" in page.locator("h1").inner_text()
+    context.close()
