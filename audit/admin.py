@@ -110,14 +110,19 @@ def _compact_time(moment: Any, day_of: Any = None) -> str:
     )
 
 
-def _user_link(obj: AuditRecord | UserSession) -> str:
-    """The user's name, linked to their activity page."""
-    if obj.user_id is None:
+def user_activity_link(user: Any) -> str:
+    """A user's name in an admin list, linked to their activity page (any app's admin
+    may use it: the catalog's lists their owners and comment authors with it)."""
+    if user is None:
         return "—"
-    if obj.user is None:
-        return f"deleted user #{obj.user_id}"
-    name = obj.user.get_username()
+    name = user.get_username()
     return format_html('<a href="{}">{}</a>', reverse("activity:user", args=[name]), name)
+
+
+def _user_link(obj: AuditRecord | UserSession) -> str:
+    if obj.user_id is not None and obj.user is None:
+        return f"deleted user #{obj.user_id}"
+    return user_activity_link(obj.user)
 
 
 class BadFilterIsBadRequestMixin:

@@ -83,3 +83,16 @@ def test_a_server_session_without_a_user_has_no_user_link(admin_browser: Client)
     tools = _object_tools(page)
     assert f'href="/activity/sessions/{session.uuid}/"' in tools
     assert "/activity/users/" not in tools
+
+
+def test_the_catalog_admin_lists_link_owners_and_authors(admin_browser: Client, user: User) -> None:
+    from audit import tracking
+    from catalog.models import Comment, Project
+
+    with tracking.disabled():
+        project = Project.objects.create(name="Sales", owner=user)
+    Comment.objects.create(kind="project", object_id=project.pk, author=user, text="ok")
+    for url in ("/admin/catalog/project/", "/admin/catalog/comment/"):
+        page = admin_browser.get(url).content.decode()
+        (table,) = re.findall(r"<tbody>.*?</tbody>", page, re.S)
+        assert '<a href="/activity/users/alice/">alice</a>' in table, url
