@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Logger", "log", "register"]
+from .appsettings import AppSettings, Setting, SettingError
+
+__all__ = ["AppSettings", "Logger", "Setting", "SettingError", "log", "register"]
 
 
 def log(*args: Any, **kwargs: Any) -> int | None:

@@ -1,4 +1,8 @@
-"""System checks: configuration mistakes reported by ``manage.py check``."""
+"""System checks: configuration mistakes reported by ``manage.py check``.
+
+The project's own concerns (a development ``SECRET_KEY``) are Django's deploy checks'
+(``security.W009``); these are the audit app's.
+"""
 
 from __future__ import annotations
 
@@ -6,33 +10,19 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
+from django.db import connections
 
 from . import config
-
-
-@checks.register(checks.Tags.security, deploy=True)
-def check_secret_key(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    if settings.SECRET_KEY.startswith("dev-insecure"):
-        return [
-            checks.Warning(
-                "SECRET_KEY is the development default.",
-                hint="Set the SECRET_KEY environment variable in production.",
-                id="audit.W001",
-            )
-        ]
-    return []
+from .signals import records_stored
 
 
 @checks.register()
-def check_limits(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    errors = []
-    for name, value in config.limits().items():
-        if value < 1:
-            errors.append(
-                checks.Error(
-                    f"AUDIT_{name.upper()} must be at least 1, not {value}.", id="audit.E001"
-                )
-            )
+def check_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every AUDIT_* setting has a usable value, and the context middleware is on."""
+    errors: list[checks.CheckMessage] = [
+        checks.Error(problem, hint="See the README's Configuration table.", id="audit.E001")
+        for problem in config.SETTINGS.problems()
+    ]
     if "audit.middleware.AuditContextMiddleware" not in settings.MIDDLEWARE:
         errors.append(
             checks.Error(
@@ -42,3 +32,50 @@ def check_limits(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
             )
         )
     return errors
+
+
+@checks.register()
+def check_no_receivers_on_postgresql(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """On PostgreSQL a tracked save stores its record inside the model's own statement,
+    which returns no record ids; a ``records_stored`` receiver needs them, so its mere
+    presence sends every tracked save down the slower path (two statements)."""
+    vendors = {connections[alias].vendor for alias in connections}
+    if "postgresql" not in vendors or not records_stored.has_listeners():
+        return []
+    sync, asynchronous = records_stored._live_receivers(None)
+    names = ", ".join(
+        sorted(
+            {getattr(receiver, "__qualname__", repr(receiver)) for receiver in sync + asynchronous}
+        )
+    )
+    return [
+        checks.Error(
+            f"audit.signals.records_stored has receivers on PostgreSQL ({names}).",
+            hint=(
+                "Every tracked save then takes two statements instead of one. Act on new "
+                "records with a trigger on audit_auditrecord (as cloudwatch_export does), "
+                "or silence audit.E003 to accept the cost."
+            ),
+            id="audit.E003",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_append_only_is_enforced(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Only PostgreSQL refuses UPDATE and DELETE of records (a trigger); elsewhere the
+    trail is append-only because nothing in the product edits it, not because the
+    database refuses."""
+    found = []
+    for alias in connections:
+        vendor = connections[alias].vendor
+        if vendor != "postgresql":
+            found.append(
+                checks.Warning(
+                    f"The database {alias!r} ({vendor}) does not refuse changes to audit "
+                    "records: append-only is enforced only on PostgreSQL.",
+                    hint="Run production on PostgreSQL (DATABASE_URL=postgres://...).",
+                    id="audit.W002",
+                )
+            )
+    return found

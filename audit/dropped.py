@@ -1,10 +1,11 @@
 """Counting the events the switches drop, so admins know what they are not seeing.
 
 Counts accumulate in this process's memory and are added to ``DroppedCount`` rows by
-one upsert every ``FLUSH_SECONDS``: from a timer thread that the first drop starts (so a
-drop shows within seconds even when no other event follows it), from the recording
-path when a flush is due, from the Celery beat task, and at exit. Never a database write
-per dropped event; a process that dies loses at most the counts of its last seconds.
+one upsert every ``AUDIT_DROPPED_FLUSH_SECONDS``: from a timer thread that the first
+drop starts (so a drop shows within seconds even when no other event follows it), from
+the recording path when a flush is due, from the Celery beat task, and at exit. Never a
+database write per dropped event; a process that dies loses at most the counts of its
+last seconds.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import config
 from .models import DroppedCount
-
-FLUSH_SECONDS = 10.0
 
 _lock = threading.Lock()
 _counts: Counter[tuple[datetime, str, str]] = Counter()
@@ -61,7 +61,7 @@ def _flush_forever() -> None:
     from django.db import close_old_connections
 
     while True:
-        time.sleep(FLUSH_SECONDS / 2)
+        time.sleep(config.dropped_flush_seconds() / 2)
         if not _counts:
             continue
         with contextlib.suppress(Exception):  # the counts stay for the next try
@@ -78,7 +78,7 @@ os.register_at_fork(after_in_child=_forget_timer)
 
 
 def maybe_flush() -> None:
-    if _counts and time.monotonic() - _last_flush >= FLUSH_SECONDS:
+    if _counts and time.monotonic() - _last_flush >= config.dropped_flush_seconds():
         flush()
 
 

@@ -2,7 +2,7 @@
 
 The ingest path resolves every event's type, so names map to ``(id, level)`` from a
 per-process table that is loaded in one query and reloaded at most every
-``_RELOAD_SECONDS`` (an admin's change to a type's level shows within that time).
+``AUDIT_EVENT_TYPES_RELOAD_SECONDS`` (an admin's change to a type's level shows within that time).
 Unknown names become custom types, bounded by a name pattern and a cap.
 """
 
@@ -21,7 +21,6 @@ from . import config, server_types
 from .models import EventType
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-_RELOAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +52,7 @@ class _Table:
         self._loaded_at = time.monotonic()
 
     def get(self, name: str) -> TypeInfo | None:
-        if time.monotonic() - self._loaded_at > _RELOAD_SECONDS:
+        if time.monotonic() - self._loaded_at > config.event_types_reload_seconds():
             with self._lock:
                 self._load()
         return self._by_name.get(name)

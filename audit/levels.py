@@ -1,4 +1,7 @@
-"""Record levels, from the most to the least important to keep."""
+"""Record levels, in the specification's order (audit, usage, info, debug, warning,
+error). It is not a scale of severity: ``audit`` and ``usage`` say what a record is
+for (evidence, usage analysis), the other four how serious a message is; no code
+compares levels by their order."""
 
 from django.db import models
 

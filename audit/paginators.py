@@ -20,7 +20,7 @@ from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
-DEFAULT_CAP = 10_000
+from . import config
 
 
 class BoundedCount(int):
@@ -51,13 +51,14 @@ class BoundedCount(int):
         return f"BoundedCount({int(self)}, exact={self.exact}, estimated={self.estimated})"
 
 
-def bounded_count(queryset: QuerySet[Any], cap: int = DEFAULT_CAP) -> BoundedCount:
+def bounded_count(queryset: QuerySet[Any], cap: int | None = None) -> BoundedCount:
     """How many rows ``queryset`` has, counting no further than ``cap``.
 
     Returns the exact count when it is at most ``cap``; otherwise ``cap`` marked as
     a lower bound. The ordering is dropped: it changes nothing in a count and would
-    make the database sort before limiting.
+    make the database sort before limiting. ``cap`` defaults to ``AUDIT_ADMIN_COUNT_CAP``.
     """
+    cap = config.admin_count_cap() if cap is None else cap
     found = queryset.order_by()[: cap + 1].count()
     if found > cap:
         return BoundedCount(cap, exact=False)
@@ -88,7 +89,7 @@ def table_estimate(queryset: QuerySet[Any]) -> int | None:
 class BoundedPaginator(Paginator):
     """A ``Paginator`` whose ``count`` never scans more than ``cap + 1`` rows."""
 
-    cap: int = DEFAULT_CAP
+    cap: int | None = None  # AUDIT_ADMIN_COUNT_CAP
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
@@ -98,6 +99,6 @@ class BoundedPaginator(Paginator):
         if counted.exact:
             return counted
         estimate = table_estimate(self.object_list)
-        if estimate is not None and estimate > self.cap:
+        if estimate is not None and estimate > int(counted):
             return BoundedCount(estimate, exact=False, estimated=True)
         return counted

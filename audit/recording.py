@@ -12,14 +12,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.utils import timezone
 
-from . import config, dropped, event_types, registry, sessions, storage, toggles, uuids
+from . import clock, config, dropped, event_types, registry, sessions, storage, toggles, uuids
 from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
@@ -106,18 +104,17 @@ def record_events(
     *,
     ctx: AuditContext | None = None,
     source: str = Source.SERVER,
-    at: datetime | None = None,
     resolve_names: bool = True,
 ) -> IngestResult:
-    """Store events built in Python (already valid). ``at`` backdates them (seeding);
-    ``resolve_names=False`` skips looking up the names of entities given by id."""
+    """Store events built in Python (already valid). ``resolve_names=False`` skips
+    looking up the names of entities given by id. They are stored now, or at the
+    replayed time inside ``audit.clock.backdated``."""
     result = IngestResult()
     _store(
         list(enumerate(events)),
         ctx=ctx or _server_context(),
         source=source,
         result=result,
-        at=at,
         resolve_names=resolve_names,
     )
     return result
@@ -133,7 +130,6 @@ def prepare_rows(
     ctx: AuditContext,
     source: str,
     result: IngestResult,
-    at: datetime | None = None,
     restricted: bool = False,
 ) -> tuple[list[storage.RecordRow], SessionRef | None]:
     """Resolve user, session and types, drop switched-off types and in-batch repeats:
@@ -145,7 +141,9 @@ def prepare_rows(
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
     disabled = toggles.disabled_types(user)
     session = sessions.for_context(ctx)
-    now = at or timezone.now()
+    now = clock.now()
+    if clock.is_backdated():
+        clock.check_in_order(now, storage.newest_time())
     rows: list[storage.RecordRow] = []
     seen: set[uuid.UUID] = set()
     for index, event in valid:
@@ -206,12 +204,11 @@ def _store(
     ctx: AuditContext,
     source: str,
     result: IngestResult,
-    at: datetime | None = None,
     resolve_names: bool = True,
     restricted: bool = False,
 ) -> None:
     rows, session = prepare_rows(
-        valid, ctx=ctx, source=source, result=result, at=at, restricted=restricted
+        valid, ctx=ctx, source=source, result=result, restricted=restricted
     )
     if not rows or session is None:
         return
@@ -225,8 +222,7 @@ def _store(
             records_stored.send(sender=storage.RecordRow, records=stored)
     result.accepted = [row.id for row in stored if row.id is not None]
     result.duplicates += len(rows) - len(stored)
-    if at is None:  # backdated records (seeding, imports) say nothing of the session now
-        sessions.touch(session)
+    sessions.touch(session)
 
 
 def _links(refs: list[EntityRef]) -> list[storage.LinkRow]:

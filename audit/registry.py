@@ -150,12 +150,6 @@ def register(
     return entry
 
 
-def unregister(model: type[models.Model]) -> None:
-    entry = _by_model.pop(model, None)
-    if entry is not None:
-        _by_kind.pop(entry.kind, None)
-
-
 def get(kind: str) -> EntityKind | None:
     return _by_kind.get(kind)
 

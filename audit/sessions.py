@@ -20,13 +20,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from . import config, shared_cache
+from . import clock, config, shared_cache
 from .context import AuditContext, SessionRef
 from .models import SessionKind, UserSession
 
 SESSION_KEY = "_audit_session"
 JOIN_HEADER = "HTTP_X_AUDIT_SESSION"
-_TOUCH_EVERY = 30  # seconds between last_seen updates of one session
 
 _TOUCHED_MAX = 10_000  # sessions remembered before the expired ones are dropped
 _touched: dict[int, float] = {}  # session pk -> monotonic time before which not to touch
@@ -46,7 +45,7 @@ def open_session(
     user: Any, kind: str, *, ip: str | None = None, user_agent: str = "", client: str = ""
 ) -> UserSession:
     """Start a new session; ``user`` may be None for server and anonymous sessions."""
-    now = timezone.now()
+    now = clock.now()
     return UserSession.objects.create(
         user=user if getattr(user, "is_authenticated", False) else None,
         kind=kind,
@@ -60,19 +59,21 @@ def open_session(
 
 def close_session(session_uuid: uuid.UUID | str) -> int:
     """Mark a session ended; returns how many were closed (0 if already ended)."""
-    now = timezone.now()
+    now = clock.now()
     return UserSession.objects.filter(uuid=session_uuid, ended_at__isnull=True).update(
         ended_at=now, last_seen_at=now
     )
 
 
 def touch(ref: SessionRef) -> None:
-    """Move ``last_seen_at`` forward, at most once per ``_TOUCH_EVERY`` seconds.
+    """Move ``last_seen_at`` forward, at most once per ``AUDIT_SESSION_TOUCH_SECONDS``.
 
     The shared cache decides between processes; each process first asks itself, so
     that a busy session costs one cache round trip per interval rather than one per
     batch or tracked save.
     """
+    if clock.is_backdated():  # a replayed past says nothing of the session now
+        return
     now = time.monotonic()
     if _touched.get(ref.pk, 0.0) > now:
         return
@@ -80,11 +81,12 @@ def touch(ref: SessionRef) -> None:
         for pk, until in list(_touched.items()):
             if until <= now:
                 _touched.pop(pk, None)
-    _touched[ref.pk] = now + _TOUCH_EVERY
+    every = config.session_touch_seconds()
+    _touched[ref.pk] = now + every
     key = f"audit:touch:{ref.pk}"
     # Without the cache each process touches once per interval on its own: a few more
     # UPDATEs, nothing lost.
-    if shared_cache.call(lambda cache: cache.add(key, 1, _TOUCH_EVERY), lambda: True):
+    if shared_cache.call(lambda cache: cache.add(key, 1, every), lambda: True):
         UserSession.objects.filter(pk=ref.pk).update(last_seen_at=timezone.now())
 
 

@@ -4,7 +4,7 @@ service and never fails it.
 The trail must keep accepting records while Redis is away: every read of the audit
 system's own cache entries (switch rules, group ids, token sessions, session touches,
 ingest counters) goes through here. When a call fails, the cache is marked down for
-``RETRY_SECONDS`` (so a dead Redis costs one failed attempt per interval, not one per
+``AUDIT_CACHE_RETRY_SECONDS`` (so a dead Redis costs one failed attempt per interval, not one per
 request), the caller gets its fallback (usually: ask the database, or count in this
 process), and one warning says what degrades; one line says when it is back.
 """
@@ -19,9 +19,10 @@ from typing import Any, TypeVar
 
 from django.core.cache import caches
 
+from . import config
+
 logger = logging.getLogger("audit.cache")
 
-RETRY_SECONDS = 5.0
 T = TypeVar("T")
 
 _lock = threading.Lock()
@@ -61,7 +62,7 @@ def call(operation: Callable[[Any], T], fallback: Callable[[], T]) -> T:
 def _mark_down(exc: BaseException) -> None:
     global _down_until, _down_since
     with _lock:
-        _down_until = time.monotonic() + RETRY_SECONDS
+        _down_until = time.monotonic() + config.cache_retry_seconds()
         if _down_since is None:
             _down_since = time.monotonic()
             logger.warning(

@@ -3,9 +3,14 @@
 PostgreSQL gets one call for the whole batch: the function ``audit_insert_records``
 runs ``INSERT ... SELECT FROM jsonb_populate_recordset(...) ON CONFLICT DO NOTHING`` for
 the records and inserts the entity links in the same statement: one round trip,
-whatever the batch size. Other
-databases go through ``bulk_create``. Either way idempotency rests on the unique
-``uuid`` column, so a retried event is stored once even when two retries race.
+whatever the batch size. Other databases go through ``bulk_create``.
+
+Idempotency rests on the unique ``uuid`` column. On PostgreSQL ``ON CONFLICT`` makes
+two racing retries of one event store it once. Through the ORM the stored uuids are
+looked up first and the rest inserted: on SQLite (``transaction_mode = IMMEDIATE``)
+writers are serialized, so the lookup and the insert cannot interleave with another
+writer's; on a database without that, two racing retries would make one batch fail on
+the unique index (the client resends it), never store a duplicate.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import msgspec
 import psycopg
 from django.db import connection
 
+from . import sql
 from .models import AuditRecord, EntityLink
 
 
@@ -58,24 +64,23 @@ class RecordRow:
 StoredRecord = RecordRow
 
 # The whole batch travels as two JSON documents, records and links, that the PL/pgSQL
-# function ``audit_insert_records`` (migration 0007) unpacks into rows of the tables'
-# own types: msgspec encodes them in C, the server parses them in C, and the function's
-# plans are kept, so a batch of any size (a single tracked save included) costs one
-# round trip and no planning. Links are joined to their records by uuid.
-_CALL = "SELECT record_id, record_uuid FROM audit_insert_records(%s::jsonb, %s::jsonb)"
+# function ``audit_insert_records`` (``audit.sql``) unpacks into rows of the tables' own
+# types: msgspec encodes them in C, the server parses them in C, and the function's
+# plans are kept, so a batch of any size costs one round trip and no planning. Links are
+# joined to their records by uuid.
+_CALL = "SELECT record_id, record_uuid FROM " + sql.call(
+    "audit_insert_records", sql.INSERT_RECORDS_ARGS
+)
+_TRACKED_CALL = sql.call("audit_insert_record", sql.INSERT_RECORD_ARGS)
 
 _encoder = msgspec.json.Encoder()
 
 
-_TRACKED_CALL = (
-    "audit_insert_record(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb)"
-)
-
-
 def tracked_calls(rows: list[RecordRow]) -> tuple[str, list[Any]]:
     """Rows of change tracking (server uuids, no stack trace, no client time) as calls
-    of ``audit_insert_record`` (migration 0007), to put in a SELECT list: the tracked
-    save's own statement decides whether they run (``audit.tracking``)."""
+    of ``audit_insert_record`` (``audit.sql``, arguments in ``INSERT_RECORD_ARGS``
+    order), to put in a SELECT list: the tracked save's own statement decides whether
+    they run (``audit.tracking``)."""
     params: list[Any] = []
     for row in rows:
         params += [
@@ -97,6 +102,11 @@ def _link_fields(link: LinkRow) -> dict[str, Any]:
         "role": link.role,
         "name": link.name,
     }
+
+
+def newest_time() -> datetime | None:
+    """The time of the newest record stored (by id, which is the order of storage)."""
+    return AuditRecord.objects.order_by("-id").values_list("created_at", flat=True).first()
 
 
 def insert(rows: list[RecordRow]) -> list[RecordRow]:

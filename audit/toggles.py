@@ -11,7 +11,7 @@ generation, then the rules stored for it. Why a generation rather than deleting 
 cached rules: a process that read the old rules from the database just before the
 change committed could store them after the delete and keep them for the entry's whole
 life; stored under the old generation, they are simply never read again. Each process
-keeps what it read for at most ``LOCAL_SECONDS``, so a change shows in every process
+keeps what it read for at most ``AUDIT_SWITCHES_LOCAL_SECONDS``, so a change shows in every process
 within that time after its commit.
 
 Without the cache (Redis away) the rules come from the database, kept by each process
@@ -27,16 +27,14 @@ from typing import Any
 
 from django.db import transaction
 
-from . import shared_cache
+from . import config, shared_cache
 from .models import EventType
 from .server_types import PROTECTED
 
 GENERATION_KEY = "audit:toggles:generation"
 # What a generation holds: "rules", and "groups:USER_ID" per user.
 ENTRY_KEY = "audit:toggles:{}:{}"
-LOCAL_SECONDS = 0.5
 # Entries of a generation outlive it only until this: a stale one is never read anyway.
-_CACHE_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +53,7 @@ class _Local:
 
     def get(self, key: str) -> Any:
         hit = self._values.get(key)
-        if hit is not None and time.monotonic() - hit[0] < LOCAL_SECONDS:
+        if hit is not None and time.monotonic() - hit[0] < config.switches_local_seconds():
             return hit[1]
         return None
 
@@ -130,7 +128,7 @@ def _cached(name: str, load: Any) -> Any:
             if value is None:
                 value = load()
                 if shareable:
-                    cache.set(key, value, _CACHE_SECONDS)
+                    cache.set(key, value, config.switches_cache_seconds())
             return value
 
         found = shared_cache.call(read, load)

@@ -19,13 +19,18 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import config
+
 logger = logging.getLogger("audit.unavailable")
 
-RETRY_AFTER_SECONDS = 5
-_DETAIL = (
-    "The database is unavailable for a moment; nothing of this request was stored. "
-    f"Retry in {RETRY_AFTER_SECONDS} s (with the same event ids)."
-)
+
+def _detail() -> str:
+    return (
+        "The database is unavailable for a moment; nothing of this request was stored. "
+        f"Retry in {config.retry_after_seconds()} s (with the same event ids)."
+    )
+
+
 DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
@@ -34,7 +39,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, DATABASE_ERRORS):
         logger.warning("Database unavailable, answered 503: %s", exc)
         return Response(
-            {"detail": _DETAIL}, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+            {"detail": _detail()},
+            status=503,
+            headers={"Retry-After": str(config.retry_after_seconds())},
         )
     return drf_exception_handler(exc, context)
 
@@ -48,12 +55,12 @@ def unavailable_response(request: HttpRequest) -> HttpResponse | None:
         return None
     logger.warning("Database unavailable, answered 503 to %s: %s", request.path, exc)
     if request.path.startswith("/api/"):
-        response: HttpResponse = JsonResponse({"detail": _DETAIL}, status=503)
+        response: HttpResponse = JsonResponse({"detail": _detail()}, status=503)
     else:
         response = HttpResponse(
             "<!doctype html><title>Unavailable for a moment</title>"
-            f"<h1>Unavailable for a moment</h1><p>{_DETAIL}</p>",
+            f"<h1>Unavailable for a moment</h1><p>{_detail()}</p>",
             status=503,
         )
-    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Retry-After"] = str(config.retry_after_seconds())
     return response

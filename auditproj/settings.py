@@ -12,6 +12,9 @@ from pathlib import Path
 
 import dj_database_url
 
+from audit.config import SETTINGS as AUDIT_CONFIG
+from cloudwatch_export.config import SETTINGS as EXPORT_CONFIG
+
 from . import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -43,6 +46,7 @@ INSTALLED_APPS = [
     "activity",
     "catalog",
     "cloudwatch_export",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -183,31 +187,18 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# Limits of the audit system (read through audit.config, documented in README).
-AUDIT_MAX_BATCH = env.integer("AUDIT_MAX_BATCH", 1000)
-AUDIT_MAX_BODY_BYTES = env.integer("AUDIT_MAX_BODY_BYTES", 5 * 1024 * 1024)
-AUDIT_MAX_PARAMS_BYTES = env.integer("AUDIT_MAX_PARAMS_BYTES", 16 * 1024)
-AUDIT_MAX_PARAMS_DEPTH = env.integer("AUDIT_MAX_PARAMS_DEPTH", 8)
-AUDIT_MAX_MESSAGE_LENGTH = env.integer("AUDIT_MAX_MESSAGE_LENGTH", 4096)
-AUDIT_MAX_STACK_TRACE_LENGTH = env.integer("AUDIT_MAX_STACK_TRACE_LENGTH", 32 * 1024)
-AUDIT_MAX_ENTITIES_PER_EVENT = env.integer("AUDIT_MAX_ENTITIES_PER_EVENT", 50)
-AUDIT_MAX_CUSTOM_TYPES = env.integer("AUDIT_MAX_CUSTOM_TYPES", 200)
-AUDIT_MAX_CUSTOM_TYPES_PER_USER = env.integer("AUDIT_MAX_CUSTOM_TYPES_PER_USER", 20)
-AUDIT_CLIENT_TIME_MAX_AGE_DAYS = env.integer("AUDIT_CLIENT_TIME_MAX_AGE_DAYS", 365)
-AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS = env.integer("AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS", 24 * 3600)
-AUDIT_INGEST_THROTTLE = env.text("AUDIT_INGEST_THROTTLE", "6000/min")
-AUDIT_INGEST_EVENT_THROTTLE = env.text("AUDIT_INGEST_EVENT_THROTTLE", "120000/min")
-AUDIT_SERVICE_INGEST_THROTTLE = env.text("AUDIT_SERVICE_INGEST_THROTTLE", "60000/min")
-AUDIT_SERVICE_INGEST_EVENT_THROTTLE = env.text("AUDIT_SERVICE_INGEST_EVENT_THROTTLE", "3000000/min")
-AUDIT_TOKEN_SESSION_IDLE_SECONDS = env.integer("AUDIT_TOKEN_SESSION_IDLE_SECONDS", 30 * 60)
-AUDIT_RETENTION_DAYS = env.integer("AUDIT_RETENTION_DAYS", 365)
-# Fernet key(s) for secrets at rest (the CloudWatch secret key), comma-separated, newest
-# first; empty: a key derived from SECRET_KEY.
-AUDIT_ENCRYPTION_KEY = env.text("AUDIT_ENCRYPTION_KEY")
+# The apps' own settings (AUDIT_*, CLOUDWATCH_EXPORT_*): each app writes their defaults
+# and bounds once, in its config module, and reads them there; here only what the
+# environment sets is taken, as text (the apps parse it, and `manage.py check` names a
+# value that cannot be used).
+globals().update(AUDIT_CONFIG.from_environment(env.text))
+globals().update(EXPORT_CONFIG.from_environment(env.text))
 
 # Django refuses bodies over this before our view sees them; keep it at or above
 # the audit body limit so that the ingest view answers the clear 413 itself.
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(AUDIT_MAX_BODY_BYTES, 2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(
+    AUDIT_CONFIG.value_in(globals(), "AUDIT_MAX_BODY_BYTES"), 2_621_440
+)
 
 LOGGING = {
     "version": 1,

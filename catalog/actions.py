@@ -247,17 +247,20 @@ def _select_columns(sql: str) -> int | None:
     return None if sql[match.end() :].lstrip().startswith("*") else count
 
 
-def run(obj: models.Model, *, produce: TableProducer = simulated_table) -> RunResult:
+def run(
+    obj: models.Model, *, produce: TableProducer = simulated_table, trigger: str = "manual"
+) -> RunResult:
     """Run ``obj`` and record ``KIND-start``; a query or a job also records the table it
     produced (``table-produced``, with rows and columns), linked to the entity.
 
-    ``produce`` executes and describes the result; the default simulates it.
+    ``produce`` executes and describes the result; the default simulates it. A job's
+    ``trigger`` says who started it: ``manual`` (a person) or ``schedule``.
     """
     spec = kinds.of(obj)
     if not spec.runnable:
         raise ActionError(f"A {spec.label.lower()} cannot be run.")
     with transaction.atomic():
-        start = start_event(obj).log()
+        start = start_event(obj, trigger=trigger).log()
         if not spec.produces_table:
             return RunResult(start_record=start)
         table = produce(obj)
@@ -265,12 +268,12 @@ def run(obj: models.Model, *, produce: TableProducer = simulated_table) -> RunRe
     return RunResult(start_record=start, table_record=produced, table=table)
 
 
-def start_event(obj: models.Model) -> Event:
+def start_event(obj: models.Model, *, trigger: str = "manual") -> Event:
     spec = kinds.of(obj)
     return Event(
         spec.start_type,
         f"Started {_label(obj)}",
-        {"kind": spec.kind, "name": obj.name, **_run_params(obj)},
+        {"kind": spec.kind, "name": obj.name, **_run_params(obj, trigger)},
         entities_of(obj),
     )
 
@@ -291,13 +294,13 @@ def table_event(obj: models.Model, table: Table) -> Event:
     )
 
 
-def _run_params(obj: models.Model) -> dict[str, Any]:
+def _run_params(obj: models.Model, trigger: str) -> dict[str, Any]:
     """What a run was given: a query's or script's parameter values, a job's trigger."""
     params: dict[str, Any] = {}
     if isinstance(getattr(obj, "parameters", None), dict) and obj.parameters:
         params["parameters"] = obj.parameters
     if kinds.of(obj).kind == "job":
-        params["trigger"] = "manual"
+        params["trigger"] = trigger
     return params
 
 

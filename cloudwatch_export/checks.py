@@ -1,4 +1,5 @@
-"""System checks of the export: a secret already stored under the development key.
+"""System checks of the export: its settings' values, and a secret already stored under
+the development key.
 
 ``crypto.encrypt`` refuses the development key with ``DEBUG`` off, but a secret saved
 before that refusal existed, or on a machine with ``DEBUG`` on whose database went to
@@ -16,7 +17,17 @@ from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, router
 
+from . import config as export_config
 from . import crypto
+
+
+@checks.register()
+def check_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Every CLOUDWATCH_EXPORT_* setting (and AUDIT_ENCRYPTION_KEY) has a usable value."""
+    return [
+        checks.Error(problem, hint="See the README's export tunables.", id="cloudwatch_export.E001")
+        for problem in export_config.SETTINGS.problems()
+    ]
 
 
 @checks.register(checks.Tags.security, checks.Tags.database)

@@ -14,7 +14,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from .configuration import mask_access_key
+from .export_settings import mask_access_key
 from .models import ExportSettings
 
 

@@ -23,7 +23,7 @@ import boto3
 from botocore.config import Config
 from django.core.management import call_command
 
-from cloudwatch_export import configuration
+from cloudwatch_export import export_settings
 from cloudwatch_export.models import ExportSettings
 
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -95,8 +95,8 @@ def configure(
 
     for name in mapping:
         EventType.objects.get_or_create(name=name)
-    return configuration.apply(
-        configuration.Changes(
+    return export_settings.apply(
+        export_settings.Changes(
             enabled=enabled,
             log_group=group or unique_group(),
             region=REGION,

@@ -317,14 +317,14 @@ def test_a_secret_set_or_changed_reads_in_words_without_either_value() -> None:
 
 
 def test_an_empty_masked_field_is_recorded_empty(db) -> None:
-    from cloudwatch_export import configuration
+    from cloudwatch_export import export_settings
     from cloudwatch_export.models import ExportSettings
 
     from .cloudwatch_helpers import ACCESS_KEY, SECRET_KEY
 
     ExportSettings.load()
-    configuration.apply(
-        configuration.Changes(access_key=ACCESS_KEY, secret_key=SECRET_KEY, log_group="g")
+    export_settings.apply(
+        export_settings.Changes(access_key=ACCESS_KEY, secret_key=SECRET_KEY, log_group="g")
     )
     edit = AuditRecord.objects.get(type__name="cloudwatch-settings-edited")
     assert edit.changes["access_key"] == {"old": "", "new": tracking.MASK}

@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
-from audit import logger
+from audit import clock, logger
 from audit.context import AuditContext
 from audit.models import AuditRecord
 from audit.recording import build_event, record_events
@@ -76,13 +77,15 @@ def test_empty_activity_says_so(user) -> None:
 
 
 def test_session_timeline_reads_forwards_with_times_from_the_start(user) -> None:
-    first = logger.log("log", "step 0", user=user)
+    with clock.backdated(timezone.now() - timedelta(hours=2)):  # a session of this morning
+        first = logger.log("log", "step 0", user=user)
     session = AuditRecord.objects.get(pk=first).session
     later = []
     for seconds in (75, 3725):  # +1 min 15 s, +1 h 02 min
         event = build_event("log", f"after {seconds} s")
         at = session.started_at + timedelta(seconds=seconds)
-        later += record_events([event], ctx=AuditContext(user=user), at=at).accepted
+        with clock.backdated(at):
+            later += record_events([event], ctx=AuditContext(user=user)).accepted
     response = _client(user).get(f"/activity/sessions/{session.uuid}/")
     assert response.status_code == 200
     assert _ids(response.content) == [first, *later]  # oldest first

@@ -5,11 +5,13 @@ so a filtered view can be bookmarked and sent; a bad date is a 400 that names it
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
 
+from audit import clock
 from audit.context import AuditContext
 from audit.recording import build_event, record_events
 from catalog.models import Query
@@ -17,7 +19,6 @@ from tests.catalog_helpers import (  # noqa: F401 (fixtures are used by name)
     connection,
     owner,
     project,
-    query,
     team,
 )
 
@@ -40,20 +41,44 @@ def _ids(content: bytes) -> list[int]:
 
 def _record(user, type_name: str, at: datetime, entities=()) -> int:
     event = build_event(type_name, f"{type_name} at {at:%Y-%m-%d}", entities=entities)
-    return record_events([event], ctx=AuditContext(user=user), at=at).accepted[0]
+    with clock.backdated(at):
+        return record_events([event], ctx=AuditContext(user=user)).accepted[0]
+
+
+QUERY_PK = uuid.UUID("0b7e2f0c-5d1a-4c2e-9a53-2f4f0d3c1a77")
 
 
 @pytest.fixture
-def history(owner, query: Query) -> dict[str, list[int]]:
-    """Three records in spring, after what creating the query recorded today (an older
-    id, so last in id order)."""
-    created = _ids(_client(owner).get(f"/activity/query/{query.pk}/").content)
+def spring(owner) -> dict[str, list[int]]:
+    """Three records of the query in spring, stored before anything of today: records
+    are kept in time order, so the past goes in first (the query's key is known ahead)."""
+    about = [("query", str(QUERY_PK))]
     return {
-        "created": created,
-        "march-log": [_record(owner, "log", MARCH, [query])],
-        "april-error": [_record(owner, "error", APRIL, [query])],
-        "may-log": [_record(owner, "log", MAY, [query])],
+        "march-log": [_record(owner, "log", MARCH, about)],
+        "april-error": [_record(owner, "error", APRIL, about)],
+        "may-log": [_record(owner, "log", MAY, about)],
     }
+
+
+@pytest.fixture
+def query(spring, owner, project, connection) -> Query:
+    """The catalog helpers' query, under the key the spring records link to."""
+    return Query.objects.create(
+        pk=QUERY_PK,
+        name="Top customers",
+        owner=owner,
+        project=project,
+        connection=connection,
+        text="SELECT name, revenue FROM customers ORDER BY revenue DESC",
+    )
+
+
+@pytest.fixture
+def history(owner, query: Query, spring: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The spring records, and what creating the query recorded today (the newest)."""
+    shown = _ids(_client(owner).get(f"/activity/query/{query.pk}/").content)
+    older = {pk for pks in spring.values() for pk in pks}
+    return {"created": [pk for pk in shown if pk not in older], **spring}
 
 
 def _expected(history: dict[str, list[int]], names: list[str]) -> list[int]:
@@ -61,11 +86,11 @@ def _expected(history: dict[str, list[int]], names: list[str]) -> list[int]:
 
 
 CASES = [
-    ("", ["may-log", "april-error", "march-log", "created"]),
+    ("", ["created", "may-log", "april-error", "march-log"]),
     ("type=log", ["may-log", "march-log"]),
     ("user=alice&until=2026-06-01", ["may-log", "april-error", "march-log"]),
     ("user=nobody", []),
-    ("since=2026-04-01", ["may-log", "april-error", "created"]),
+    ("since=2026-04-01", ["created", "may-log", "april-error"]),
     ("until=2026-04-10", ["april-error", "march-log"]),  # a date: that whole day is in
     ("since=2026-04-01&until=2026-04-30", ["april-error"]),
     ("since=2026-04-10T12:00:00Z&until=2026-05-10T11:59", ["april-error"]),

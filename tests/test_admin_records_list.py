@@ -5,7 +5,7 @@ row to the user's activity page and the session's timeline."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from audit import clock
 from audit.context import AuditContext
 from audit.models import AuditRecord
 from audit.recording import build_event, record_events
@@ -31,19 +32,29 @@ def admin_browser(db: Any) -> Client:
     return client
 
 
+# Days of a recent month: "day 1" is twenty days ago, in the site's time zone.
+START = timezone.localdate() - timedelta(days=21)
+
+
+def _day(day: int) -> str:
+    return (START + timedelta(days=day)).isoformat()
+
+
 def _at(day: int, hour: int = 12) -> datetime:
-    return timezone.make_aware(datetime(2026, 3, day, hour, 0))
+    return timezone.make_aware(datetime.combine(START + timedelta(days=day), time(hour)))
 
 
 def _record(user: Any, type_name: str, message: str, at: datetime, level: str | None = None):
+    """A record stored at ``at`` (oldest first: the trail is kept in time order)."""
     event = build_event(type_name, message, level=level)
-    (record_id,) = record_events([event], ctx=AuditContext(user=user), at=at).accepted
+    with clock.backdated(at):
+        (record_id,) = record_events([event], ctx=AuditContext(user=user)).accepted
     return record_id
 
 
 @pytest.fixture
 def trail(user: User, other_user: User) -> dict[str, int]:
-    """alice and bob, a few types and levels over three days of March."""
+    """alice and bob, a few types and levels over three days."""
     return {
         "alice_log": _record(user, "log", "alice logs", _at(1)),
         "alice_error": _record(user, "error", "TypeError: alice", _at(2, 9)),
@@ -109,18 +120,18 @@ def test_the_level_filter_has_an_index_to_read(db: Any) -> None:
 def test_the_date_range_takes_whole_days_inclusive(
     admin_browser: Client, trail: dict[str, int]
 ) -> None:
-    assert _shown(admin_browser, since="2026-03-02", until="2026-03-02") == {
+    assert _shown(admin_browser, since=_day(2), until=_day(2)) == {
         trail["alice_error"],
         trail["bob_log"],
     }
-    assert _shown(admin_browser, since="2026-03-03") == {trail["bob_warning"]}
-    assert _shown(admin_browser, until="2026-03-01") == {trail["alice_log"]}
-    assert _shown(admin_browser, since="2026-03-02T10:00", until="2026-03-03") == {
+    assert _shown(admin_browser, since=_day(3)) == {trail["bob_warning"]}
+    assert _shown(admin_browser, until=_day(1)) == {trail["alice_log"]}
+    assert _shown(admin_browser, since=f"{_day(2)}T10:00", until=_day(3)) == {
         trail["bob_log"],
         trail["bob_warning"],
     }
-    page = admin_browser.get(RECORDS, {"since": "2026-03-02"}).content.decode()
-    assert '<input type="date" name="since" value="2026-03-02"' in page
+    page = admin_browser.get(RECORDS, {"since": _day(2)}).content.decode()
+    assert f'<input type="date" name="since" value="{_day(2)}"' in page
 
 
 @pytest.mark.parametrize(
@@ -128,7 +139,7 @@ def test_the_date_range_takes_whole_days_inclusive(
     [
         ({"since": "yesterday"}, "since: must be an ISO date (2026-03-01)"),
         ({"until": "2026-02-30"}, "until: must be an ISO date (2026-03-01)"),
-        ({"since": "2026-03-05", "until": "2026-03-01"}, "until: must be later than since"),
+        ({"since": _day(5), "until": _day(1)}, "until: must be later than since"),
         ({"type": "no such/type"}, "type: not an event type name"),
         ({"user": "x" * 151}, "user: too long"),
     ],
@@ -145,14 +156,14 @@ def test_a_filter_value_that_cannot_be_read_is_a_400_naming_it(
 def test_filters_combine_and_each_form_keeps_the_others(
     admin_browser: Client, trail: dict[str, int]
 ) -> None:
-    params = {"user": "bob", "level__exact": "warning", "since": "2026-03-01", "q": "disk"}
+    params = {"user": "bob", "level__exact": "warning", "since": _day(1), "q": "disk"}
     assert _shown(admin_browser, **params) == {trail["bob_warning"]}
     page = admin_browser.get(RECORDS, params).content.decode()
     (type_form,) = re.findall(
         r'<form method="get" class="audit-filter" data-filter="type">(.*?)</form>', page, re.S
     )
     kept = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', type_form))
-    assert kept == {"user": "bob", "level__exact": "warning", "since": "2026-03-01", "q": "disk"}
+    assert kept == {"user": "bob", "level__exact": "warning", "since": _day(1), "q": "disk"}
 
 
 def test_filtered_lists_never_count_the_whole_table(
@@ -162,7 +173,7 @@ def test_filtered_lists_never_count_the_whole_table(
         {"user": "alice"},
         {"type": "log"},
         {"level__exact": "error"},
-        {"since": "2026-03-01", "until": "2026-03-02"},
+        {"since": _day(1), "until": _day(2)},
     ):
         with CaptureQueriesContext(connection) as captured:
             assert admin_browser.get(RECORDS, params).status_code == 200

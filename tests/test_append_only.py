@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from audit import logger
+from audit import clock, logger
 from audit.models import AuditRecord, EntityLink
 from audit.recording import build_event, record_events
 
@@ -40,7 +40,8 @@ def test_database_refuses_delete_of_a_record_and_of_a_link(user) -> None:
 
 def test_purge_removes_only_records_older_than_the_cutoff(user) -> None:
     old = timezone.now() - timedelta(days=400)
-    record_events([build_event("log", "old", entities=[user]) for _ in range(3)], at=old)
+    with clock.backdated(old):
+        record_events([build_event("log", "old", entities=[user]) for _ in range(3)])
     logger.log("log", "recent", entities=[user])
     out = StringIO()
     call_command("audit_purge", "--older-than-days", "365", "--batch-size", "2", stdout=out)
@@ -50,7 +51,8 @@ def test_purge_removes_only_records_older_than_the_cutoff(user) -> None:
 
 
 def test_purge_dry_run_deletes_nothing() -> None:
-    record_events([build_event("log", "old")], at=timezone.now() - timedelta(days=30))
+    with clock.backdated(timezone.now() - timedelta(days=30)):
+        record_events([build_event("log", "old")])
     out = StringIO()
     call_command("audit_purge", "--older-than-days", "7", "--dry-run", stdout=out)
     assert "1 records" in out.getvalue()

@@ -13,6 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 import audit
+from audit import clock
 from audit.models import EventType
 from audit.recording import build_event, record_events
 from cloudwatch_export import export, outbox
@@ -240,11 +241,9 @@ def test_the_status_page_shows_each_stream(admin_client: Client) -> None:
 
 
 def test_set_aside_records_can_be_retried_or_discarded(admin_client: Client) -> None:
-    configure({"log": "app"})
-    record_events(
-        [build_event("log", f"old {i}") for i in range(3)],
-        at=timezone.now() - timedelta(days=20),
-    )
+    with clock.backdated(timezone.now() - timedelta(days=20)):  # exported since then
+        configure({"log": "app"})
+        record_events([build_event("log", f"old {i}") for i in range(3)])
     assert export.drain().set_aside == 3
     url = "/admin/cloudwatch_export/outboxentry/"
     page = admin_client.get(url, {"state": "set_aside"}).content.decode()

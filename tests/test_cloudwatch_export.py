@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 import audit
+from audit import clock
 from audit.models import AuditRecord
 from audit.recording import build_event, record_events
 from catalog.models import Project
@@ -147,8 +148,9 @@ def test_text_format_is_one_line_starting_with_time_type_user_and_id(user: User)
 
 
 def test_records_outside_the_window_are_set_aside_then_retried_or_discarded(db: Any) -> None:
-    settings = configure({"log": "app"})
-    record_events([build_event("log", "ancient")], at=timezone.now() - timedelta(days=15))
+    with clock.backdated(timezone.now() - timedelta(days=15)):  # exported since then
+        settings = configure({"log": "app"})
+        record_events([build_event("log", "ancient")])
     audit.log("log", "fresh")
     report = export.drain()
     assert report.sent == 1 and report.set_aside == 1
@@ -250,9 +252,9 @@ def test_without_keys_the_default_credential_chain_is_used(db: Any, monkeypatch:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     settings = configure({"log": "chain"})
-    from cloudwatch_export import configuration
+    from cloudwatch_export import export_settings
 
-    configuration.apply(configuration.Changes(clear_keys=True))
+    export_settings.apply(export_settings.Changes(clear_keys=True))
     settings.refresh_from_db()
     assert settings.access_key == "" and not settings.has_secret_key
     audit.log("log", "x")

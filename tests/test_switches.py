@@ -346,11 +346,11 @@ def test_the_switches_own_type_refuses_to_be_switched_off(staff_client, group, c
 
 @pytest.mark.django_db(transaction=True)
 def test_a_drop_reaches_the_counts_within_seconds_without_another_event(
-    user, group, monkeypatch
+    user, group, monkeypatch, settings
 ) -> None:
     """The counts are flushed by a timer, not only when a later drop happens to come."""
     monkeypatch.setattr(dropped, "TIMER_ENABLED", True)
-    monkeypatch.setattr(dropped, "FLUSH_SECONDS", 0.4)
+    settings.AUDIT_DROPPED_FLUSH_SECONDS = 0.4
     monkeypatch.setattr(dropped, "_last_flush", 0.0)
     _off_for(group, "dialog-ok")
     audit.log("dialog-ok", "one", user=user)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from audit.config import switches_local_seconds
 from audit.models import EventType
-from audit.toggles import LOCAL_SECONDS
 
 from .live_servers import database_url
 
@@ -190,7 +190,7 @@ def test_rules_read_while_a_change_commits_are_not_kept(user) -> None:
             with transaction.atomic(), tracking.disabled():
                 EventType.objects.filter(name="dialog-ok").update(enabled=enabled)
                 ask()  # reads the rules before the change commits
-            time.sleep(LOCAL_SECONDS)
+            time.sleep(switches_local_seconds())
             assert ask() == ("on" if enabled else "off")
     finally:
         reader.kill()

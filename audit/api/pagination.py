@@ -83,13 +83,6 @@ class NewestFirst(StrictCursorPagination):
     max_page_size = 500
 
 
-class SessionsNewestFirst(StrictCursorPagination):
-    ordering = "-id"
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 500
-
-
 class BeforeCursor(BasePagination):
     """Keyset pages of an entity's activity: ``?before=<record id>``, newest first.
 

@@ -11,10 +11,12 @@ the new setting at once.
 
 from django.db import migrations
 
+from cloudwatch_export import sql
+
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE cloudwatch_export_outboxentry SET (fillfactor = 50)")
+        schema_editor.execute(sql.OUTBOX_FILLFACTOR)
 
 
 def backwards(apps, schema_editor):

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from audit import tracking
+from audit import clock, tracking
 from audit.context import AuditContext
 from audit.models import UserSession
 from audit.recording import build_event, record_events
@@ -41,7 +41,8 @@ def _story(query, project, alice, bob, analysts) -> None:
         event = build_event(
             type_name, message, kwargs.pop("params", None), entities=about, **kwargs
         )
-        record_events([event], ctx=AuditContext(user=user), at=now - timedelta(minutes=minutes_ago))
+        with clock.backdated(now - timedelta(minutes=minutes_ago)):
+            record_events([event], ctx=AuditContext(user=user))
 
     at(60_000, alice, "query-created")
     for n in range(24):  # older history, for "load more"
@@ -61,7 +62,8 @@ def _story(query, project, alice, bob, analysts) -> None:
         {"kind": "query", "name": "Sales by region"},
         entities=[*about, ("group", analysts.pk, "shared-with")],
     )
-    record_events([event], ctx=AuditContext(user=alice), at=now - timedelta(minutes=9_000))
+    with clock.backdated(now - timedelta(minutes=9_000)):
+        record_events([event], ctx=AuditContext(user=alice))
     for minutes in (600, 540, 480, 420, 360):
         at(minutes, bob, "query-start", "Started query Sales by region", params={"kind": "query"})
     at(355, bob, "table-produced", params={"table": "sales_by_region", "rows": 1284})
@@ -158,7 +160,8 @@ def test_my_activity_and_a_session_timeline(live_server, page, user) -> None:
         message = "TypeError: x is undefined" if type_name == "error" else ""
         event = build_event(type_name, message, params)
         at = start + timedelta(seconds=seconds)
-        ids += record_events([event], ctx=AuditContext(user=user), at=at).accepted
+        with clock.backdated(at):
+            ids += record_events([event], ctx=AuditContext(user=user)).accepted
     # Backdated records say nothing of their session; it started with the first of them.
     UserSession.objects.filter(records__id=ids[0]).update(started_at=start)
 

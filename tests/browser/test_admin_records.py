@@ -4,12 +4,13 @@ filters by user, type, level and date range narrowing the list one after another
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from audit import clock
 from audit.context import AuditContext
 from audit.recording import build_event, record_events
 
@@ -22,8 +23,15 @@ LONG = "Nightly export of the sales warehouse finished with warnings: " + ", ".j
 )
 
 
+START = timezone.localdate() - timedelta(days=21)  # "day 1" is twenty days ago
+
+
+def _day(day: int) -> str:
+    return (START + timedelta(days=day)).isoformat()
+
+
 def _at(day: int, hour: int) -> datetime:
-    return timezone.make_aware(datetime(2026, 3, day, hour, 0))
+    return timezone.make_aware(datetime.combine(START + timedelta(days=day), time(hour)))
 
 
 def _trail(alice: User, bob: User) -> None:
@@ -35,9 +43,10 @@ def _trail(alice: User, bob: User) -> None:
         (bob, "error", "Error: Query execution timed out after 60000 ms", None, _at(4, 16)),
         (bob, "predictive-model-published", "Published predictive model Churn", None, _at(5, 9)),
     ]
-    for who, type_name, message, level, at in rows:
+    for who, type_name, message, level, at in rows:  # oldest first: the trail's order
         event = build_event(type_name, message, level=level)
-        record_events([event], ctx=AuditContext(user=who), at=at)
+        with clock.backdated(at):
+            record_events([event], ctx=AuditContext(user=who))
 
 
 def _column(page, name: str) -> list[str]:
@@ -94,7 +103,8 @@ def test_the_records_list_fits_1400px_and_filters(live_server, browser) -> None:
     box = long.bounding_box()
     assert box is not None and box["x"] + box["width"] <= 1400
     row = page.locator("#result_list tr", has=long)
-    assert row.locator("td.field-time").inner_text() == "2026-03-03 08:00:00"  # local, compact
+    shown = row.locator("td.field-time").inner_text()
+    assert shown == f"{_day(3)} 08:00:00"  # local time, compact
     screenshot(page, "admin-records-1400")
 
     # By user: typed, not picked from a list of every user.
@@ -116,12 +126,12 @@ def test_the_records_list_fits_1400px_and_filters(live_server, browser) -> None:
     assert [t.strip() for t in _column(page, "type_link")] == ["error", "error"]
 
     # By date range: from and until, whole days.
-    page.fill('input[name="since"]', "2026-03-04")
-    page.fill('input[name="until"]', "2026-03-04")
+    page.fill('input[name="since"]', _day(4))
+    page.fill('input[name="until"]', _day(4))
     _filter(page, "since until")
-    assert "since=2026-03-04" in page.url and "until=2026-03-04" in page.url
+    assert f"since={_day(4)}" in page.url and f"until={_day(4)}" in page.url
     assert _column(page, "message_short") == ["Error: Query execution timed out after 60000 ms"]
-    assert page.locator('input[type=date][name="since"]').input_value() == "2026-03-04"
+    assert page.locator('input[type=date][name="since"]').input_value() == _day(4)
     _fits(page)
     screenshot(page, "admin-records-filtered-1400")
 

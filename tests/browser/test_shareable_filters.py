@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from audit import tracking
+from audit import clock, tracking
 from audit.context import AuditContext
 from audit.recording import build_event, record_events
 
@@ -52,7 +52,8 @@ def test_a_type_filter_is_in_the_address_and_survives_a_reload(
         (100, other_user, "query-start", "Started again"),
     ]:
         event = build_event(type_name, message, entities=[query])
-        record_events([event], ctx=AuditContext(user=who), at=now - timedelta(minutes=minutes))
+        with clock.backdated(now - timedelta(minutes=minutes)):
+            record_events([event], ctx=AuditContext(user=who))
 
     _sign_in(page, live_server.url, "alice", "alice-password")
     entity_url = f"{live_server.url}/catalog/query/{query.pk}/"

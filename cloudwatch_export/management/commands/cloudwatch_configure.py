@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cloudwatch_export import configuration
+from cloudwatch_export import export_settings
 from cloudwatch_export.models import MessageFormat
 
 
@@ -49,7 +49,7 @@ class Command(BaseCommand):
             secret = sys.stdin.readline().strip()
         enabled = True if options["enable"] else False if options["disable"] else None
         try:
-            changes = configuration.Changes(
+            changes = export_settings.Changes(
                 enabled=enabled,
                 log_group=options["log_group"],
                 region=options["region"],
@@ -58,12 +58,12 @@ class Command(BaseCommand):
                 endpoint_url=options["endpoint_url"],
                 message_format=options["message_format"],
                 clear_keys=options["clear_keys"],
-                mapping=configuration.parse_map(options["map"]) if options["map"] else None,
+                mapping=export_settings.parse_map(options["map"]) if options["map"] else None,
             )
-            settings = configuration.apply(changes)
+            settings = export_settings.apply(changes)
         except ValidationError as exc:
             raise CommandError("; ".join(_messages(exc))) from None
-        self.stdout.write("\n".join(configuration.describe(settings)))
+        self.stdout.write("\n".join(export_settings.describe(settings)))
 
 
 def _messages(exc: ValidationError) -> list[str]:

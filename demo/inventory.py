@@ -1,5 +1,5 @@
-"""What the demo holds: the entities ``catalog.demo`` creates, in their final state,
-with the earlier values of the fields their history changes.
+"""What the demo holds: the platform's entities in their final state, with the earlier
+values of the fields their history changes (``demo.history`` plays that history).
 
 Plain data, kept apart from the planning code so it reads like the inventory it is.
 Each ``Spec`` names its owner, project, sharing and comments by name; ``history``
@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import models
 
-from .models import Connection, Job, Notebook, PredictiveModel, Project, Query, Script
+from catalog.models import Connection, Job, Notebook, PredictiveModel, Project, Query, Script
 
 
 @dataclass

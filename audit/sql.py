@@ -1,0 +1,155 @@
+"""The audit app's SQL: every function and trigger it installs on PostgreSQL.
+
+Migrations install these definitions by name, and ``audit.storage`` builds its calls
+from the same argument lists, so a function's signature is written once (a test reads
+the installed function back from ``pg_proc`` and compares). A definition that changes
+keeps its old text where its migration needs it and gets a new migration of its own;
+the constants here are always the ones in force.
+
+Other databases get none of this: they store through the ORM, and append-only holds
+there only because nothing in the product edits a record (``audit.checks`` W002).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# --- append-only ------------------------------------------------------------------------
+
+APPEND_ONLY_TABLES = ("audit_auditrecord", "audit_entitylink")
+
+# Only a transaction that first runs ``SET LOCAL audit.purge = 'on'`` (the retention
+# purge, ``audit.purge``) may delete.
+REFUSE_CHANGE = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('audit.purge', true) = 'on' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit records are append-only: % on % is refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Use the retention purge (manage.py audit_purge) to remove old records.';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def append_only_trigger(table: str) -> str:
+    return (
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+        "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();"
+    )
+
+
+# --- storing a batch ----------------------------------------------------------------------
+
+# A batch of any size (the ingest API, ``audit.log``, bulk operations), as two JSON
+# documents that msgspec encodes in C and the server parses in C, with ``ON CONFLICT
+# (uuid) DO NOTHING`` for retried events. A PL/pgSQL function, so its statements are
+# planned once per connection and the plans reused.
+INSERT_RECORDS_ARGS = (("p_records", "jsonb"), ("p_links", "jsonb"))
+INSERT_RECORDS = """
+CREATE OR REPLACE FUNCTION audit_insert_records(p_records jsonb, p_links jsonb)
+RETURNS TABLE (record_id bigint, record_uuid uuid) AS $$
+BEGIN
+    RETURN QUERY
+    WITH inserted AS (
+        INSERT INTO audit_auditrecord (uuid, type_id, level, message, params, changes,
+            stack_trace, fingerprint, user_id, session_id, created_at, client_time,
+            source, request_id)
+        SELECT r.uuid, r.type_id, r.level, r.message, r.params, r.changes,
+            r.stack_trace, r.fingerprint, r.user_id, r.session_id, r.created_at,
+            r.client_time, r.source, r.request_id
+        FROM jsonb_populate_recordset(NULL::audit_auditrecord, p_records) AS r
+        ON CONFLICT (uuid) DO NOTHING
+        RETURNING audit_auditrecord.id, audit_auditrecord.uuid,
+            audit_auditrecord.created_at
+    ), linked AS (
+        INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
+            created_at)
+        SELECT inserted.id, l.content_type_id, l.object_id, l.role, l.name,
+            inserted.created_at
+        FROM jsonb_to_recordset(p_links) AS l(
+            record_uuid uuid, content_type_id integer, object_id varchar, role varchar,
+            name varchar, position bigint
+        )
+        JOIN inserted ON inserted.uuid = l.record_uuid
+        ORDER BY l.position
+    )
+    SELECT inserted.id, inserted.uuid FROM inserted;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+# --- storing a tracked save's record ------------------------------------------------------
+
+# The one record of a tracked save, whose call rides on the model's own UPDATE or
+# INSERT (``audit.tracking``): plain arguments and plain INSERT ... VALUES, half the
+# server time of unpacking a JSON document, which matters on every save. Its uuid is
+# fresh, so there is no conflict to handle; the links come as a small JSON array.
+INSERT_RECORD_ARGS = (
+    ("p_uuid", "uuid"),
+    ("p_type_id", "bigint"),
+    ("p_level", "varchar"),
+    ("p_message", "text"),
+    ("p_params", "jsonb"),
+    ("p_changes", "jsonb"),
+    ("p_user_id", "integer"),
+    ("p_session_id", "bigint"),
+    ("p_created_at", "timestamptz"),
+    ("p_source", "varchar"),
+    ("p_request_id", "varchar"),
+    ("p_links", "jsonb"),
+)
+
+
+def _declare(args: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"{name} {kind}" for name, kind in args)
+
+
+INSERT_RECORD = f"""
+CREATE OR REPLACE FUNCTION audit_insert_record({_declare(INSERT_RECORD_ARGS)})
+RETURNS bigint AS $$
+DECLARE
+    new_id bigint;
+BEGIN
+    INSERT INTO audit_auditrecord (uuid, type_id, level, message, params, changes,
+        stack_trace, fingerprint, user_id, session_id, created_at, client_time, source,
+        request_id)
+    VALUES (p_uuid, p_type_id, p_level, p_message, p_params, p_changes, '', '', p_user_id,
+        p_session_id, p_created_at, NULL, p_source, p_request_id)
+    RETURNING id INTO new_id;
+    INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
+        created_at)
+    SELECT new_id, l.content_type_id, l.object_id, l.role, l.name, p_created_at
+    FROM ROWS FROM (jsonb_to_recordset(p_links) AS (
+        content_type_id integer, object_id varchar, role varchar, name varchar
+    )) WITH ORDINALITY AS l
+    ORDER BY l.ordinality;
+    RETURN new_id;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def signature(function: str, args: tuple[tuple[str, str], ...]) -> str:
+    """``name(type, ...)``, as ``DROP FUNCTION`` names one of several overloads."""
+    return f"{function}({', '.join(kind for _name, kind in args)})"
+
+
+def call(function: str, args: tuple[tuple[str, str], ...]) -> str:
+    """A call with a placeholder per argument; JSON documents are cast, since they are
+    sent as text."""
+    placeholders = ", ".join("%s::jsonb" if kind == "jsonb" else "%s" for _name, kind in args)
+    return f"{function}({placeholders})"
+
+
+def execute(schema_editor: Any, *statements: str) -> None:
+    """Run ``statements`` on PostgreSQL, through a cursor without parameters (so ``%``
+    in a definition stays literal); nothing elsewhere."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
