@@ -1,6 +1,7 @@
 """The ``changes`` of an edit, shown compactly: only the fields that changed.
 
-A record's ``changes`` is ``{"field": {"old": x, "new": y}}`` (``audit.tracking``). In a
+A record's ``changes`` is ``{"field": {"old": x, "new": y}}`` (``audit.tracking``; a
+foreign key's are the names of its targets, with ``old_id`` and ``new_id`` beside). In a
 panel about 400 pixels wide, a short value reads best inline (``draft -> published``);
 a query's SQL or a script body does not, so long or multi-line text becomes a short
 line diff (``difflib``) of at most a few lines and "+N more". A single long line
@@ -135,7 +136,11 @@ def _field_change(
         shown_new = MASK_DISPLAY if new not in (None, "") else ""
         return FieldChange(name, "masked", old=shown_old, new=shown_new)
     if old == new:
-        return None  # recorded but unchanged: not worth a line
+        old_id, new_id = change.get("old_id"), change.get("new_id")
+        if old_id == new_id:
+            return None  # recorded but unchanged: not worth a line
+        # A foreign key moved between two targets of the same name: tell them apart.
+        old, new = f"{_inline(old)} #{_inline(old_id)}", f"{_inline(new)} #{_inline(new_id)}"
     if _is_long(old) or _is_long(new):
         lines, more = text_diff(_as_text(old), _as_text(new), max_lines=max_lines)
         return FieldChange(name, "lines", lines=lines, more=more)

@@ -17,7 +17,13 @@ from django.views.decorators.http import require_GET
 
 from audit import registry
 from audit.models import UserSession
-from audit.selectors import ActivityQuery, BadActivityQuery, can_view_entity, whole_number
+from audit.selectors import (
+    ActivityQuery,
+    BadActivityQuery,
+    can_view_entity,
+    can_view_user_activity,
+    whole_number,
+)
 
 from . import selectors
 
@@ -71,7 +77,7 @@ def user_activity(request: HttpRequest, username: str) -> HttpResponse:
     """``/activity/users/USERNAME/``: what a person did. Your own, or anyone's for staff.
     For others, a name that is not theirs is the same 403 whether or not it exists, so
     the page cannot be used to learn who has an account."""
-    if not (request.user.is_staff or request.user.get_username() == username):
+    if not can_view_user_activity(request.user, username):
         raise PermissionDenied("You may only view your own activity.")
     person = selectors.find_user(username)
     if person is None:

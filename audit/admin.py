@@ -8,6 +8,9 @@ stay fast on tables of millions of rows:
   counted (``show_full_result_count = False``); facet counts are off;
 - only indexed columns are sortable, and there is no ``date_hierarchy`` (it runs
   aggregate queries over the table);
+- every filter narrows through an index: user ``(user, -id)``, type ``(type, -id)``,
+  level ``(level, -id)`` and the date range ``created_at``; the user, type and date
+  filters are small forms (``audit.admin_filters``), so no filter lists a whole table;
 - search is typed: a number is a record id, a UUID a record or session key, and only
   other text falls back to a substring search of the message; ``params`` (JSON) are
   never searched.
@@ -26,11 +29,13 @@ from django.core.exceptions import BadRequest, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from . import event_types, server_types
-from .models import AuditRecord, EntityLink, EventType, UserSession
+from .admin_filters import DateRangeFilter, TypeFilter, UserFilter
+from .models import AuditRecord, EntityLink, EventType, Source, UserSession
 from .paginators import BoundedPaginator, bounded_count
 from .selectors import whole_number
 
@@ -39,6 +44,8 @@ admin.site.site_title = "Audit admin"
 admin.site.index_title = "Records, sessions and event types"
 
 _MAX_BIGINT = 2**63 - 1
+MESSAGE_CHARS = 240  # a list row shows at most two lines of it anyway
+MESSAGE_TITLE_CHARS = 2000  # the hover text
 
 
 class ReadOnlyMixin:
@@ -86,6 +93,36 @@ def _changelist_url(model: type[Any], **filters: Any) -> str:
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
     query = "&".join(f"{key}={value}" for key, value in filters.items())
     return f"{url}?{query}" if query else url
+
+
+def _compact_time(moment: Any, day_of: Any = None) -> str:
+    """Compact and sortable to the eye (2026-03-01 14:30:05), in the site's zone; only
+    the time when it is the same day as ``day_of``; to the microsecond on hover."""
+    if moment is None:
+        return "—"
+    local = timezone.localtime(moment)
+    same_day = day_of is not None and timezone.localtime(day_of).date() == local.date()
+    return format_html(
+        '<time class="audit-time" datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S.%f %Z"),
+        local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S"),
+    )
+
+
+def user_activity_link(user: Any) -> str:
+    """A user's name in an admin list, linked to their activity page (any app's admin
+    may use it: the catalog's lists their owners and comment authors with it)."""
+    if user is None:
+        return "—"
+    name = user.get_username()
+    return format_html('<a href="{}">{}</a>', reverse("activity:user", args=[name]), name)
+
+
+def _user_link(obj: AuditRecord | UserSession) -> str:
+    if obj.user_id is not None and obj.user is None:
+        return f"deleted user #{obj.user_id}"
+    return user_activity_link(obj.user)
 
 
 class BadFilterIsBadRequestMixin:
@@ -143,30 +180,34 @@ class EntityLinkInline(ReadOnlyMixin, admin.TabularInline):
 class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "id",
-        "created_at",
-        "type",
+        "time",
+        "type_link",
         "level",
         "user_link",
         "session_short",
         "message_short",
-        "source",
     )
-    list_display_links = ("id", "created_at")
+    list_display_links = ("id", "time")
     list_select_related = ("type", "user", "session")
-    list_filter = ("level", "source", "type")
+    # Each narrows through an index: (user, -id), (type, -id), (level, -id), created_at.
+    list_filter = (UserFilter, TypeFilter, "level", DateRangeFilter)
     list_per_page = 50
     ordering = ("-id",)
     sortable_by = ("id",)  # id order is time order; other sorts would scan the table
     search_fields = ("=id", "=uuid", "=request_id", "message")
     search_help_text = (
-        "A number finds a record id, a UUID a record key or request id; "
-        "other text searches messages."
+        "A number finds a record id, a UUID a record key or request id, a username that "
+        "user's records; other text searches messages."
     )
     paginator = BoundedPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = None
     inlines = (EntityLinkInline,)
+
+    class Media:
+        css = {"all": ("audit/admin.css",)}
+
     fieldsets = (
         (None, {"fields": ("id", "uuid", "type", "level", "source", "created_at", "client_time")}),
         ("Who", {"fields": ("user", "session_link", "request_id")}),
@@ -208,16 +249,32 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
             return queryset.filter(matches | Q(request_id=term)), False
         return queryset.filter(Q(request_id=term) | Q(message__icontains=term)), False
 
+    @admin.display(description="time")
+    def time(self, obj: AuditRecord) -> str:
+        return _compact_time(obj.created_at)
+
+    @admin.display(description="type")
+    def type_link(self, obj: AuditRecord) -> str:
+        """The type's name narrows the list to that type; what a client posted says so
+        (the list has no room for a source column at 1400 px)."""
+        url = _changelist_url(AuditRecord, type=obj.type.name)
+        link = format_html(
+            '<a class="audit-type" href="{}" title="Only {} records">{}</a>',
+            url,
+            obj.type.name,
+            obj.type.name,
+        )
+        if obj.source != Source.CLIENT:
+            return link
+        return format_html(
+            '{} <span class="audit-client" title="Posted by a client, not recorded by the '
+            'server when it happened">client</span>',
+            link,
+        )
+
     @admin.display(description="user", ordering=None)
     def user_link(self, obj: AuditRecord) -> str:
-        """The user's name links to their activity page."""
-        if obj.user_id is None:
-            return "—"
-        if obj.user is None:
-            return f"deleted user #{obj.user_id}"
-        name = obj.user.get_username()
-        url = reverse("activity:user", args=[name])
-        return format_html('<a href="{}">{}</a>', url, name)
+        return _user_link(obj)
 
     @admin.display(description="session")
     def session_short(self, obj: AuditRecord) -> str:
@@ -226,7 +283,15 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
 
     @admin.display(description="message")
     def message_short(self, obj: AuditRecord) -> str:
-        return Truncator(obj.message).chars(80)
+        """Two lines at most, cut with an ellipsis (admin.css); the whole message on
+        hover, and on the record's page."""
+        if not obj.message:
+            return "—"
+        return format_html(
+            '<span class="audit-message" title="{}">{}</span>',
+            Truncator(obj.message).chars(MESSAGE_TITLE_CHARS),
+            Truncator(obj.message).chars(MESSAGE_CHARS),
+        )
 
     @admin.display(description="session")
     def session_link(self, obj: AuditRecord) -> str:
@@ -260,7 +325,17 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
 
 @admin.register(UserSession)
 class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("uuid", "user", "kind", "started_at", "last_seen_at", "ended_at", "ip")
+    list_display = (
+        "session_key",
+        "user_link",
+        "kind",
+        "started",
+        "last_seen",
+        "ended",
+        "ip",
+        "timeline_link",
+    )
+    list_display_links = ("session_key",)
     list_select_related = ("user",)
     list_filter = ("kind",)
     ordering = ("-started_at",)
@@ -295,6 +370,35 @@ class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
         if (key := _as_uuid(term)) is not None:
             return queryset.filter(uuid=key), False
         return queryset.filter(user__username__icontains=term), False
+
+    class Media:
+        css = {"all": ("audit/admin.css",)}
+
+    @admin.display(description="session", ordering="started_at")
+    def session_key(self, obj: UserSession) -> str:
+        """The first 8 characters, as the records list shows it; all of it on hover."""
+        return format_html('<code title="{}">{}</code>', obj.uuid, str(obj.uuid)[:8])
+
+    @admin.display(description="user")
+    def user_link(self, obj: UserSession) -> str:
+        return _user_link(obj)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: UserSession) -> str:
+        return _compact_time(obj.started_at)
+
+    @admin.display(description="last seen")
+    def last_seen(self, obj: UserSession) -> str:
+        return _compact_time(obj.last_seen_at, day_of=obj.started_at)
+
+    @admin.display(description="ended")
+    def ended(self, obj: UserSession) -> str:
+        return _compact_time(obj.ended_at, day_of=obj.started_at)
+
+    @admin.display(description="timeline")
+    def timeline_link(self, obj: UserSession) -> str:
+        url = reverse("activity:session", args=[obj.uuid])
+        return format_html('<a href="{}">Timeline</a>', url)
 
     @admin.display(description="records")
     def records_link(self, obj: UserSession) -> str:

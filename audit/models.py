@@ -198,6 +198,7 @@ class AuditRecord(models.Model):
             models.Index(fields=["user", "-id"], name="audit_rec_user"),
             models.Index(fields=["session", "-id"], name="audit_rec_session"),
             models.Index(fields=["type", "-id"], name="audit_rec_type"),
+            models.Index(fields=["level", "-id"], name="audit_rec_level"),
             models.Index(
                 fields=["fingerprint", "-id"],
                 name="audit_rec_fingerprint",

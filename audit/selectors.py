@@ -41,6 +41,20 @@ def visible_sessions(user: Any) -> QuerySet[UserSession]:
     return queryset.filter(user_id=user.pk)
 
 
+def can_view_user_activity(viewer: Any, username: str) -> bool:
+    """A person's activity page (``/activity/users/NAME/``) is theirs and staff's."""
+    if not getattr(viewer, "is_authenticated", False):
+        return False
+    return bool(viewer.is_staff) or viewer.get_username() == username
+
+
+def can_view_session(viewer: Any, session: UserSession) -> bool:
+    """A session's timeline is its user's and staff's (``visible_sessions``)."""
+    if not getattr(viewer, "is_authenticated", False):
+        return False
+    return bool(viewer.is_staff) or (session.user_id is not None and session.user_id == viewer.pk)
+
+
 def can_view_entity(user: Any, kind: registry.EntityKind, object_id: str) -> bool:
     if user.is_staff:
         return True
@@ -79,13 +93,15 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
     session's uuid as annotations (one query), each distinct type, user and session
     becomes one instance (its other fields deferred, loaded if ever touched), and the
     links arrive in a second query, attached as the prefetch cache. ``record.type.name``,
-    ``record.user``, ``record.session.uuid`` and ``record.links.all()`` read as usual.
+    ``record.user``, ``record.session.uuid`` (and ``.user_id``) and ``record.links.all()``
+    read as usual.
     """
     username_field = get_user_model().USERNAME_FIELD
     rows = queryset.only(*PAGE_FIELDS).annotate(
         _type_name=F("type__name"),
         _username=F(f"user__{username_field}"),
         _session_uuid=F("session__uuid"),
+        _session_user_id=F("session__user_id"),  # whether the reader may open its timeline
     )
     records = list(rows if limit is None else rows[:limit])
     if not records:
@@ -112,7 +128,9 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
         session = sessions.get(record.session_id)
         if session is None:
             session = sessions[record.session_id] = UserSession.from_db(
-                queryset.db, ["id", "uuid"], [record.session_id, record._session_uuid]
+                queryset.db,
+                ["id", "uuid", "user_id"],
+                [record.session_id, record._session_uuid, record._session_user_id],
             )
         cache = record._state.fields_cache
         cache["type"], cache["user"], cache["session"] = type_, user, session

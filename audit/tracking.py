@@ -15,6 +15,9 @@ fields (old and new value) and ``KIND-deleted``. The design choices:
   event per row, stored in a single batch (``update`` reads the affected rows before
   and after, one query each, whatever their number).
 * Masked fields (secrets) are recorded as changed, never with their values.
+* A foreign key is recorded by the names of its targets, ids beside them
+  (``audit.related_names``): without a query when the targets are at hand, else one
+  query per target model for a whole batch.
 * On PostgreSQL a save costs no extra round trip: the record rides in the model's own
   statement, which becomes ``WITH audit_saved AS (UPDATE ... RETURNING 1) SELECT
   audit_insert_record(...) FROM audit_saved`` (the same around an INSERT), so it
@@ -37,7 +40,7 @@ from typing import Any
 from django.db import connections, models, router, transaction
 from django.db.models.signals import post_delete, post_init, post_save
 
-from . import registry, sessions, storage
+from . import registry, related_names, sessions, storage
 from .context import AuditContext
 from .context import current as current_context
 from .recording import IngestResult, NamedRef, build_event, prepare_rows, record_events
@@ -51,6 +54,7 @@ _SNAPSHOT = "_audit_snapshot"
 _off: ContextVar[bool] = ContextVar("audit_tracking_off", default=False)
 _batch: ContextVar[list[ValidEvent] | None] = ContextVar("audit_tracking_batch", default=None)
 _fields_cache: dict[str, list[models.Field]] = {}
+_fk_cache: dict[str, tuple[list[models.Field], list[models.Field]]] = {}
 
 
 @contextlib.contextmanager
@@ -110,6 +114,40 @@ def tracked_fields(entry: registry.EntityKind) -> list[models.Field]:
     return found
 
 
+def _foreign_keys(entry: registry.EntityKind) -> tuple[list[models.Field], list[models.Field]]:
+    """The tracked foreign keys whose changes are recorded by name (masked ones stay
+    masked), and every foreign key whose target a record names: those and ``links``."""
+    found = _fk_cache.get(entry.kind)
+    if found is None:
+        named = [
+            field
+            for field in related_names.foreign_keys(tracked_fields(entry))
+            if field.name not in entry.mask
+        ]
+        linked = [entry.model._meta.get_field(name) for name in entry.links]
+        found = (named, [*named, *(f for f in linked if f not in named)])
+        _fk_cache[entry.kind] = found
+    return found
+
+
+def _names_at_hand(entry: registry.EntityKind, instance: models.Model) -> related_names.Known:
+    return related_names.at_hand(instance, _foreign_keys(entry)[1])
+
+
+def _name_targets(
+    entry: registry.EntityKind,
+    change_sets: list[dict[str, dict[str, Any]]],
+    known: related_names.Known,
+    using: str | None,
+) -> related_names.Known:
+    """Foreign keys in ``change_sets`` become names (see ``audit.related_names``); no
+    work at all when none of them changed."""
+    fields = _foreign_keys(entry)[0]
+    if not fields or not any(field.name in changes for changes in change_sets for field in fields):
+        return known
+    return related_names.name_changes(fields, change_sets, known, using=using)
+
+
 def _copy(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
@@ -154,9 +192,10 @@ def _refs(
     pk: Any,
     name: str,
     values: dict[str, Any],
-    instance: models.Model | None = None,
+    known: related_names.Known,
 ) -> list[Any]:
-    """The entity itself (role "") and the registered targets of ``links`` fields."""
+    """The entity itself (role "") and the registered targets of ``links`` fields, named
+    when their names are ``known``."""
     refs = [NamedRef(entry, entry.parse_id(pk), "", name)]
     for field_name in entry.links:
         field = entry.model._meta.get_field(field_name)
@@ -164,10 +203,7 @@ def _refs(
         target_id = values.get(field.attname)
         if target is None or target_id is None:
             continue
-        target_name = ""
-        if instance is not None and field.is_cached(instance):
-            cached = field.get_cached_value(instance)
-            target_name = target.name_of(cached) if cached is not None else ""
+        target_name = known.get(related_names.key(field, target_id), "")
         refs.append(NamedRef(target, target.parse_id(target_id), field_name, target_name))
     return refs
 
@@ -262,14 +298,20 @@ def _prepare_one_statement(
     created = instance._state.adding
     values = _values(entry, instance)
     current = _only_saved(entry, values, kwargs.get("update_fields"))
-    name = entry.name_of(instance)
-    refs = _refs(entry, instance.pk, name, values, instance)
     if created:
-        events = [_created_event(entry, current, refs, name)]
+        changes = _initial_changes(entry, current)
     else:
         changes = _diff(entry, instance.__dict__.get(_SNAPSHOT, {}), current)
         if not changes:
             return _NOTHING
+    # Names are settled here, before the statement: it carries the record as it is.
+    known = _name_targets(entry, [changes], _names_at_hand(entry, instance), using)
+    related_names.remember(instance, _foreign_keys(entry)[1], known)
+    name = entry.name_of(instance)
+    refs = _refs(entry, instance.pk, name, values, known)
+    if created:
+        events = [_created_event(entry, changes, refs, name)]
+    else:
         events = _events_for_edit(entry, changes, refs, name)
     ctx = current_context() or AuditContext()
     rows, session = prepare_rows(
@@ -343,14 +385,18 @@ def _only_saved(
     return {attname: value for attname, value in current.items() if attname in saved}
 
 
-def _created_event(
-    entry: registry.EntityKind, current: dict[str, Any], refs: list[Any], name: str
-) -> ValidEvent:
-    changes = {
+def _initial_changes(entry: registry.EntityKind, current: dict[str, Any]) -> dict[str, Any]:
+    """A creation's changes: the fields set to something."""
+    return {
         field: change
         for field, change in _diff(entry, {}, current).items()
         if change["new"] not in (None, "", [], {})
     }
+
+
+def _created_event(
+    entry: registry.EntityKind, changes: dict[str, Any], refs: list[Any], name: str
+) -> ValidEvent:
     return build_event(
         f"{entry.kind}-created",
         f"Created {entry.kind} '{name}'",
@@ -381,13 +427,16 @@ def _on_save(
         return
     if raw or _off.get():
         return
-    name = entry.name_of(instance)
-    refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
-    if created:
-        _emit([_created_event(entry, current, refs, name)])
+    changes = _initial_changes(entry, current) if created else _diff(entry, previous, current)
+    if not created and not changes:
         return
-    changes = _diff(entry, previous, current)
-    if changes:
+    known = _name_targets(entry, [changes], _names_at_hand(entry, instance), kwargs.get("using"))
+    related_names.remember(instance, _foreign_keys(entry)[1], known)
+    name = entry.name_of(instance)
+    refs = _refs(entry, instance.pk, name, _values(entry, instance), known)
+    if created:
+        _emit([_created_event(entry, changes, refs, name)])
+    else:
         _emit(_events_for_edit(entry, changes, refs, name))
 
 
@@ -398,7 +447,9 @@ def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any
     if entry is None:
         return
     name = entry.name_of(instance)
-    refs = _refs(entry, instance.pk, name, _values(entry, instance), instance)
+    refs = _refs(
+        entry, instance.pk, name, _values(entry, instance), _names_at_hand(entry, instance)
+    )
     _emit([build_event(f"{entry.kind}-deleted", f"Deleted {entry.kind} '{name}'", entities=refs)])
 
 
@@ -469,9 +520,8 @@ class TrackedQuerySetMixin:
             )
         with transaction.atomic(using=self.db), collecting():
             created = super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
-            for obj in created:
-                if obj.pk is not None and obj.pk not in existing:
-                    _on_save(self.model, obj, created=True)
+            new = [obj for obj in created if obj.pk is not None and obj.pk not in existing]
+            _on_bulk_created(self.model, new, self.db)
         return created
 
     def update(self, **kwargs: Any) -> int:
@@ -488,15 +538,23 @@ class TrackedQuerySetMixin:
             before = {row["pk"]: row for row in self.values(*wanted)}
             count = super().update(**kwargs)  # type: ignore[misc]
             after = self.model._base_manager.using(self.db).filter(pk__in=list(before))
-            events: list[ValidEvent] = []
+            edited: list[tuple[dict[str, Any], dict[str, dict[str, Any]]]] = []
             for row in after.values(*wanted):
                 old = {f.attname: before[row["pk"]][f.attname] for f in fields}
                 new = {f.attname: row[f.attname] for f in fields}
                 changes = _diff(entry, old, new)
                 if changes:
-                    name = str(row.get(entry.name_field, "") or row["pk"])[:200]
-                    refs = _refs(entry, row["pk"], name, row)
-                    events += _events_for_edit(entry, changes, refs, name)
+                    edited.append((row, changes))
+            # The targets' names: from objects passed to update(), the rest in one query
+            # per target model for all the rows.
+            known = _name_targets(
+                entry, [changes for _, changes in edited], _names_given(entry, kwargs), self.db
+            )
+            events: list[ValidEvent] = []
+            for row, changes in edited:
+                name = str(row.get(entry.name_field, "") or row["pk"])[:200]
+                refs = _refs(entry, row["pk"], name, row, known)
+                events += _events_for_edit(entry, changes, refs, name)
             _emit(events)
         return count
 
@@ -507,6 +565,41 @@ class TrackedQuerySetMixin:
         # row and sends the signal; collecting() turns them into one batch.
         with transaction.atomic(using=self.db), collecting():
             return super().delete()  # type: ignore[misc]
+
+
+def _names_given(entry: registry.EntityKind, kwargs: dict[str, Any]) -> related_names.Known:
+    """Names of the targets an ``update(owner=alice)`` was given as objects."""
+    known: related_names.Known = {}
+    for field in _foreign_keys(entry)[1]:
+        target = kwargs.get(field.name)
+        if isinstance(target, models.Model):
+            value = getattr(target, field.target_field.attname)
+            known[related_names.key(field, value)] = related_names.name_of(target)
+    return known
+
+
+def _on_bulk_created(model: type[models.Model], objs: list[models.Model], using: str) -> None:
+    """``KIND-created`` for each object ``bulk_create`` stored, their targets named with
+    at most one query per target model for the whole batch."""
+    entry = registry.for_model(model)
+    if entry is None or not objs:
+        return
+    known: related_names.Known = {}
+    created: list[tuple[models.Model, dict[str, Any], dict[str, Any]]] = []
+    for obj in objs:
+        current = _values(entry, obj)
+        obj.__dict__[_SNAPSHOT] = {**obj.__dict__.get(_SNAPSHOT, {}), **current}
+        known.update(_names_at_hand(entry, obj))
+        created.append((obj, current, _initial_changes(entry, current)))
+    known = _name_targets(entry, [changes for _, _, changes in created], known, using)
+    events: list[ValidEvent] = []
+    for obj, current, changes in created:
+        related_names.remember(obj, _foreign_keys(entry)[1], known)
+        name = entry.name_of(obj)
+        events.append(
+            _created_event(entry, changes, _refs(entry, obj.pk, name, current, known), name)
+        )
+    _emit(events)
 
 
 def _link_attnames(entry: registry.EntityKind) -> list[str]:
@@ -542,6 +635,7 @@ def track(entry: registry.EntityKind) -> None:
     """Start recording the changes of ``entry.model`` (called by ``audit.register``)."""
     model = entry.model
     _fields_cache.pop(entry.kind, None)
+    _fk_cache.pop(entry.kind, None)
     uid = f"audit.tracking.{model._meta.label_lower}"
     post_init.connect(_on_init, sender=model, weak=False, dispatch_uid=f"{uid}.init")
     post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{uid}.save")

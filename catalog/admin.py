@@ -13,6 +13,8 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from audit.admin import user_activity_link
+
 from .kinds import KINDS
 from .models import Comment, Connection
 
@@ -48,7 +50,7 @@ class ConnectionForm(forms.ModelForm):
 
 
 class EntityAdmin(admin.ModelAdmin):
-    list_display = ("name", "owner", "published", "updated_at")
+    list_display = ("name", "owner_link", "published", "updated_at")
     list_filter = ("published",)
     search_fields = ("name", "description")
     list_select_related = ("owner",)
@@ -66,6 +68,10 @@ class EntityAdmin(admin.ModelAdmin):
             return ("owner", "project")
         return self.list_select_related
 
+    @admin.display(description="owner", ordering="owner")
+    def owner_link(self, obj: Any) -> str:
+        return user_activity_link(obj.owner)
+
 
 class ConnectionAdmin(EntityAdmin):
     form = ConnectionForm
@@ -77,8 +83,12 @@ for spec in KINDS.values():
 
 @admin.register(Comment)
 class CommentAdmin(admin.ModelAdmin):
-    list_display = ("kind", "object_id", "author", "created_at")
+    list_display = ("kind", "object_id", "author_link", "created_at")
     list_filter = ("kind",)
     list_select_related = ("author",)
     search_fields = ("text",)
     readonly_fields = ("created_at",)
+
+    @admin.display(description="author", ordering="author")
+    def author_link(self, obj: Comment) -> str:
+        return user_activity_link(obj.author)

@@ -274,6 +274,21 @@ def test_masked_values_stay_masked() -> None:
     assert changes.fields[0].text == f"password: {MASK_DISPLAY} -> {MASK_DISPLAY} (secret)"
 
 
+def test_a_foreign_key_reads_by_name_and_two_targets_of_one_name_by_id() -> None:
+    """Change tracking records a foreign key by its targets' names, ids beside them."""
+    changes = render_changes(
+        {
+            "event_type": {"old": "log", "new": "error", "old_id": 42, "new_id": 43},
+            "project": {"old": "Sales", "new": "Sales", "old_id": 7, "new_id": 9},
+            "owner": {"old": "alice", "new": "alice", "old_id": 3, "new_id": 3},
+        }
+    )
+    assert [c.text for c in changes.fields] == [
+        "event type: log -> error",
+        "project: Sales #7 -> Sales #9",
+    ]
+
+
 def test_odd_changes_never_fail() -> None:
     assert not render_changes(None)
     assert not render_changes(["not", "a", "dict"])

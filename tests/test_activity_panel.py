@@ -45,7 +45,7 @@ def test_panel_lists_entries_newest_first_in_words(user, other_user, group) -> N
     assert response["Content-Type"].startswith("text/html")
     body = response.content.decode()
     assert _ids(body) == [second, first]
-    assert "alice</span> shared the project" in body and "Ship it" in body
+    assert "alice</a> shared the project" in body and "Ship it" in body  # her name links
     assert "<html" not in body  # a fragment, not a page
     assert "activity/activity.css" in body and "activity/panel.js" in body
     assert body.count("<time datetime=") == 2  # relative text, exact time on hover

@@ -262,3 +262,26 @@ def test_set_aside_records_can_be_retried_or_discarded(admin_client: Client) -> 
     assert list(OutboxEntry.objects.values_list("id", flat=True)) == [first.pk]
     assert moto_url()  # the retried one is set aside again by the next drain
     assert export.drain().set_aside == 1
+
+
+def test_re_routing_a_type_is_recorded_by_the_types_names(admin_client: Client) -> None:
+    """Settings -> Log: moving a map row from ``log`` to ``error`` records the two
+    types' names (ids beside them), not a bare id, and the activity pages say so."""
+    from activity.diff import render_changes
+    from audit.models import AuditRecord
+
+    settings = configure({"log": "app_log"}, url="http://127.0.0.1:1")
+    log, error = EventType.objects.get(name="log"), EventType.objects.get(name="error")
+    (created,) = AuditRecord.objects.filter(type__name="cloudwatch-stream-map-created")
+    assert created.changes["event_type"] == {"new": "log", "new_id": log.pk}
+    assert created.changes["settings"] == {"new": "CloudWatch Logs export", "new_id": 1}
+
+    answer = admin_client.post(CHANGE, form(settings, **{"mappings-0-event_type": str(error.pk)}))
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    (edited,) = AuditRecord.objects.filter(type__name="cloudwatch-stream-map-edited")
+    assert edited.changes == {
+        "event_type": {"old": "log", "new": "error", "old_id": log.pk, "new_id": error.pk}
+    }
+    assert [c.text for c in render_changes(edited.changes).fields] == ["event type: log -> error"]
+    page = admin_client.get("/activity/users/root/").content.decode()
+    assert re.search(r'<del class="act-old" title="log">log</del>.*?>error</ins>', page, re.S)

@@ -262,3 +262,135 @@ def test_an_edit_in_a_celery_task_is_recorded(user, project) -> None:
     rename.apply(args=(str(project.pk), "Renamed by a task"))  # the task machinery, in-process
     (record,) = _records("project-edited")
     assert record.changes == {"name": {"old": "Sales", "new": "Renamed by a task"}}
+
+
+# --- foreign keys are recorded by name ----------------------------------------------------
+
+
+def _selects_of(queries: CaptureQueriesContext, table: str) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].lstrip().upper().startswith("SELECT") and f'"{table}"' in q["sql"]
+    ]
+
+
+def test_a_foreign_key_change_records_the_targets_names(user, project) -> None:
+    churn = Project.objects.create(name="Churn", owner=user)
+    created = Query.objects.create(name="Q", owner=user, project=project)
+    query = Query.objects.get(pk=created.pk)  # loaded without its project
+    query.project = churn
+    query.save()
+    (record,) = _records("query-edited")
+    assert record.changes == {
+        "project": {
+            "old": "Sales",
+            "new": "Churn",
+            "old_id": str(project.pk),
+            "new_id": str(churn.pk),
+        }
+    }
+    assert {link.role: link.name for link in record.links.all()} == {"": "Q", "project": "Churn"}
+    (made,) = _records("query-created")
+    assert made.changes["owner"] == {"new": "alice", "new_id": user.pk}
+    assert made.changes["project"] == {"new": "Sales", "new_id": str(project.pk)}
+
+
+def test_names_at_hand_cost_no_query(user, project) -> None:
+    """The target assigned is cached on the instance, and the one it replaced was
+    remembered when the instance saved it: no SELECT of either."""
+    churn = Project.objects.create(name="Churn", owner=user)
+    query = Query.objects.create(name="Q", owner=user, project=project)
+    query.project = churn
+    with CaptureQueriesContext(connection) as queries:
+        query.save()
+    assert _selects_of(queries, "catalog_project") == []
+    assert _records("query-edited")[0].changes["project"]["old"] == "Sales"
+
+
+def test_an_old_target_not_at_hand_costs_one_query(user, project) -> None:
+    churn = Project.objects.create(name="Churn", owner=user)
+    created = Query.objects.create(name="Q", owner=user, project=project)
+    query = Query.objects.get(pk=created.pk)
+    query.project = churn
+    with CaptureQueriesContext(connection) as queries:
+        query.save()
+    assert len(_selects_of(queries, "catalog_project")) == 1
+    assert _records("query-edited")[0].changes["project"]["old"] == "Sales"
+
+
+def test_a_saves_that_changes_no_foreign_key_reads_no_target(user, project) -> None:
+    created = Query.objects.create(name="Q", owner=user, project=project)
+    query = Query.objects.get(pk=created.pk)
+    query.text = "select 2"
+    with CaptureQueriesContext(connection) as queries:
+        query.save()
+    assert _selects_of(queries, "catalog_project") == []
+    assert _selects_of(queries, "auth_user") == []
+
+
+def test_queryset_update_names_every_rows_targets_in_one_query(user, other_user) -> None:
+    projects = [Project.objects.create(name=f"P{n}", owner=user) for n in range(6)]
+    churn = Project.objects.create(name="Churn", owner=user)
+    for n, project in enumerate(projects):
+        Query.objects.create(name=f"Q{n}", owner=user, project=project)
+    with CaptureQueriesContext(connection) as queries:
+        assert Query.objects.filter(name__startswith="Q").update(project=churn.pk) == 6
+    assert len(_selects_of(queries, "catalog_project")) == 1  # all six old names at once
+    edits = _records("query-edited")
+    assert sorted(r.changes["project"]["old"] for r in edits) == [f"P{n}" for n in range(6)]
+    assert {r.changes["project"]["new"] for r in edits} == {"Churn"}
+    with CaptureQueriesContext(connection) as queries:
+        Query.objects.filter(name__startswith="Q").update(owner=other_user)  # an object
+    (select,) = _selects_of(queries, "auth_user")  # the old owner's name; bob was given
+    assert f"IN ({user.pk})" in select
+    owners = [r.changes["owner"] for r in _records("query-edited")[6:]]
+    assert (
+        owners == [{"old": "alice", "new": "bob", "old_id": user.pk, "new_id": other_user.pk}] * 6
+    )
+
+
+def test_bulk_create_names_targets_given_by_id_in_one_query(user) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        Project.objects.bulk_create([Project(name=f"P{n}", owner_id=user.pk) for n in range(4)])
+    assert len(_selects_of(queries, "auth_user")) == 1
+    owners = [r.changes["owner"] for r in _records("project-created")]
+    assert owners == [{"new": "alice", "new_id": user.pk}] * 4
+
+
+def test_a_target_that_is_gone_reads_its_kind_and_id(user) -> None:
+    from audit import related_names
+
+    fields = [Query._meta.get_field("project")]
+    changes = {"project": {"old": None, "new": "7d0c5b1e-0000-4000-8000-000000000000"}}
+    related_names.name_changes(fields, [changes])
+    assert changes["project"] == {
+        "old": None,
+        "new": "project #7d0c5b1e-0000-4000-8000-000000000000",
+        "old_id": None,
+        "new_id": "7d0c5b1e-0000-4000-8000-000000000000",
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL")
+def test_a_foreign_key_edit_in_one_statement_carries_the_names(user, project) -> None:
+    churn = Project.objects.create(name="Churn", owner=user)
+    query = Query.objects.create(name="Q", owner=user, project=project)
+    query.project = churn
+    with CaptureQueriesContext(connection) as queries:
+        query.save()
+    (statement,) = [q["sql"] for q in queries]
+    assert statement.startswith('WITH audit_saved AS (UPDATE "catalog_query"')
+    (record,) = _records("query-edited")
+    assert (record.changes["project"]["old"], record.changes["project"]["new"]) == (
+        "Sales",
+        "Churn",
+    )
+    assert {link.role: link.name for link in record.links.all()}["project"] == "Churn"
+    # Loaded afresh, the old name is read first; the record still rides in the UPDATE.
+    fresh = Query.objects.get(pk=query.pk)
+    fresh.project = project
+    with CaptureQueriesContext(connection) as queries:
+        fresh.save()
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "WITH"]
+    assert _records("query-edited")[1].changes["project"]["new"] == "Sales"
