@@ -24,7 +24,7 @@ from urllib.parse import quote
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from audit import registry
+import audit
 
 # Kinds whose records name a person or a group rather than a thing in the catalog.
 PEOPLE_KINDS = frozenset({"user", "group"})
@@ -135,7 +135,7 @@ def entity_url(kind: str, object_id: str, name: str = "") -> str | None:
     (groups, and models registered by other apps that have no page here)."""
     if kind == "user":
         return f"/activity/users/{quote(name, safe='')}/" if name else None
-    if kind in PEOPLE_KINDS or registry.get(kind) is None:
+    if kind in PEOPLE_KINDS or audit.kind(kind) is None:
         return None
     return f"/catalog/{kind}/{quote(object_id, safe='')}/"
 
@@ -146,7 +146,7 @@ def link_refs(record: Any) -> list[LinkRef]:
     refs: list[LinkRef] = []
     seen: set[tuple[str, str, str]] = set()
     for link in record.links.all():
-        entry = registry.for_content_type_id(link.content_type_id)
+        entry = audit.kind_for_content_type_id(link.content_type_id)
         kind = entry.kind if entry is not None else f"type-{link.content_type_id}"
         key = (kind, link.object_id, link.role)
         if key in seen:

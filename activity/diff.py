@@ -33,12 +33,9 @@ _KNOWN_MASKS = frozenset({"••••••", "********", "******", "***", "<m
 
 def mask_strings() -> frozenset[str]:
     """The strings that stand for a masked secret, the change tracker's own included."""
-    try:
-        from audit import tracking
-    except ImportError:  # pragma: no cover - tracking is part of the audit app
-        return _KNOWN_MASKS
-    mask = getattr(tracking, "MASK", None)
-    return _KNOWN_MASKS | {mask} if isinstance(mask, str) and mask else _KNOWN_MASKS
+    import audit
+
+    return _KNOWN_MASKS | {audit.MASK}
 
 
 @dataclass(frozen=True, slots=True)

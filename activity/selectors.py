@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
-from audit import registry, selectors
+import audit
+from audit import ActivityQuery
 from audit.models import AuditRecord, EventType, UserSession
-from audit.selectors import ActivityQuery
 
 from .describe import Description, LinkRef, describe_parts, link_refs
 from .diff import ChangeSet, render_changes
@@ -177,7 +177,7 @@ def filter_params(query: ActivityQuery, **extra: Any) -> str:
 
 
 def entity_panel(
-    kind: registry.EntityKind,
+    kind: audit.EntityKind,
     object_id: str,
     query: ActivityQuery,
     *,
@@ -185,10 +185,10 @@ def entity_panel(
 ) -> Panel:
     """The panel's data in a constant number of queries: the page (records, then links),
     and, unless only items are asked for, the filter choices."""
-    page = selectors.entity_activity_query(kind, object_id, query)
+    page = audit.entity_activity_query(kind, object_id, query)
     types, users = ([], [])
     if with_choices:
-        types, users = selectors.entity_activity_facets(kind, object_id)
+        types, users = audit.entity_activity_facets(kind, object_id)
         # A filter chosen earlier stays selectable even when beyond the capped facets.
         types = sorted({*types, *query.types})
         if query.user and query.user not in users:
@@ -234,7 +234,7 @@ def _keyset(
             queryset.filter(id__lt=cursor) if newest_first else queryset.filter(id__gt=cursor)
         )
     ordered = queryset.order_by("-id" if newest_first else "id")
-    records = selectors.page_of_records(ordered, limit + 1)
+    records = audit.page_of_records(ordered, limit + 1)
     if len(records) > limit:
         records = records[:limit]
         return records, records[-1].pk

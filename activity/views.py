@@ -15,15 +15,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from audit import registry
-from audit.models import UserSession
-from audit.selectors import (
+import audit
+from audit import (
     ActivityQuery,
     BadActivityQuery,
     can_view_entity,
     can_view_user_activity,
     whole_number,
 )
+from audit.models import UserSession
 
 from . import selectors
 
@@ -41,9 +41,9 @@ def parse_query(request: HttpRequest) -> ActivityQuery:
         raise BadRequest(problems) from None
 
 
-def resolve_entity(kind_name: str, raw_id: str) -> tuple[registry.EntityKind, str]:
+def resolve_entity(kind_name: str, raw_id: str) -> tuple[audit.EntityKind, str]:
     """The registered kind and the stored id; 404 for an unknown kind or a bad id."""
-    kind = registry.get(kind_name)
+    kind = audit.kind(kind_name)
     if kind is None:
         raise Http404(f"Unknown entity kind {kind_name!r}.")
     try:

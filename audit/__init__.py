@@ -1,36 +1,159 @@
-"""The audit system's public API.
+"""The audit system's public face: what other apps and their users may rely on.
 
-``audit.log(...)`` and ``audit.Logger`` write records; ``audit.register(Model, kind=...)``
-makes a model an entity kind. The names are resolved lazily so that importing
-``audit`` never touches models before Django's app registry is ready.
+``import audit`` and use the names below (``audit.log(...)``, ``audit.register(...)``),
+or the models from ``audit.models``; every other module of the package is private and
+may change. A test holds the project's other apps to that.
+
+Names resolve when first used (PEP 562), so that importing ``audit`` touches no model
+before Django's app registry is ready; type checkers and editors see the real
+signatures through the imports under ``TYPE_CHECKING``.
+
+Writing: ``log``, ``Logger``, ``ingest`` (a client's batch, as the ingest API posts it),
+``register`` (make a model an entity kind, with change tracking), ``disabled`` (no
+tracking inside a block), ``bind`` / ``AuditContext`` / ``current_context`` (who is
+acting), ``backdated`` (replay a history in time order), ``open_session`` /
+``close_session``, ``uuid7``.
+Reading: ``ActivityQuery`` and the page selectors, the ``can_view_*`` rules, the
+entity kinds (``kind``, ``kinds``, ``kind_for_model``, ``kind_for_content_type_id``).
+Hooks: ``records_stored``. Settings: ``AppSettings``, ``Setting``, ``SETTINGS``,
+``limits``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .appsettings import AppSettings, Setting, SettingError
 
-__all__ = ["AppSettings", "Logger", "Setting", "SettingError", "log", "register"]
+if TYPE_CHECKING:
+    from .admin import user_activity_link
+    from .api.pagination import StrictCursorPagination
+    from .changes import MASK
+    from .clock import OutOfOrder, backdated
+    from .config import SETTINGS, limits
+    from .context import AuditContext, SessionRef, bind, new_request_id
+    from .context import current as current_context
+    from .logger import Logger, Message, log
+    from .recording import ingest
+    from .registry import EntityKind, kinds, register
+    from .registry import for_content_type_id as kind_for_content_type_id
+    from .registry import for_model as kind_for_model
+    from .registry import get as kind
+    from .selectors import (
+        ActivityQuery,
+        BadActivityQuery,
+        can_view_entity,
+        can_view_session,
+        can_view_user_activity,
+        entity_activity_facets,
+        entity_activity_query,
+        page_of_records,
+        whole_number,
+    )
+    from .sessions import close_session, open_session
+    from .signals import records_stored
+    from .storage import StoredRecord
+    from .unavailable import unavailable_response
+    from .untracked import disabled
+    from .uuids import uuid7
 
+# public name -> (private module, its name there)
+_LAZY: dict[str, tuple[str, str]] = {
+    "ActivityQuery": ("selectors", "ActivityQuery"),
+    "AuditContext": ("context", "AuditContext"),
+    "BadActivityQuery": ("selectors", "BadActivityQuery"),
+    "EntityKind": ("registry", "EntityKind"),
+    "Logger": ("logger", "Logger"),
+    "MASK": ("changes", "MASK"),
+    "Message": ("logger", "Message"),
+    "OutOfOrder": ("clock", "OutOfOrder"),
+    "SETTINGS": ("config", "SETTINGS"),
+    "SessionRef": ("context", "SessionRef"),
+    "StoredRecord": ("storage", "StoredRecord"),
+    "StrictCursorPagination": ("api.pagination", "StrictCursorPagination"),
+    "backdated": ("clock", "backdated"),
+    "bind": ("context", "bind"),
+    "can_view_entity": ("selectors", "can_view_entity"),
+    "can_view_session": ("selectors", "can_view_session"),
+    "can_view_user_activity": ("selectors", "can_view_user_activity"),
+    "close_session": ("sessions", "close_session"),
+    "current_context": ("context", "current"),
+    "disabled": ("untracked", "disabled"),
+    "entity_activity_facets": ("selectors", "entity_activity_facets"),
+    "entity_activity_query": ("selectors", "entity_activity_query"),
+    "ingest": ("recording", "ingest"),
+    "kind": ("registry", "get"),
+    "kind_for_content_type_id": ("registry", "for_content_type_id"),
+    "kind_for_model": ("registry", "for_model"),
+    "kinds": ("registry", "kinds"),
+    "limits": ("config", "limits"),
+    "log": ("logger", "log"),
+    "new_request_id": ("context", "new_request_id"),
+    "open_session": ("sessions", "open_session"),
+    "page_of_records": ("selectors", "page_of_records"),
+    "records_stored": ("signals", "records_stored"),
+    "register": ("registry", "register"),
+    "unavailable_response": ("unavailable", "unavailable_response"),
+    "user_activity_link": ("admin", "user_activity_link"),
+    "uuid7": ("uuids", "uuid7"),
+    "whole_number": ("selectors", "whole_number"),
+}
 
-def log(*args: Any, **kwargs: Any) -> int | None:
-    """Record one event: ``audit.log(type, message="", params=None, *, entities=(), ...)``."""
-    from .logger import log as _log
-
-    return _log(*args, **kwargs)
-
-
-def register(*args: Any, **kwargs: Any) -> Any:
-    """Register a model as an entity kind (see ``audit.registry.register``)."""
-    from .registry import register as _register
-
-    return _register(*args, **kwargs)
+__all__ = [
+    "MASK",
+    "SETTINGS",
+    "ActivityQuery",
+    "AppSettings",
+    "AuditContext",
+    "BadActivityQuery",
+    "EntityKind",
+    "Logger",
+    "Message",
+    "OutOfOrder",
+    "SessionRef",
+    "Setting",
+    "SettingError",
+    "StoredRecord",
+    "StrictCursorPagination",
+    "backdated",
+    "bind",
+    "can_view_entity",
+    "can_view_session",
+    "can_view_user_activity",
+    "close_session",
+    "current_context",
+    "disabled",
+    "entity_activity_facets",
+    "entity_activity_query",
+    "ingest",
+    "kind",
+    "kind_for_content_type_id",
+    "kind_for_model",
+    "kinds",
+    "limits",
+    "log",
+    "new_request_id",
+    "open_session",
+    "page_of_records",
+    "records_stored",
+    "register",
+    "unavailable_response",
+    "user_activity_link",
+    "uuid7",
+    "whole_number",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Logger":
-        from .logger import Logger
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'audit' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value  # resolved once
+    return value
 
-        return Logger
-    raise AttributeError(f"module 'audit' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

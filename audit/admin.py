@@ -35,8 +35,8 @@ from django.utils.text import Truncator
 
 from . import event_types, server_types
 from .admin_filters import DateRangeFilter, TypeFilter, UserFilter
+from .bounded_count import BoundedPaginator, bounded_count
 from .models import AuditRecord, EntityLink, EventType, Source, UserSession
-from .paginators import BoundedPaginator, bounded_count
 from .selectors import whole_number
 
 admin.site.site_header = "Audit administration"
@@ -463,7 +463,7 @@ class EventTypeAdmin(admin.ModelAdmin):
         from django.shortcuts import redirect
         from django.template.response import TemplateResponse
 
-        from . import switches
+        from . import switch_matrix
         from .levels import Level
 
         if not self.has_view_permission(request):
@@ -475,12 +475,12 @@ class EventTypeAdmin(admin.ModelAdmin):
             if not self.has_change_permission(request):
                 raise PermissionDenied
             posted, groups_shown = _posted_switches(request.POST)
-            changed = switches.apply(posted, groups_shown)
+            changed = switch_matrix.apply(posted, groups_shown)
             messages.success(
                 request, f"Saved: {changed} switch{'es' if changed != 1 else ''} changed."
             )
             return redirect(request.get_full_path())
-        groups, rows = switches.matrix(search, level)
+        groups, rows = switch_matrix.matrix(search, level)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

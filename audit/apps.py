@@ -18,8 +18,11 @@ class AuditConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.backends.signals import connection_created
 
-        from . import celery_context, checks, receivers, registry, time_loader  # noqa: F401
+        from . import celery_context, checks, receivers, registry, time_loader, tracking  # noqa: F401
 
+        # Every kind registered with track=True, by this app or any other, gets change
+        # tracking installed; the registry only holds what it was told.
+        registry.on_register(tracking.install)
         connection_created.connect(time_loader.install, dispatch_uid="audit.time-loader")
         user_logged_in.connect(receivers.user_logged_in, dispatch_uid="audit.login")
         user_logged_out.connect(receivers.user_logged_out, dispatch_uid="audit.logout")
@@ -75,11 +78,13 @@ class AuditConfig(AppConfig):
 
         from . import receivers
         from .models import EventType
+        from .signals import event_types_updated
 
         for signal in (post_save, post_delete):
             signal.connect(
                 receivers.rules_changed, sender=EventType, dispatch_uid=f"audit.rules.{signal}"
             )
+        event_types_updated.connect(receivers.rules_changed, dispatch_uid="audit.rules.update")
         m2m_changed.connect(
             receivers.rules_changed,
             sender=EventType.disabled_for.through,

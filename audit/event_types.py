@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 
 from . import config, server_types
 from .models import EventType
+from .untracked import disabled
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
@@ -117,9 +118,7 @@ def _create_custom(name: str, client_user: Any) -> tuple[int, str, bool]:
         _check_caps(name, client_user)
     elif not server_only:
         _check_caps(name, None)
-    from .tracking import disabled  # registering a type is not a change of the rules
-
-    try:
+    try:  # registering a type is not a change of the rules: not tracked
         with transaction.atomic(), disabled():
             created = EventType.objects.create(
                 name=name,

@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models.functions import Now
 
 from .levels import Level
+from .signals import event_types_updated
 
 
 class RenameRefused(ValidationError):
@@ -26,13 +27,12 @@ class RenameRefused(ValidationError):
 
 class EventTypeQuerySet(models.QuerySet):
     def update(self, **kwargs: object) -> int:
-        """Bulk updates send no signals: drop the cached switch rules here instead."""
+        """Bulk updates send no ``post_save``: ``event_types_updated`` tells the switches'
+        cache instead."""
         if "name" in kwargs and AuditRecord.objects.filter(type__in=self).exists():
             raise RenameRefused("Event types that have records cannot be renamed.")
         count = super().update(**kwargs)
-        from .toggles import changed
-
-        changed()
+        event_types_updated.send(sender=EventType)
         return count
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from . import sessions, toggles
+from . import sessions, switch_rules
 from .context import current
 
 _credentials_recorded: ContextVar[bool] = ContextVar("audit_credentials", default=True)
@@ -109,19 +109,19 @@ def _record_token(type_name: str, message: str, token: Any) -> None:
 
 def rules_changed(sender: Any, **kwargs: Any) -> None:
     """An event type was saved or deleted, its groups changed, or a group was deleted."""
-    toggles.changed()
+    switch_rules.changed()
 
 
 def memberships_changed(sender: Any, action: str, **kwargs: Any) -> None:
     """``user.groups`` changed, from the user's side or from the group's side: group ids
     are cached under the switches' generation, so a new one forgets them all."""
     if action.startswith("post_"):
-        toggles.changed()
+        switch_rules.changed()
 
 
 def group_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
     """A group was renamed or deleted: the rules name and key groups."""
-    toggles.changed()
+    switch_rules.changed()
 
 
 def _disabled_groups(type_ids: Any) -> dict[int, list[str]]:

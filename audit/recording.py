@@ -18,7 +18,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 
-from . import clock, config, dropped, event_types, registry, sessions, storage, toggles, uuids
+from . import clock, config, dropped, event_types, registry, sessions, storage, switch_rules, uuids
 from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
@@ -91,7 +91,7 @@ def prepare_rows(
     if not valid:
         return [], None
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
-    disabled = toggles.disabled_types(user)
+    disabled = switch_rules.disabled_types(user)
     session = sessions.for_context(ctx)
     now = clock.now()
     if clock.is_backdated():
@@ -102,7 +102,7 @@ def prepare_rows(
         info = event.type_info or event_types.resolve(event.type)
         if info.name in disabled:
             result.disabled += 1
-            dropped.count(info.name, toggles.drop_reasons(user, info.name))
+            dropped.count(info.name, switch_rules.drop_reasons(user, info.name))
             continue
         record_uuid = event.uuid or uuids.uuid7()
         if record_uuid in seen:

@@ -119,7 +119,7 @@ def register(
 
     With ``track=True`` every create, save and delete of the model, bulk operations
     included, records ``KIND-created`` / ``KIND-edited`` / ``KIND-deleted`` by itself
-    (``audit.tracking``). ``fields`` or ``exclude`` choose the fields whose changes are
+    (installed by ``audit.tracking``). ``fields`` or ``exclude`` choose the fields whose changes are
     recorded; ``mask`` fields are recorded as changed but never in clear; ``links``
     name foreign keys whose targets the record links too; ``field_types`` records the
     changes of some fields under a type of their own.
@@ -143,11 +143,21 @@ def register(
     )
     _by_kind[kind] = entry
     _by_model[model] = entry
-    if track:
-        from . import tracking
-
-        tracking.track(entry)
+    for hook in _on_register:
+        hook(entry)
     return entry
+
+
+_on_register: list[Callable[[EntityKind], None]] = []
+
+
+def on_register(hook: Callable[[EntityKind], None]) -> None:
+    """Call ``hook`` with every kind registered, those already registered included:
+    how change tracking is installed (``audit.apps``) without the registry importing
+    it."""
+    _on_register.append(hook)
+    for entry in list(_by_model.values()):
+        hook(entry)
 
 
 def get(kind: str) -> EntityKind | None:

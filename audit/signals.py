@@ -6,3 +6,8 @@ from django.dispatch import Signal
 # ``audit.storage.StoredRecord``. A receiver that writes in the same transaction
 # (an outbox) is stored or rolled back with the records.
 records_stored = Signal()
+
+# Sent after ``EventType.objects.filter(...).update(...)``, which sends no ``post_save``:
+# the switches' cached rules listen (``audit.receivers``), so the model layer does not
+# reach up into them.
+event_types_updated = Signal()

@@ -24,7 +24,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import Resolver404
 
-from audit.unavailable import unavailable_response
+from audit import unavailable_response
 
 _SAID_FOR_USERS = (BadRequest, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from audit.config import SETTINGS as AUDIT_CONFIG
+from audit import SETTINGS as AUDIT_CONFIG
 from cloudwatch_export.config import SETTINGS as EXPORT_CONFIG
 
 from . import env

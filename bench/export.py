@@ -218,11 +218,11 @@ VARIANTS = ("no trigger", "export disabled", "enabled, unmapped types", "enabled
 
 def _configure(variant: str, group: str, moto_url: str) -> None:
     """Put the export (and the trigger) in the state a variant of the ingest test needs."""
-    from audit import tracking
+    import audit
     from cloudwatch_export import export_settings
 
     mapping = {"error": "bench_errors"} if variant == "enabled, unmapped types" else STREAMS
-    with tracking.disabled():
+    with audit.disabled():
         export_settings.apply(
             export_settings.Changes(
                 enabled=variant != "export disabled",

@@ -2,7 +2,7 @@
 
 A loop of creates and edits of a registered model (``catalog.Project``), each save in
 autocommit as a request would make it, runs with tracking on and with tracking off
-(``audit.tracking.disabled()``), in many short rounds, each timing both loops back to
+(``audit.disabled()``), in many short rounds, each timing both loops back to
 back (which goes first alternates), so that a noisy machine hurts both alike: the
 figure is the median of the rounds' ratios. Prints saves/s for each and the ratio;
 the target is at most 1.5x. For scale: django-auditlog costs about 6x a plain save,
@@ -85,7 +85,7 @@ def main() -> None:
     from django.contrib.auth.models import User
     from django.db import connection
 
-    from audit import tracking
+    import audit
     from audit.context import AuditContext, bind
     from audit.models import AuditRecord
 
@@ -103,7 +103,7 @@ def main() -> None:
         return seconds
 
     def untracked() -> float:
-        with tracking.disabled():
+        with audit.disabled():
             return loop(args.objects, args.edits, owner)
 
     with bind(AuditContext(user=owner)):

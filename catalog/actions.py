@@ -31,9 +31,6 @@ from django.core.validators import validate_email
 from django.db import models, transaction
 
 import audit
-from audit import config
-from audit.recording import build_event
-from audit.validation import ValidEvent
 
 from . import kinds
 from .models import Comment, Project
@@ -70,9 +67,8 @@ TableProducer = Callable[[models.Model], Table]
 
 @dataclass(frozen=True)
 class Event:
-    """An action's audit record before it is stored. The actions ``log()`` it now, for
-    the acting user; the demo ``build()``s it to store it backdated. One builder per
-    action keeps the wording and params the same either way."""
+    """An action's audit record before it is stored: one builder per action keeps its
+    wording and params in one place, and ``log()`` stores it for the acting user."""
 
     type: str
     message: str
@@ -81,9 +77,6 @@ class Event:
 
     def log(self, *, user: Any = None) -> int | None:
         return audit.log(self.type, self.message, self.params, entities=self.entities, user=user)
-
-    def build(self) -> ValidEvent:
-        return build_event(self.type, self.message, self.params, entities=self.entities)
 
 
 def entities_of(obj: models.Model) -> list[Any]:
@@ -160,7 +153,7 @@ def share(
     groups = list({group.pk: group for group in groups}.values())
     if not users and not groups:
         raise ActionError("Name at least one user or group to share with.")
-    most = config.max_entities_per_event() - len(entities_of(obj))
+    most = audit.limits()["max_entities_per_event"] - len(entities_of(obj))
     if len(users) + len(groups) > most:
         raise ActionError(f"Share with at most {most} users and groups at a time.")
     with transaction.atomic():

@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.admin import user_activity_link
+from audit import user_activity_link
 
 from .kinds import KINDS
 from .models import Comment, Connection

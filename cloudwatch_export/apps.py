@@ -14,7 +14,7 @@ class CloudwatchExportConfig(AppConfig):
 
     def ready(self) -> None:
         import audit
-        from audit.signals import records_stored
+        from audit import records_stored
 
         from . import checks, receivers  # noqa: F401  (checks registers itself)
         from .models import ExportSettings, StreamMapping

@@ -26,7 +26,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from audit import registry
+import audit
 from audit.models import AuditRecord, EntityLink
 
 from .batcher import millis
@@ -83,7 +83,7 @@ class _Kinds(dict[int, str]):
     """Content type id -> entity kind name, as the read API names it."""
 
     def __missing__(self, content_type_id: int) -> str:
-        kind = registry.for_content_type_id(content_type_id)
+        kind = audit.kind_for_content_type_id(content_type_id)
         name = (
             kind.kind if kind is not None else ContentType.objects.get_for_id(content_type_id).model
         )

@@ -94,7 +94,7 @@ class ExportSettings(models.Model):
     def load(cls) -> ExportSettings:
         """The settings row, created (disabled) on first use. Creating it is nobody's
         change (opening Settings -> Log is a GET): only later saves are recorded."""
-        from audit.tracking import disabled
+        from audit import disabled
 
         found = cls.objects.filter(id=SINGLETON_ID).first()
         if found is None:

@@ -24,7 +24,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, QuerySet
 
-from audit.storage import StoredRecord
+from audit import StoredRecord
 
 from . import config
 from .models import OutboxEntry, StreamMapping, StreamStatus

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from audit.storage import StoredRecord
+from audit import StoredRecord
 
 from . import outbox
 

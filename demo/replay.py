@@ -1,6 +1,6 @@
 """Playing the plan: every step in time order, at its own time, as the person it is.
 
-Each step runs inside ``audit.clock.backdated(step time)`` with the acting context of
+Each step runs inside ``audit.backdated(step time)`` with the acting context of
 its sitting bound, the way a request binds it: the platform's code records what it
 records, stamped with that moment. Steps run in the order of their time across all
 sittings, so record ids follow record times (``audit.clock`` refuses anything else).
@@ -24,8 +24,8 @@ from django.contrib.sessions.backends.signed_cookies import SessionStore
 from django.db import models, transaction
 from django.http import HttpRequest
 
-from audit import clock, recording, sessions, tracking, uuids
-from audit.context import AuditContext, SessionRef, bind, new_request_id
+import audit
+from audit import AuditContext, SessionRef, bind, new_request_id
 from audit.models import SessionKind
 from catalog import actions
 from catalog.models import Comment
@@ -82,11 +82,11 @@ class Replay:
         assert self._ctx is not None
         sent = self.now() - timedelta(milliseconds=self.rng.randint(150, 2400))
         for event in events:
-            event.setdefault("id", str(uuids.uuid7()))
+            event.setdefault("id", str(audit.uuid7()))
             event.setdefault("timestamp", sent.isoformat())
             if not event.get("entities"):
                 event.pop("entities", None)
-        result = recording.ingest(events, ctx=self._ctx)
+        result = audit.ingest(events, ctx=self._ctx)
         if result.rejected:
             raise DemoRefused(f"the server refused {result.rejected} of {events}")
         self.records += len(result.accepted)
@@ -187,7 +187,7 @@ def _sitting_call(sitting: Sitting, step: Step, kind: str) -> Callable[[Replay],
 
 def _worker_open(worker: Worker, holder: dict[str, SessionRef]) -> Callable[[Replay], None]:
     def call(replay: Replay) -> None:
-        session = sessions.open_session(
+        session = audit.open_session(
             None,
             SessionKind.SERVER,
             client=f"worker-{worker.number}.demo.local:{4100 + worker.number}",
@@ -204,7 +204,7 @@ def _worker_call(
 
 
 def _worker_close(holder: dict[str, SessionRef]) -> Callable[[Replay], None]:
-    return lambda replay: sessions.close_session(holder["session"].uuid)
+    return lambda replay: audit.close_session(holder["session"].uuid)
 
 
 def play(plan: Plan, replay: Replay, *, progress: Callable[[int, int], None] | None = None) -> None:
@@ -214,7 +214,7 @@ def play(plan: Plan, replay: Replay, *, progress: Callable[[int, int], None] | N
     with transaction.atomic():
         for done, (at, _order, call) in enumerate(timeline, start=1):
             replay._at = at
-            with clock.backdated(at):
+            with audit.backdated(at):
                 call(replay)
             if progress is not None and (done % 500 == 0 or done == len(timeline)):
                 progress(done, len(timeline))
@@ -230,7 +230,7 @@ def _settle_times(replay: Replay) -> None:
     for name, obj in replay.objects.items():
         obj.updated_at = replay.updated.get(name, obj.created_at)  # type: ignore[attr-defined]
         by_model.setdefault(type(obj), []).append(obj)
-    with tracking.disabled():
+    with audit.disabled():
         for model, rows in by_model.items():
             model._default_manager.bulk_update(rows, ["updated_at"])
     for comment, at in replay.comments:

@@ -16,7 +16,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from audit import event_types, sessions, shared_cache, toggles
+from audit import event_types, sessions, shared_cache, switch_rules
 
 # Not the development SECRET_KEY: with DEBUG off (as under pytest) cloudwatch_export
 # refuses to encrypt a secret under it. Tests of that refusal switch back to it. In the
@@ -57,8 +57,8 @@ def _seeded_event_types(request: Any) -> None:
 
     from django.apps import apps
 
+    from audit import disabled
     from audit.models import EventType
-    from audit.tracking import disabled
 
     if EventType.objects.filter(name="log", built_in=True).exists():
         return
@@ -111,12 +111,12 @@ def _fresh_caches() -> Iterator[None]:
     cache.clear()
     event_types.clear_cache()
     sessions.clear_local()
-    toggles.clear_local()
+    switch_rules.clear_local()
     yield
     cache.clear()
     event_types.clear_cache()
     sessions.clear_local()
-    toggles.clear_local()
+    switch_rules.clear_local()
 
 
 @pytest.fixture

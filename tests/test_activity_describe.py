@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+import audit
 from activity.describe import describe, describe_parts, entity_url, link_refs
 from activity.diff import MASK_DISPLAY, render_changes, text_diff
-from audit import logger, registry, tracking
+from audit import logger, registry
 from audit.builtin_types import BUILTIN_NAMES
 from audit.models import AuditRecord
 from audit.selectors import with_related
@@ -261,11 +262,11 @@ def test_a_long_single_line_is_diffed_by_words_around_the_change() -> None:
 
 
 def test_masked_values_stay_masked() -> None:
-    from audit import tracking
+    import audit
 
     changes = render_changes(
         {
-            "password": {"old": tracking.MASK, "new": tracking.MASK},
+            "password": {"old": audit.MASK, "new": audit.MASK},
             "token": {"old": "***", "new": "***"},
             "key": {"masked": True},
         }
@@ -306,8 +307,8 @@ def test_a_secret_set_or_changed_reads_in_words_without_either_value() -> None:
     secret; a change shows neither value."""
     changes = render_changes(
         {
-            "secret_key_encrypted": {"old": "", "new": tracking.MASK},
-            "access_key": {"old": tracking.MASK, "new": tracking.MASK},
+            "secret_key_encrypted": {"old": "", "new": audit.MASK},
+            "access_key": {"old": audit.MASK, "new": audit.MASK},
         }
     )
     set_key, changed = changes.fields
@@ -327,5 +328,5 @@ def test_an_empty_masked_field_is_recorded_empty(db) -> None:
         export_settings.Changes(access_key=ACCESS_KEY, secret_key=SECRET_KEY, log_group="g")
     )
     edit = AuditRecord.objects.get(type__name="cloudwatch-settings-edited")
-    assert edit.changes["access_key"] == {"old": "", "new": tracking.MASK}
-    assert edit.changes["secret_key_encrypted"] == {"old": "", "new": tracking.MASK}
+    assert edit.changes["access_key"] == {"old": "", "new": audit.MASK}
+    assert edit.changes["secret_key_encrypted"] == {"old": "", "new": audit.MASK}

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from audit import tracking
+import audit
 from audit.context import AuditContext
 from audit.models import AuditRecord
 from audit.recording import build_event, record_events
@@ -51,7 +51,7 @@ def _session_href(record: AuditRecord) -> str:
 @pytest.fixture
 def story(user: User, other_user: User) -> tuple[Query, AuditRecord, AuditRecord]:
     """alice's query, shared with bob: bob ran it, alice edited it."""
-    with tracking.disabled():
+    with audit.disabled():
         project = Project.objects.create(name="Revenue", owner=user)
         query = Query.objects.create(name="Sales", owner=user, project=project)
         query.shared_with_users.add(other_user)
@@ -112,7 +112,7 @@ def test_catalog_lists_and_pages_link_names(staff: User, other_user: User, story
 
 
 def test_catalog_lists_link_only_the_readers_own_name(user: User, other_user: User) -> None:
-    with tracking.disabled():
+    with audit.disabled():
         Project.objects.create(name="Mine", owner=user)
         theirs = Project.objects.create(name="Theirs", owner=other_user, published=False)
         theirs.shared_with_users.add(user)

@@ -11,10 +11,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from audit.bounded_count import BoundedCount, BoundedPaginator, bounded_count
 from audit.context import AuditContext, bind, new_request_id
 from audit.logger import log
 from audit.models import AuditRecord, EventType, UserSession
-from audit.paginators import BoundedCount, BoundedPaginator, bounded_count
 
 pytestmark = pytest.mark.django_db
 

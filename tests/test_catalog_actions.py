@@ -10,10 +10,9 @@ from django.contrib.auth.models import AnonymousUser, Group, User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from audit import registry
+from audit import MASK, registry
 from audit.logger import run_as
 from audit.models import AuditRecord
-from audit.tracking import MASK
 from catalog import actions, permissions
 from catalog.kinds import KINDS
 from catalog.models import Comment, Connection, Job, Project, Query

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 import audit
-from audit import dropped, toggles
+from audit import dropped, switch_rules
 from audit.handler import AuditLogHandler
 from audit.logger import Logger
 from audit.models import AuditRecord, DroppedCount, EventType
@@ -95,41 +95,41 @@ def test_superusers_follow_their_groups_too(db, group) -> None:
 def test_membership_change_takes_effect_at_once(user) -> None:
     analysts = Group.objects.create(name="analysts")
     _off_for(analysts, "dialog-ok")
-    assert "dialog-ok" not in toggles.disabled_types(user)
+    assert "dialog-ok" not in switch_rules.disabled_types(user)
     user.groups.add(analysts)
-    assert "dialog-ok" in toggles.disabled_types(user)
+    assert "dialog-ok" in switch_rules.disabled_types(user)
     analysts.user_set.remove(user)
-    assert "dialog-ok" not in toggles.disabled_types(user)
+    assert "dialog-ok" not in switch_rules.disabled_types(user)
     analysts.user_set.add(user)
     analysts.user_set.clear()
-    assert "dialog-ok" not in toggles.disabled_types(user)
+    assert "dialog-ok" not in switch_rules.disabled_types(user)
 
 
 def test_rule_change_takes_effect_at_once(user, group) -> None:
-    assert toggles.disabled_types(user) == frozenset()
+    assert switch_rules.disabled_types(user) == frozenset()
     kind = EventType.objects.get(name="query-start")
     kind.disabled_for.add(group)
-    assert toggles.disabled_types(user) == {"query-start"}
+    assert switch_rules.disabled_types(user) == {"query-start"}
     kind.enabled = False
     kind.save()
     kind.disabled_for.clear()
-    assert toggles.disabled_types(user) == {"query-start"}
-    assert toggles.disabled_types(None) == {"query-start"}
+    assert switch_rules.disabled_types(user) == {"query-start"}
+    assert switch_rules.disabled_types(None) == {"query-start"}
 
 
 def test_checking_the_switches_costs_no_query_per_event(
     user, group, django_assert_num_queries
 ) -> None:
     _off_for(group, "dialog-ok")
-    toggles.disabled_types(user)  # warm
+    switch_rules.disabled_types(user)  # warm
     with django_assert_num_queries(0):
         for _ in range(100):
-            assert "dialog-ok" in toggles.disabled_types(user)
+            assert "dialog-ok" in switch_rules.disabled_types(user)
 
 
 def test_the_record_of_a_rule_change_cannot_be_switched_off(staff) -> None:
     EventType.objects.filter(name__startswith="event-type-").update(enabled=False)
-    assert not toggles.PROTECTED & toggles.disabled_types(None)
+    assert not switch_rules.PROTECTED & switch_rules.disabled_types(None)
 
 
 def test_rule_changes_are_recorded_with_who_and_what(staff, group) -> None:

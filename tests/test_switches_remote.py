@@ -24,13 +24,13 @@ import json, sys, time
 import django
 django.setup()
 from django.contrib.auth.models import User
-from audit import toggles
+from audit import switch_rules
 user = User.objects.get(pk=int(sys.argv[1]))
-assert "dialog-ok" not in toggles.disabled_types(user)
+assert "dialog-ok" not in switch_rules.disabled_types(user)
 print("ready", flush=True)                      # its caches now hold the old rules
 deadline = time.time() + 15
 while time.time() < deadline:
-    if "dialog-ok" in toggles.disabled_types(user):
+    if "dialog-ok" in switch_rules.disabled_types(user):
         print(f"seen {time.time():.6f}", flush=True)
         sys.exit(0)
     time.sleep(0.01)
@@ -77,12 +77,12 @@ import sys, time
 import django
 django.setup()
 from django.contrib.auth.models import User
-from audit import toggles
+from audit import switch_rules
 user = User.objects.get(pk=int(sys.argv[1]))
 state = None
 deadline = time.time() + float(sys.argv[2])
 while time.time() < deadline:
-    now = "off" if "dialog-ok" in toggles.disabled_types(user) else "on"
+    now = "off" if "dialog-ok" in switch_rules.disabled_types(user) else "on"
     if now != state:
         state = now
         print(f"{state} {time.time():.6f}", flush=True)
@@ -102,7 +102,7 @@ def test_no_switch_change_ever_sticks_under_concurrent_readers(user, group) -> N
 
     from django.db import transaction
 
-    from audit import tracking
+    import audit
 
     toggles_count = 20
     readers = [_django_process(READER, str(user.pk), "60") for _ in range(3)]
@@ -135,7 +135,7 @@ def test_no_switch_change_ever_sticks_under_concurrent_readers(user, group) -> N
             off = n % 2 == 0
             with transaction.atomic():
                 if n % 4 < 2:  # untracked bulk update: nothing in this process reloads
-                    with tracking.disabled():
+                    with audit.disabled():
                         EventType.objects.filter(pk=dialog.pk).update(enabled=not off)
                 elif off:
                     dialog.disabled_for.add(group)
@@ -158,11 +158,11 @@ import sys
 import django
 django.setup()
 from django.contrib.auth.models import User
-from audit import toggles
+from audit import switch_rules
 user = User.objects.get(pk=int(sys.argv[1]))
 for line in sys.stdin:
-    toggles.clear_local()  # as when its memo runs out
-    state = "off" if "dialog-ok" in toggles.disabled_types(user) else "on"
+    switch_rules.clear_local()  # as when its memo runs out
+    state = "off" if "dialog-ok" in switch_rules.disabled_types(user) else "on"
     print(state, flush=True)
 """
 
@@ -175,7 +175,7 @@ def test_rules_read_while_a_change_commits_are_not_kept(user) -> None:
     has committed, that process must still see it."""
     from django.db import transaction
 
-    from audit import tracking
+    import audit
 
     reader = _django_process(STEPPED, str(user.pk), stdin=subprocess.PIPE)
 
@@ -187,7 +187,7 @@ def test_rules_read_while_a_change_commits_are_not_kept(user) -> None:
     try:
         assert ask() == "on"
         for enabled in (False, True, False):
-            with transaction.atomic(), tracking.disabled():
+            with transaction.atomic(), audit.disabled():
                 EventType.objects.filter(name="dialog-ok").update(enabled=enabled)
                 ask()  # reads the rules before the change commits
             time.sleep(switches_local_seconds())

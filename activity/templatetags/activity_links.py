@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from audit.selectors import can_view_session, can_view_user_activity
+from audit import can_view_session, can_view_user_activity
 
 register = template.Library()
 

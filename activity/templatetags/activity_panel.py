@@ -17,7 +17,7 @@ from django import template
 from django.http import Http404
 from django.urls import reverse
 
-from audit.selectors import ActivityQuery, BadActivityQuery, can_view_entity
+from audit import ActivityQuery, BadActivityQuery, can_view_entity
 
 from .. import selectors
 from ..views import resolve_entity

@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import config, registry, selectors, sessions, throttling, toggles, trust
+from .. import config, registry, selectors, sessions, switch_rules, throttling, trust
 from ..context import AuditContext, current
 from ..models import AuditRecord, EventType, UserSession
 from ..recording import ingest
@@ -108,7 +108,7 @@ class ConfigView(APIView):
             {
                 "user": request.user.get_username(),
                 "session": str(session.uuid),
-                "disabled_types": sorted(toggles.disabled_types(request.user)),
+                "disabled_types": sorted(switch_rules.disabled_types(request.user)),
                 "limits": config.limits(),
             }
         )

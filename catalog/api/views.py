@@ -22,7 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from audit.api.pagination import StrictCursorPagination
+from audit import StrictCursorPagination
 
 from .. import actions, permissions, selectors
 from ..kinds import KINDS, Kind

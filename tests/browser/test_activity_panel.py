@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from audit import clock, tracking
+import audit
+from audit import clock
 from audit.context import AuditContext
 from audit.models import UserSession
 from audit.recording import build_event, record_events
@@ -82,7 +83,7 @@ def test_entity_page_panel_filters_and_loads_more(live_server, page, user, other
     from catalog.models import Project, Query
 
     analysts = Group.objects.create(name="analysts")
-    with tracking.disabled():  # the story below records the creation, backdated
+    with audit.disabled():  # the story below records the creation, backdated
         project = Project.objects.create(name="Revenue", owner=user)
         query = Query.objects.create(
             name="Sales by region", owner=user, project=project, text=NEW_SQL

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 
-from audit import tracking
+import audit
 
 from .conftest import screenshot
 from .test_activity_panel import NEW_SQL, _story
@@ -65,7 +65,7 @@ def test_main_pages_fit_a_phone(live_server, browser, user, other_user) -> None:
     user.is_staff = True
     user.save()
     analysts = Group.objects.create(name="analysts")
-    with tracking.disabled():
+    with audit.disabled():
         project = Project.objects.create(
             name="Revenue and forecasting for every region", owner=user
         )

@@ -12,7 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from audit import clock, tracking
+import audit
+from audit import clock
 from audit.context import AuditContext
 from audit.recording import build_event, record_events
 
@@ -40,7 +41,7 @@ def test_a_type_filter_is_in_the_address_and_survives_a_reload(
 ) -> None:
     from catalog.models import Project, Query
 
-    with tracking.disabled():
+    with audit.disabled():
         project = Project.objects.create(name="Revenue", owner=user)
         query = Query.objects.create(name="Sales by region", owner=user, project=project)
     now = timezone.now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from audit import toggles
+from audit import switch_rules
 from audit.models import AuditRecord, EventType
 
 from .conftest import screenshot
@@ -56,7 +56,7 @@ def test_admin_switches_a_type_off_for_a_group(live_server, page) -> None:
     )
     screenshot(page, "switch-matrix")
 
-    assert "dialog-ok" in toggles.disabled_types(member)
+    assert "dialog-ok" in switch_rules.disabled_types(member)
     assert list(
         EventType.objects.get(name="dialog-ok").disabled_for.values_list("name", flat=True)
     ) == ["analysts"]

@@ -1,0 +1,257 @@
+"""What a change of a tracked model says: the fields that changed, the names of what its
+foreign keys point to, and the events that record it.
+
+Pure description: nothing here is stored or installed. ``audit.tracking`` calls it from
+the receivers, the bulk operations and the one-statement save alike, so a change reads
+the same whichever way it was made:
+
+* ``KIND-created`` holds the fields set to something; ``KIND-edited`` only the changed
+  fields, ``{"field": {"old": ..., "new": ...}}``, computed from the values the instance
+  was loaded with (``SNAPSHOT``), so a save costs no extra SELECT; a field with a type of
+  its own (``field_types``) gets its own event.
+* Masked fields (secrets) are recorded as changed, never with their values.
+* A foreign key is recorded by the names of its targets, ids beside them
+  (``audit.related_names``): without a query when the targets are at hand, else one
+  query per target model for a whole batch.
+* A record links the entity itself and the registered targets of its ``links`` fields
+  (a query's edit shows in its project's activity).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import models
+
+from . import registry, related_names
+from .recording import NamedRef, build_event
+from .validation import ValidEvent
+
+MASK = "••••••"
+MAX_VALUE_LENGTH = 65_536
+SNAPSHOT = "_audit_snapshot"  # the tracked values an instance was loaded or saved with
+
+Changes = dict[str, dict[str, Any]]
+
+_fields_cache: dict[str, list[models.Field]] = {}
+_fk_cache: dict[str, tuple[list[models.Field], list[models.Field]]] = {}
+
+
+def forget(entry: registry.EntityKind) -> None:
+    """Drop what was worked out about ``entry``'s fields (it was registered again)."""
+    _fields_cache.pop(entry.kind, None)
+    _fk_cache.pop(entry.kind, None)
+
+
+def tracked_fields(entry: registry.EntityKind) -> list[models.Field]:
+    """The concrete fields whose changes are recorded (primary key excluded)."""
+    found = _fields_cache.get(entry.kind)
+    if found is None:
+        found = [
+            field
+            for field in entry.model._meta.concrete_fields
+            if not field.primary_key
+            and (entry.fields is None or field.name in entry.fields)
+            and field.name not in entry.exclude
+        ]
+        _fields_cache[entry.kind] = found
+    return found
+
+
+def foreign_keys(entry: registry.EntityKind) -> tuple[list[models.Field], list[models.Field]]:
+    """The tracked foreign keys whose changes are recorded by name (masked ones stay
+    masked), and every foreign key whose target a record names: those and ``links``."""
+    found = _fk_cache.get(entry.kind)
+    if found is None:
+        named = [
+            field
+            for field in related_names.foreign_keys(tracked_fields(entry))
+            if field.name not in entry.mask
+        ]
+        linked = [entry.model._meta.get_field(name) for name in entry.links]
+        found = (named, [*named, *(f for f in linked if f not in named)])
+        _fk_cache[entry.kind] = found
+    return found
+
+
+def names_at_hand(entry: registry.EntityKind, instance: models.Model) -> related_names.Known:
+    return related_names.at_hand(instance, foreign_keys(entry)[1])
+
+
+def name_targets(
+    entry: registry.EntityKind,
+    change_sets: list[Changes],
+    known: related_names.Known,
+    using: str | None,
+) -> related_names.Known:
+    """Foreign keys in ``change_sets`` become names (see ``audit.related_names``); no
+    work at all when none of them changed."""
+    fields = foreign_keys(entry)[0]
+    if not fields or not any(field.name in changes for changes in change_sets for field in fields):
+        return known
+    return related_names.name_changes(fields, change_sets, known, using=using)
+
+
+def names_given(entry: registry.EntityKind, kwargs: dict[str, Any]) -> related_names.Known:
+    """Names of the targets an ``update(owner=alice)`` was given as objects."""
+    known: related_names.Known = {}
+    for field in foreign_keys(entry)[1]:
+        target = kwargs.get(field.name)
+        if isinstance(target, models.Model):
+            value = getattr(target, field.target_field.attname)
+            known[related_names.key(field, value)] = related_names.name_of(target)
+    return known
+
+
+def remember_names(
+    entry: registry.EntityKind, instance: models.Model, known: related_names.Known
+) -> None:
+    related_names.remember(instance, foreign_keys(entry)[1], known)
+
+
+def _copy(value: Any) -> Any:
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+
+
+def values(entry: registry.EntityKind, instance: models.Model) -> dict[str, Any]:
+    """The tracked values an instance holds now (deferred fields are left out: they
+    are not compared)."""
+    loaded = instance.__dict__
+    return {
+        field.attname: _copy(loaded[field.attname])
+        for field in tracked_fields(entry)
+        if field.attname in loaded
+    }
+
+
+def only_saved(
+    entry: registry.EntityKind, current: dict[str, Any], update_fields: Iterable[str] | None
+) -> dict[str, Any]:
+    """Of ``current``, the values a save with ``update_fields`` writes."""
+    if update_fields is None:
+        return current
+    names = set(update_fields)
+    saved = {f.attname for f in tracked_fields(entry) if {f.name, f.attname} & names}
+    return {attname: value for attname, value in current.items() if attname in saved}
+
+
+def snapshot(instance: models.Model) -> dict[str, Any]:
+    return instance.__dict__.get(SNAPSHOT, {})
+
+
+def keep_snapshot(instance: models.Model, fresh: dict[str, Any]) -> None:
+    instance.__dict__[SNAPSHOT] = {**snapshot(instance), **fresh}
+
+
+def _shown(entry: registry.EntityKind, field: models.Field, value: Any) -> Any:
+    if field.name in entry.mask:
+        return MASK if value not in (None, "", b"") else ""  # an empty one is no secret
+    if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
+        return value[:MAX_VALUE_LENGTH] + "…"
+    return value
+
+
+def diff(entry: registry.EntityKind, old: dict[str, Any], new: dict[str, Any]) -> Changes:
+    """The fields of ``new`` whose values differ from ``old``'s, as they are shown."""
+    changes: Changes = {}
+    for field in tracked_fields(entry):
+        if field.attname not in new:
+            continue
+        after = new[field.attname]
+        if field.attname not in old:
+            changes[field.name] = {"new": _shown(entry, field, after)}
+        elif old[field.attname] != after:
+            changes[field.name] = {
+                "old": _shown(entry, field, old[field.attname]),
+                "new": _shown(entry, field, after),
+            }
+    return changes
+
+
+def initial(entry: registry.EntityKind, current: dict[str, Any]) -> Changes:
+    """A creation's changes: the fields set to something."""
+    return {
+        field: change
+        for field, change in diff(entry, {}, current).items()
+        if change["new"] not in (None, "", [], {})
+    }
+
+
+def refs(
+    entry: registry.EntityKind,
+    pk: Any,
+    name: str,
+    current: dict[str, Any],
+    known: related_names.Known,
+) -> list[Any]:
+    """The entity itself (role "") and the registered targets of ``links`` fields, named
+    when their names are ``known``."""
+    found: list[Any] = [NamedRef(entry, entry.parse_id(pk), "", name)]
+    for field_name in entry.links:
+        field = entry.model._meta.get_field(field_name)
+        target = registry.for_model(field.related_model)
+        target_id = current.get(field.attname)
+        if target is None or target_id is None:
+            continue
+        target_name = known.get(related_names.key(field, target_id), "")
+        found.append(NamedRef(target, target.parse_id(target_id), field_name, target_name))
+    return found
+
+
+def link_attnames(entry: registry.EntityKind) -> list[str]:
+    return [entry.model._meta.get_field(name).attname for name in entry.links]
+
+
+def created_event(
+    entry: registry.EntityKind, changes: Changes, entities: list[Any], name: str
+) -> ValidEvent:
+    return build_event(
+        f"{entry.kind}-created",
+        f"Created {entry.kind} '{name}'",
+        entities=entities,
+        changes=changes,
+    )
+
+
+def edited_events(
+    entry: registry.EntityKind, changes: Changes, entities: list[Any], name: str
+) -> list[ValidEvent]:
+    """One ``KIND-edited`` event, plus one per field that has a type of its own."""
+    by_type: dict[str, Changes] = {}
+    for field_name, change in changes.items():
+        type_name = entry.field_types.get(field_name, f"{entry.kind}-edited")
+        by_type.setdefault(type_name, {})[field_name] = change
+    return [
+        build_event(
+            type_name,
+            f"Edited {entry.kind} '{name}': {', '.join(part)}",
+            entities=entities,
+            changes=part,
+        )
+        for type_name, part in by_type.items()
+    ]
+
+
+def deleted_event(entry: registry.EntityKind, entities: list[Any], name: str) -> ValidEvent:
+    return build_event(f"{entry.kind}-deleted", f"Deleted {entry.kind} '{name}'", entities=entities)
+
+
+def of_instance(
+    entry: registry.EntityKind,
+    instance: models.Model,
+    changes: Changes,
+    *,
+    created: bool,
+    using: str | None,
+) -> list[ValidEvent]:
+    """The events of one instance's save: its targets named (and remembered on the
+    instance for its next save), the entity and its links referenced."""
+    known = name_targets(entry, [changes], names_at_hand(entry, instance), using)
+    remember_names(entry, instance, known)
+    name = entry.name_of(instance)
+    entities = refs(entry, instance.pk, name, values(entry, instance), known)
+    if created:
+        return [created_event(entry, changes, entities, name)]
+    return edited_events(entry, changes, entities, name)
