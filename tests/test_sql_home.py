@@ -17,8 +17,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 def _installed_arguments(function: str) -> list[str]:
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pg_get_function_identity_arguments(p.oid) FROM pg_proc p "
-            "WHERE p.proname = %s",
+            "SELECT pg_get_function_identity_arguments(p.oid) FROM pg_proc p WHERE p.proname = %s",
             [function],
         )
         return [row[0] for row in cursor.fetchall()]
