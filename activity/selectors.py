@@ -186,7 +186,8 @@ def entity_panel(
     """The panel's data in a constant number of queries: the page (records, then links),
     and, unless only items are asked for, the filter choices."""
     page = audit.entity_activity_query(kind, object_id, query)
-    types, users = ([], [])
+    types: list[str] = []
+    users: list[str] = []
     if with_choices:
         types, users = audit.entity_activity_facets(kind, object_id)
         # A filter chosen earlier stays selectable even when beyond the capped facets.

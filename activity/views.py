@@ -107,6 +107,7 @@ def session_timeline(request: HttpRequest, session_uuid: Any) -> HttpResponse:
     relative to its start. Your own sessions, or anyone's for staff: someone else's
     session is the same 404 as one that does not exist, so the page cannot be used to
     learn which session ids exist."""
+    assert request.user.is_authenticated  # login_required
     sessions = UserSession.objects.select_related("user")
     if not request.user.is_staff:
         sessions = sessions.filter(user_id=request.user.pk)

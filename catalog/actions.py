@@ -22,18 +22,23 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import models, transaction
+from django.db import transaction
 
 import audit
 
 from . import kinds
-from .models import Comment, Project
+from .models import Comment, Entity, Project
+
+if TYPE_CHECKING:
+    # The class settings.AUTH_USER_MODEL names. Only django-stubs has this alias (its
+    # plugin resolves it from the settings), so it exists for the type checker alone.
+    from django.contrib.auth.models import _User as User
 
 COMMENT_MAX_LENGTH = 10_000
 COMMENT_EXCERPT = 500  # of a comment's text, in its record's params
@@ -62,7 +67,7 @@ class RunResult:
     table: Table | None = None
 
 
-TableProducer = Callable[[models.Model], Table]
+TableProducer = Callable[[Entity], Table]
 
 
 @dataclass(frozen=True)
@@ -75,11 +80,11 @@ class Event:
     params: dict[str, Any]
     entities: list[Any]
 
-    def log(self, *, user: Any = None) -> int | None:
+    def log(self, *, user: User | None = None) -> int | None:
         return audit.log(self.type, self.message, self.params, entities=self.entities, user=user)
 
 
-def entities_of(obj: models.Model) -> list[Any]:
+def entities_of(obj: Entity) -> list[Any]:
     """The entity itself and the entities it belongs to (its project, a query's
     connection), as ``audit.log`` takes them: the record then also shows in the
     project's and the connection's activity. Related objects are referenced by id, so
@@ -89,19 +94,20 @@ def entities_of(obj: models.Model) -> list[Any]:
     for field_name in spec.links:
         related_id = getattr(obj, f"{field_name}_id", None)
         if related_id is not None:
-            related_kind = kinds.of(obj._meta.get_field(field_name).related_model).kind
-            refs.append((related_kind, str(related_id), field_name))
+            related_model = obj._meta.get_field(field_name).related_model
+            assert isinstance(related_model, type), f"{field_name} is a foreign key"
+            refs.append((kinds.of(related_model).kind, str(related_id), field_name))
     return refs
 
 
-def _label(obj: models.Model) -> str:
+def _label(obj: Entity) -> str:
     return f"{kinds.of(obj).label.lower()} {obj.name}"
 
 
 # --- publish ------------------------------------------------------------------------
 
 
-def publish(obj: models.Model) -> int | None:
+def publish(obj: Entity) -> int | None:
     """Make ``obj`` visible to everyone and record ``KIND-published``.
 
     Only kinds that have a published type can be published (query, connection, script,
@@ -123,7 +129,7 @@ def publish(obj: models.Model) -> int | None:
         return published_event(obj).log()
 
 
-def published_event(obj: models.Model) -> Event:
+def published_event(obj: Entity) -> Event:
     spec = kinds.of(obj)
     return Event(
         spec.published_type,
@@ -137,8 +143,8 @@ def published_event(obj: models.Model) -> Event:
 
 
 def share(
-    obj: models.Model,
-    users: Iterable[AbstractBaseUser] = (),
+    obj: Entity,
+    users: Iterable[User] = (),
     groups: Iterable[Group] = (),
     *,
     notify: bool = True,
@@ -165,7 +171,7 @@ def share(
 
 
 def shared_event(
-    obj: models.Model, users: list[Any], groups: list[Group], *, notify: bool = True
+    obj: Entity, users: list[User], groups: list[Group], *, notify: bool = True
 ) -> Event:
     names = [user.get_username() for user in users] + [group.name for group in groups]
     return Event(
@@ -199,7 +205,7 @@ def _join(names: list[str]) -> str:
 # --- run ----------------------------------------------------------------------------
 
 
-def simulated_table(obj: models.Model) -> Table:
+def simulated_table(obj: Entity) -> Table:
     """A stand-in for the execution engine, which this project does not include.
 
     The size is derived from the entity's id (stable between runs, different between
@@ -241,7 +247,7 @@ def _select_columns(sql: str) -> int | None:
 
 
 def run(
-    obj: models.Model, *, produce: TableProducer = simulated_table, trigger: str = "manual"
+    obj: Entity, *, produce: TableProducer = simulated_table, trigger: str = "manual"
 ) -> RunResult:
     """Run ``obj`` and record ``KIND-start``; a query or a job also records the table it
     produced (``table-produced``, with rows and columns), linked to the entity.
@@ -261,7 +267,7 @@ def run(
     return RunResult(start_record=start, table_record=produced, table=table)
 
 
-def start_event(obj: models.Model, *, trigger: str = "manual") -> Event:
+def start_event(obj: Entity, *, trigger: str = "manual") -> Event:
     spec = kinds.of(obj)
     return Event(
         spec.start_type,
@@ -271,7 +277,7 @@ def start_event(obj: models.Model, *, trigger: str = "manual") -> Event:
     )
 
 
-def table_event(obj: models.Model, table: Table) -> Event:
+def table_event(obj: Entity, table: Table) -> Event:
     return Event(
         "table-produced",
         f"{obj.name}: {table.rows:,} rows, {table.columns} columns in {table.duration_ms:,} ms",
@@ -287,11 +293,12 @@ def table_event(obj: models.Model, table: Table) -> Event:
     )
 
 
-def _run_params(obj: models.Model, trigger: str) -> dict[str, Any]:
+def _run_params(obj: Entity, trigger: str) -> dict[str, Any]:
     """What a run was given: a query's or script's parameter values, a job's trigger."""
     params: dict[str, Any] = {}
-    if isinstance(getattr(obj, "parameters", None), dict) and obj.parameters:
-        params["parameters"] = obj.parameters
+    parameters = getattr(obj, "parameters", None)
+    if isinstance(parameters, dict) and parameters:
+        params["parameters"] = parameters
     if kinds.of(obj).kind == "job":
         params["trigger"] = trigger
     return params
@@ -314,7 +321,7 @@ def opened_event(project: Project) -> Event:
     )
 
 
-def comment(obj: models.Model, user: AbstractBaseUser, text: str) -> Comment:
+def comment(obj: Entity, user: User, text: str) -> Comment:
     """Post ``text`` on ``obj`` as ``user`` and record ``comment-posted`` linking it."""
     text = (text or "").strip()
     if not text:
@@ -331,7 +338,7 @@ def comment(obj: models.Model, user: AbstractBaseUser, text: str) -> Comment:
     return posted
 
 
-def comment_event(obj: models.Model, posted: Comment) -> Event:
+def comment_event(obj: Entity, posted: Comment) -> Event:
     """The text travels in params (cut to ``COMMENT_EXCERPT``) so the activity panel can
     quote it; the full text stays in the comment, found by ``commentId``."""
     text = posted.text
@@ -354,7 +361,7 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def invite_user(email: str, invited_by: AbstractBaseUser) -> AbstractBaseUser:
+def invite_user(email: str, invited_by: User) -> User:
     """Create an inactive account for ``email`` and record ``user-invited`` linking it.
 
     The account cannot sign in (no usable password, inactive) until the invitation
@@ -378,7 +385,7 @@ def invite_user(email: str, invited_by: AbstractBaseUser) -> AbstractBaseUser:
     return invited
 
 
-def invited_event(invited: AbstractBaseUser) -> Event:
+def invited_event(invited: User) -> Event:
     return Event(
         "user-invited",
         f"Invited {invited.email}",
@@ -387,7 +394,7 @@ def invited_event(invited: AbstractBaseUser) -> Event:
     )
 
 
-def _free_username(user_model: type[AbstractBaseUser], email: str) -> str:
+def _free_username(user_model: type[User], email: str) -> str:
     base = re.sub(r"[^\w.@+-]", "", email.split("@", 1)[0])[:140] or "user"
     taken = set(
         user_model._default_manager.filter(username__istartswith=base).values_list(

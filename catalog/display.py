@@ -11,9 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
-
-from . import kinds
+from .models import Connection, Entity, Job, Notebook, PredictiveModel, Query, Script
 
 
 @dataclass(frozen=True)
@@ -37,11 +35,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def facts(obj: models.Model) -> list[Detail]:
+def facts(obj: Entity) -> list[Detail]:
     """Short facts shown in the entity's header card, kind-specific first."""
-    kind = kinds.of(obj).kind
     rows: list[Detail] = []
-    if kind == "connection":
+    if isinstance(obj, Connection):
         rows += [
             Detail("Data source", obj.get_data_source_display()),
             Detail("Server", obj.server or "—"),
@@ -50,45 +47,44 @@ def facts(obj: models.Model) -> list[Detail]:
             Detail("Login", obj.login or "—"),
             Detail("Password", bool(obj.password), "secret"),
         ]
-    elif kind == "query":
+    elif isinstance(obj, Query):
         rows.append(Detail("Connection", obj.connection, "link"))
-    elif kind == "job":
+    elif isinstance(obj, Job):
         rows += [
             Detail("Schedule", obj.schedule or "Run by hand", "code" if obj.schedule else "text"),
             Detail("Enabled", obj.enabled, "bool"),
         ]
-    elif kind == "script":
+    elif isinstance(obj, Script):
         rows.append(Detail("Language", obj.get_language_display()))
-    elif kind == "predictive-model":
+    elif isinstance(obj, PredictiveModel):
         rows += [Detail("Method", obj.method), Detail("Target", obj.target or "—")]
-    elif kind == "notebook":
+    elif isinstance(obj, Notebook):
         rows.append(Detail("Environment", obj.environment or "—"))
     return rows
 
 
-def sections(obj: models.Model) -> list[Detail]:
+def sections(obj: Entity) -> list[Detail]:
     """The larger blocks of an entity's page: SQL, source, steps, parameters..."""
-    kind = kinds.of(obj).kind
     rows: list[Detail] = []
-    if kind == "query":
+    if isinstance(obj, Query):
         rows.append(Detail("SQL", obj.text, "code", "sql"))
         if obj.parameters:
             rows.append(Detail("Parameters", _json(obj.parameters), "json"))
         rows.append(Detail("Transformations", _steps(obj.transformations), "steps"))
-    elif kind == "job":
+    elif isinstance(obj, Job):
         rows.append(Detail("Queries", list(obj.queries.order_by("name")), "links"))
         rows.append(Detail("Transformations", _steps(obj.transformations), "steps"))
-    elif kind == "script":
+    elif isinstance(obj, Script):
         rows.append(Detail("Source", obj.body, "code", obj.language))
         if obj.parameters:
             rows.append(Detail("Parameters", _json(obj.parameters), "json"))
-    elif kind == "predictive-model":
+    elif isinstance(obj, PredictiveModel):
         rows.append(Detail("Features", [str(item) for item in obj.features], "chips"))
         if obj.metrics:
             rows.append(Detail("Metrics", sorted(obj.metrics.items()), "pairs"))
         if obj.parameters:
             rows.append(Detail("Training parameters", _json(obj.parameters), "json"))
-    elif kind == "notebook":
+    elif isinstance(obj, Notebook):
         rows.append(Detail("Cells", _cells(obj.content), "cells"))
     return rows
 
@@ -134,20 +130,19 @@ def _inline(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def summary(obj: models.Model) -> str:
+def summary(obj: Entity) -> str:
     """The one detail a list row shows beside the name (a query's connection, a job's
     schedule...); what the list page joins in (``selectors.for_list``)."""
-    kind = kinds.of(obj).kind
-    if kind == "connection":
+    if isinstance(obj, Connection):
         return obj.get_data_source_display()
-    if kind == "query":
-        return obj.connection.name if obj.connection_id else "No connection"
-    if kind == "job":
+    if isinstance(obj, Query):
+        return obj.connection.name if obj.connection is not None else "No connection"
+    if isinstance(obj, Job):
         return obj.schedule or "Run by hand"
-    if kind == "script":
+    if isinstance(obj, Script):
         return obj.get_language_display()
-    if kind == "predictive-model":
+    if isinstance(obj, PredictiveModel):
         return obj.method
-    if kind == "notebook":
+    if isinstance(obj, Notebook):
         return obj.environment
     return ""

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from django.db import models
 
-from .models import Connection, Job, Notebook, PredictiveModel, Project, Query, Script
+from .models import Connection, Entity, Job, Notebook, PredictiveModel, Project, Query, Script
 
 
 @dataclass(frozen=True)
 class Kind:
     kind: str
-    model: type[models.Model]
+    model: type[Entity]
     plural: str
     label: str
     label_plural: str

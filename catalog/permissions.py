@@ -14,17 +14,21 @@ The rules:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.models import Group
-from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from .models import Entity
+
+_E = TypeVar("_E", bound=Entity)
 
 
 def _is_staff(user: Any) -> bool:
     return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
 
 
-def viewable(user: Any, queryset: QuerySet) -> QuerySet:
+def viewable(user: Any, queryset: QuerySet[_E]) -> QuerySet[_E]:
     """``queryset`` narrowed to the entities ``user`` may view.
 
     Sharing is tested with ``EXISTS`` subqueries rather than joins, so that an entity
@@ -35,20 +39,19 @@ def viewable(user: Any, queryset: QuerySet) -> QuerySet:
         return queryset.none()
     if user.is_staff:
         return queryset
-    model = queryset.model
-    users_field = model._meta.get_field("shared_with_users")
-    groups_field = model._meta.get_field("shared_with_groups")
-    users_through = users_field.remote_field.through
-    groups_through = groups_field.remote_field.through
-    own_field = users_field.m2m_field_name()  # e.g. "query", "predictivemodel"
-    shared_with_user = users_through.objects.filter(
-        **{own_field: OuterRef("pk"), users_field.m2m_reverse_field_name(): user.pk}
+    # The model's many-to-many descriptors: each concrete kind has its own through
+    # tables, whose columns are named after the kind.
+    users = queryset.model.shared_with_users
+    groups = queryset.model.shared_with_groups
+    own_field = users.field.m2m_field_name()  # e.g. "query", "predictivemodel"
+    shared_with_user = users.through._default_manager.filter(
+        **{own_field: OuterRef("pk"), users.field.m2m_reverse_field_name(): user.pk}
     )
     member_of = Group.user_set.through.objects.filter(user_id=user.pk).values("group_id")
-    shared_with_group = groups_through.objects.filter(
+    shared_with_group = groups.through._default_manager.filter(
         **{
-            groups_field.m2m_field_name(): OuterRef("pk"),
-            f"{groups_field.m2m_reverse_field_name()}__in": member_of,
+            groups.field.m2m_field_name(): OuterRef("pk"),
+            f"{groups.field.m2m_reverse_field_name()}__in": member_of,
         }
     )
     return queryset.filter(
@@ -59,7 +62,7 @@ def viewable(user: Any, queryset: QuerySet) -> QuerySet:
     )
 
 
-def may_view(user: Any, obj: Model) -> bool:
+def may_view(user: Any, obj: Entity) -> bool:
     """Whether ``user`` may view ``obj``: free for staff, owners and published entities,
     otherwise one query."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -69,7 +72,7 @@ def may_view(user: Any, obj: Model) -> bool:
     return viewable(user, type(obj)._default_manager.filter(pk=obj.pk)).exists()
 
 
-def may_edit(user: Any, obj: Model) -> bool:
+def may_edit(user: Any, obj: Entity) -> bool:
     """Whether ``user`` may change, delete, publish or share ``obj``: staff and the owner."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False

@@ -18,7 +18,7 @@ from django.db.models import Prefetch, QuerySet
 
 from . import kinds, permissions
 from .kinds import KINDS, Kind
-from .models import Comment, Project, Query
+from .models import Comment, Entity, Project, Query
 
 RECENT = 8
 
@@ -32,12 +32,12 @@ def _has_field(model: type[models.Model], name: str) -> bool:
     return any(field.name == name and field.concrete for field in model._meta.get_fields())
 
 
-def visible(spec: Kind, user: Any) -> QuerySet:
+def visible(spec: Kind, user: Any) -> QuerySet[Entity]:
     """The entities of a kind that ``user`` may view, nothing loaded beyond the rows."""
     return permissions.viewable(user, spec.model._default_manager.all())
 
 
-def for_api(spec: Kind, user: Any) -> QuerySet:
+def for_api(spec: Kind, user: Any) -> QuerySet[Entity]:
     """What the API serializers read: owner, sharing and a job's query ids, prefetched."""
     prefetches: list[Any] = [
         Prefetch("shared_with_users", queryset=_users()),
@@ -48,7 +48,7 @@ def for_api(spec: Kind, user: Any) -> QuerySet:
     return visible(spec, user).select_related("owner").prefetch_related(*prefetches)
 
 
-def for_list(spec: Kind, user: Any, *, search: str = "") -> QuerySet:
+def for_list(spec: Kind, user: Any, *, search: str = "") -> QuerySet[Entity]:
     """Rows of a list page: owner and project names joined in, newest change first."""
     related = [name for name in ("project", "connection") if _has_field(spec.model, name)]
     queryset = visible(spec, user).select_related("owner", *related)
@@ -57,7 +57,7 @@ def for_list(spec: Kind, user: Any, *, search: str = "") -> QuerySet:
     return queryset.order_by("-updated_at", "pk")
 
 
-def for_page(spec: Kind, pk: Any) -> models.Model | None:
+def for_page(spec: Kind, pk: Any) -> Entity | None:
     """One entity with the related rows its page shows, or None if it does not exist
     (visibility is the caller's check: the page answers 403 rather than 404)."""
     related = [name for name in ("owner", "project", "connection") if _has_field(spec.model, name)]
@@ -79,30 +79,33 @@ class KindCount:
     count: int
 
 
-def overview(user: Any, recent: int = RECENT) -> tuple[list[KindCount], list[models.Model]]:
+def overview(user: Any, recent: int = RECENT) -> tuple[list[KindCount], list[Entity]]:
     """How many entities of each kind ``user`` may view, and the most recently changed
     ones across kinds (two queries per kind)."""
     counts = [KindCount(spec, visible(spec, user).count()) for spec in KINDS.values()]
-    latest: list[models.Model] = []
+    latest: list[Entity] = []
     for spec in KINDS.values():
         latest += list(visible(spec, user).select_related("owner").order_by("-updated_at")[:recent])
     latest.sort(key=lambda obj: obj.updated_at, reverse=True)
     return counts, latest[:recent]
 
 
-def project_contents(project: Project, user: Any) -> list[tuple[Kind, list[models.Model]]]:
+def project_contents(project: Project, user: Any) -> list[tuple[Kind, list[Entity]]]:
     """The entities of a project that ``user`` may view, per kind (one query per kind)."""
     contents = []
     for spec in KINDS.values():
         if not _has_field(spec.model, "project"):
             continue
-        items = list(visible(spec, user).filter(project=project).order_by("name")[:50])
+        # Every kind that gets here has a project field (_has_field above), but the
+        # static type of its rows is their abstract base, which has none.
+        in_project = visible(spec, user).filter(project=project)  # type: ignore[misc]
+        items = list(in_project.order_by("name")[:50])
         if items:
             contents.append((spec, items))
     return contents
 
 
-def comments(obj: models.Model) -> QuerySet[Comment]:
+def comments(obj: Entity) -> QuerySet[Comment]:
     """The comments on ``obj``, newest first, authors joined in."""
     return Comment.objects.filter(kind=kinds.of(obj).kind, object_id=obj.pk).select_related(
         "author"

@@ -17,7 +17,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
-from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +24,7 @@ from django.views.decorators.http import require_POST
 
 from . import actions, display, kinds, permissions, selectors
 from .kinds import BY_PLURAL, KINDS, Kind
+from .models import Entity, Project
 
 PAGE_SIZE = 25
 
@@ -38,7 +38,7 @@ def _kind(slug: str) -> Kind:
     return spec
 
 
-def detail_url(obj: models.Model) -> str:
+def detail_url(obj: Entity) -> str:
     return reverse("catalog:detail", args=[kinds.of(obj).kind, obj.pk])
 
 
@@ -98,7 +98,9 @@ def detail(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
         "comments": list(selectors.comments(obj)[:50]),
         "may_edit": may_edit,
         "can_publish": spec.publishable and may_edit and not obj.published,
-        "contents": selectors.project_contents(obj, request.user) if spec.kind == "project" else [],
+        "contents": (
+            selectors.project_contents(obj, request.user) if isinstance(obj, Project) else []
+        ),
         "kinds": KINDS.values(),
         "comment_max_length": actions.COMMENT_MAX_LENGTH,
     }
@@ -110,28 +112,30 @@ def detail(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
 
 def _target(
     request: HttpRequest, plural: str, pk: uuid.UUID, *, edit: bool
-) -> tuple[Kind, models.Model | None, HttpResponse | None]:
-    """The entity an action form posted to, or the 403/404 answer to give instead."""
+) -> tuple[Kind, Entity] | HttpResponse:
+    """The entity an action form posted to (and its kind), or the 403 answer to give
+    instead; 404 when there is no such entity."""
     spec = _kind(plural)
     obj = selectors.for_page(spec, pk)
     if obj is None:
         raise Http404(f"No {spec.label.lower()} with this id.")
     allowed = (permissions.may_edit if edit else permissions.may_view)(request.user, obj)
     if not allowed:
-        return spec, None, _forbidden(request, spec, edit=edit)
-    return spec, obj, None
+        return _forbidden(request, spec, edit=edit)
+    return spec, obj
 
 
-def _back(obj: models.Model) -> HttpResponse:
+def _back(obj: Entity) -> HttpResponse:
     return redirect(detail_url(obj))
 
 
 @login_required
 @require_POST
 def publish(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
-    spec, obj, refused = _target(request, plural, pk, edit=True)
-    if refused is not None:
-        return refused
+    target = _target(request, plural, pk, edit=True)
+    if isinstance(target, HttpResponse):
+        return target
+    spec, obj = target
     if not spec.publishable:
         raise Http404(f"A {spec.label.lower()} cannot be published.")
     actions.publish(obj)
@@ -142,9 +146,10 @@ def publish(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def run(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
-    spec, obj, refused = _target(request, plural, pk, edit=False)
-    if refused is not None:
-        return refused
+    target = _target(request, plural, pk, edit=False)
+    if isinstance(target, HttpResponse):
+        return target
+    spec, obj = target
     if not spec.runnable:
         raise Http404(f"A {spec.label.lower()} cannot be run.")
     result = actions.run(obj)
@@ -162,10 +167,11 @@ def run(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def open_project(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
-    spec, obj, refused = _target(request, plural, pk, edit=False)
-    if refused is not None:
-        return refused
-    if spec.kind != "project":
+    target = _target(request, plural, pk, edit=False)
+    if isinstance(target, HttpResponse):
+        return target
+    _spec, obj = target
+    if not isinstance(obj, Project):
         raise Http404("Only projects are opened.")
     actions.open_project(obj)
     messages.success(request, f"Opened {obj.name}.")
@@ -183,9 +189,10 @@ def _names(raw: str) -> list[str]:
 @require_POST
 def share(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
     """Share with comma-separated usernames and group names from the page's form."""
-    _spec, obj, refused = _target(request, plural, pk, edit=True)
-    if refused is not None:
-        return refused
+    target = _target(request, plural, pk, edit=True)
+    if isinstance(target, HttpResponse):
+        return target
+    _spec, obj = target
     user_names = _names(request.POST.get("users", ""))
     group_names = _names(request.POST.get("groups", ""))
     user_model = get_user_model()
@@ -211,9 +218,11 @@ def share(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def comment(request: HttpRequest, plural: str, pk: uuid.UUID) -> HttpResponse:
-    _spec, obj, refused = _target(request, plural, pk, edit=False)
-    if refused is not None:
-        return refused
+    target = _target(request, plural, pk, edit=False)
+    if isinstance(target, HttpResponse):
+        return target
+    _spec, obj = target
+    assert request.user.is_authenticated  # login_required
     try:
         actions.comment(obj, request.user, request.POST.get("text", ""))
     except actions.ActionError as exc:

@@ -42,7 +42,11 @@ def check_stored_secret(
     if alias not in databases:
         return []
     try:
-        token = model.objects.using(alias).values_list("secret_key_encrypted", flat=True).first()
+        token = (
+            model._default_manager.using(alias)
+            .values_list("secret_key_encrypted", flat=True)
+            .first()
+        )
     except DatabaseError:  # not migrated yet
         return []
     if not crypto.under_development_key(token or ""):

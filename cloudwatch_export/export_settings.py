@@ -99,14 +99,14 @@ def _replace_map(
         if type_name not in mapping:
             row.delete()
     for type_name, stream in mapping.items():
-        row = current.get(type_name)
-        if row is None:
+        kept = current.get(type_name)
+        if kept is None:
             StreamMapping.objects.create(
                 settings=settings, event_type=types[type_name], stream=stream
             )
-        elif row.stream != stream:
-            row.stream = stream
-            row.save()
+        elif kept.stream != stream:
+            kept.stream = stream
+            kept.save()
 
 
 def mask_access_key(access_key: str) -> str:

@@ -19,6 +19,8 @@ from .models import ExportSettings
 
 
 class ExportSettingsForm(forms.ModelForm):
+    instance: ExportSettings  # ModelForm is not generic at run time; this is its model
+
     secret_key = forms.CharField(
         required=False,
         strip=True,
@@ -65,7 +67,8 @@ class ExportSettingsForm(forms.ModelForm):
             access_key.help_text = f"{access_key.help_text} {shape}"
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()  # a model form's own clean returns its cleaned_data
+        cleaned = self.cleaned_data
         if cleaned.get("clear_keys"):
             cleaned["access_key"] = ""
             self.instance.set_secret_key("")
@@ -80,17 +83,17 @@ class ExportSettingsForm(forms.ModelForm):
         cleaned.pop("secret_key", None)  # nothing downstream needs the clear text
         return cleaned
 
-    def _post_clean(self) -> None:
-        super()._post_clean()  # the model's own checks
+    def full_clean(self) -> None:
+        super().full_clean()  # the fields, clean() above, then the model's own checks
         if self.has_error("secret_key", "insecure_key"):
             # "Give both keys" would only repeat, misleadingly, that no secret was taken.
-            errors = self._errors.get(NON_FIELD_ERRORS)
+            errors = self.errors.get(NON_FIELD_ERRORS)
             kept = (
                 [error for error in errors.as_data() if error.code != "key_pair"] if errors else []
             )
             if kept:
-                self._errors[NON_FIELD_ERRORS] = self.error_class(
+                self.errors[NON_FIELD_ERRORS] = self.error_class(
                     kept, error_class="nonfield", renderer=self.renderer
                 )
             else:
-                self._errors.pop(NON_FIELD_ERRORS, None)
+                self.errors.pop(NON_FIELD_ERRORS, None)

@@ -116,8 +116,8 @@ def _load(record_ids: Sequence[int]) -> dict[int, _Record]:
             )
         )
         for row in rows:
-            record = _Record(*row)
-            record.session = str(record.session)
+            # The session's UUID travels as text, as the read API shows it.
+            record = _Record(*row[:6], str(row[6]), *row[7:])
             found[record.id] = record
     _add_users(found)
     _add_entities(found)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from catalog import actions, kinds
+from catalog.models import Entity, Job, Project, Query
 
 from . import errors
 from .inventory import Spec
@@ -22,6 +23,16 @@ from .people import Person
 from .stage import Stage as Replay
 
 Act = Callable[[Replay], None]
+
+_E = TypeVar("_E", bound=Entity)
+
+
+def _made(replay: Replay, name: str, model: type[_E]) -> _E:
+    """The entity called ``name``, made by an earlier step; the plan says it is a
+    ``model``."""
+    obj = replay.objects[name]
+    assert isinstance(obj, model), f"{name} is not a {model.__name__}"
+    return obj
 
 
 # --- browser events ----------------------------------------------------------------
@@ -142,7 +153,8 @@ def create(spec: Spec) -> Act:
         obj = spec.model(name=spec.name, owner=replay.user, created_at=replay.now(), **values)
         obj.save()
         if spec.queries:
-            obj.queries.set([replay.objects[name] for name in spec.queries])
+            assert isinstance(obj, Job), f"{spec.name}: only a job has queries"
+            obj.queries.set([_made(replay, name, Query) for name in spec.queries])
         replay.objects[spec.name] = obj
 
     return act
@@ -191,7 +203,7 @@ def comment(spec: Spec, text: str) -> Act:
 
 def open_project(spec: Spec) -> Act:
     def act(replay: Replay) -> None:
-        actions.open_project(replay.objects[spec.name])
+        actions.open_project(_made(replay, spec.name, Project))
 
     return act
 

@@ -12,9 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
-
-from catalog.models import Connection, Job, Notebook, PredictiveModel, Project, Query, Script
+from catalog.models import (
+    Connection,
+    Entity,
+    Job,
+    Notebook,
+    PredictiveModel,
+    Project,
+    Query,
+    Script,
+)
 
 
 @dataclass
@@ -23,7 +30,7 @@ class Spec:
     first; the last value is the one in ``fields``), whom it is shared with and
     whether it ends up published."""
 
-    model: type[models.Model]
+    model: type[Entity]
     name: str
     owner: str
     fields: dict[str, Any] = field(default_factory=dict)

@@ -21,14 +21,14 @@ from typing import Any
 from django.contrib.auth import login, logout
 from django.contrib.auth.models import AnonymousUser, Group, User
 from django.contrib.sessions.backends.signed_cookies import SessionStore
-from django.db import models, transaction
+from django.db import transaction
 from django.http import HttpRequest
 
 import audit
 from audit import AuditContext, SessionRef, bind, new_request_id
 from audit.models import SessionKind
 from catalog import actions
-from catalog.models import Comment
+from catalog.models import Comment, Entity
 
 from .calendar import Plan, Sitting, Step, Worker
 from .people import Person, accept_invitation
@@ -52,7 +52,7 @@ class Replay:
     users: dict[str, User]
     groups: dict[str, Group]
     people: dict[str, Person]
-    objects: dict[str, models.Model] = field(default_factory=dict)
+    objects: dict[str, Entity] = field(default_factory=dict)
     updated: dict[str, datetime] = field(default_factory=dict)
     comments: list[tuple[Comment, datetime]] = field(default_factory=list)
     last_login: dict[str, datetime] = field(default_factory=dict)
@@ -96,8 +96,8 @@ class Replay:
         hand before the demo) is taken as it is."""
         existing = User.objects.filter(email__iexact=person.email).first()
         if existing is None:
-            existing = actions.invite_user(person.email, invited_by=self.user)  # type: ignore[assignment]
-        self.users[person.username] = existing  # type: ignore[assignment]
+            existing = actions.invite_user(person.email, invited_by=self.user)
+        self.users[person.username] = existing
 
     # --- sittings -------------------------------------------------------------------
 
@@ -204,7 +204,10 @@ def _worker_call(
 
 
 def _worker_close(holder: dict[str, SessionRef]) -> Callable[[Replay], None]:
-    return lambda replay: audit.close_session(holder["session"].uuid)
+    def call(replay: Replay) -> None:
+        audit.close_session(holder["session"].uuid)
+
+    return call
 
 
 def play(plan: Plan, replay: Replay, *, progress: Callable[[int, int], None] | None = None) -> None:
@@ -226,9 +229,9 @@ def _settle_times(replay: Replay) -> None:
     """Entities' ``updated_at`` (``auto_now`` took the wall clock), comments' times and
     the people's last sign-in, from the history just played. Change tracking is off:
     these columns are not tracked, and this is no one's change."""
-    by_model: dict[type[models.Model], list[models.Model]] = {}
+    by_model: dict[type[Entity], list[Entity]] = {}
     for name, obj in replay.objects.items():
-        obj.updated_at = replay.updated.get(name, obj.created_at)  # type: ignore[attr-defined]
+        obj.updated_at = replay.updated.get(name, obj.created_at)
         by_model.setdefault(type(obj), []).append(obj)
     with audit.disabled():
         for model, rows in by_model.items():

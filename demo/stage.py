@@ -12,9 +12,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.contrib.auth.models import Group, User
-from django.db import models
 
-from catalog.models import Comment
+from catalog.models import Comment, Entity
 
 from .people import Person
 
@@ -23,7 +22,7 @@ class Stage(Protocol):
     rng: random.Random
     users: dict[str, User]
     groups: dict[str, Group]
-    objects: dict[str, models.Model]
+    objects: dict[str, Entity]
     comments: list[tuple[Comment, datetime]]
 
     @property

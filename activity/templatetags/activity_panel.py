@@ -34,7 +34,7 @@ def activity_panel(context: template.Context, kind: str, object_id: Any) -> dict
         entity_kind, entity_id = resolve_entity(str(kind), str(object_id))
     except Http404:
         return base | {"problem": "This entity has no activity panel."}
-    if user is None or not user.is_authenticated:
+    if request is None or user is None or not user.is_authenticated:
         return base | {"problem": "Sign in to see this activity."}
     if not can_view_entity(user, entity_kind, entity_id):
         return base | {"problem": "You may not view this activity."}

@@ -8,7 +8,7 @@ exist", exactly like an id that does not exist.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -20,6 +20,7 @@ from ..actions import COMMENT_MAX_LENGTH
 from ..models import (
     Comment,
     Connection,
+    Entity,
     Job,
     Notebook,
     PredictiveModel,
@@ -27,6 +28,10 @@ from ..models import (
     Query,
     Script,
 )
+
+if TYPE_CHECKING:
+    # settings.AUTH_USER_MODEL's class, as django-stubs names it (type checker only).
+    from django.contrib.auth.models import _User as User
 
 ENTITY_FIELDS = [
     "id",
@@ -46,7 +51,7 @@ class SharedWithSerializer(serializers.Serializer):
     groups = serializers.ListField(child=serializers.CharField(), help_text="Group names.")
 
 
-class EntitySerializer(serializers.ModelSerializer):
+class EntitySerializer(serializers.ModelSerializer[Entity]):
     """What every kind shows: identity, owner, publication and whom it is shared with.
 
     ``owner`` is the requesting user on create and never changes through the API;
@@ -54,13 +59,15 @@ class EntitySerializer(serializers.ModelSerializer):
     """
 
     kind = serializers.SerializerMethodField()
-    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    owner: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     shared_with = serializers.SerializerMethodField()
     # Fields that reference other entities, narrowed to what the user may view.
     visible_relations: tuple[str, ...] = ()
 
     class Meta:
-        model = Project
+        model: type[Entity] = Project  # each kind's serializer names its own
         fields = ENTITY_FIELDS
         read_only_fields = ["published", "created_at", "updated_at"]
 
@@ -70,8 +77,14 @@ class EntitySerializer(serializers.ModelSerializer):
         user = getattr(request, "user", None)
         for name in self.visible_relations:
             field = fields[name]
-            target = getattr(field, "child_relation", field)
-            target.queryset = permissions.viewable(user, target.queryset.model.objects.all())
+            target = (
+                field.child_relation if isinstance(field, serializers.ManyRelatedField) else field
+            )
+            assert isinstance(target, serializers.RelatedField), f"{name} is a relation"
+            assert target.queryset is not None, f"{name} is writable"
+            target.queryset = permissions.viewable(
+                user, target.queryset.model._default_manager.all()
+            )
         return fields
 
     def get_kind(self, obj: Any) -> str:
@@ -276,8 +289,10 @@ class RunResultSerializer(serializers.Serializer):
     table = TableSerializer(allow_null=True)
 
 
-class CommentSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+class CommentSerializer(serializers.ModelSerializer[Comment]):
+    author: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
     text = serializers.CharField(max_length=COMMENT_MAX_LENGTH)
 
     class Meta:

@@ -9,7 +9,7 @@ Changing, deleting, publishing and sharing need edit rights: 403 otherwise.
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
@@ -26,6 +26,7 @@ from audit import StrictCursorPagination
 
 from .. import actions, permissions, selectors
 from ..kinds import KINDS, Kind
+from ..models import Entity, Project
 from . import serializers
 from .filters import filterset_for
 
@@ -75,14 +76,14 @@ class EntityPermission(BasePermission):
         return True
 
 
-class EntityViewSet(viewsets.ModelViewSet):
+class EntityViewSet(viewsets.ModelViewSet[Entity]):
     """CRUD of one kind; subclasses set ``spec`` and mix in the actions the kind has."""
 
     spec: ClassVar[Kind]
     permission_classes = [IsAuthenticated, EntityPermission]
     pagination_class = NewestFirst
 
-    def get_queryset(self) -> QuerySet:
+    def get_queryset(self) -> QuerySet[Entity]:
         return selectors.for_api(self.spec, self.request.user)
 
     def perform_create(self, serializer: BaseSerializer) -> None:
@@ -138,6 +139,7 @@ class EntityViewSet(viewsets.ModelViewSet):
         if request.method == "POST":
             payload = serializers.CommentSerializer(data=request.data)
             payload.is_valid(raise_exception=True)
+            assert request.user.is_authenticated  # IsAuthenticated
             try:
                 posted = actions.comment(obj, request.user, payload.validated_data["text"])
             except actions.ActionError as exc:
@@ -145,8 +147,15 @@ class EntityViewSet(viewsets.ModelViewSet):
             return Response(
                 serializers.CommentSerializer(posted).data, status=status.HTTP_201_CREATED
             )
-        page = self.paginate_queryset(selectors.comments(obj))
+        # The stubs tie paginate_queryset to the view's model; this action pages comments.
+        page = self.paginate_queryset(selectors.comments(obj))  # type: ignore[arg-type]
         return self.get_paginated_response(serializers.CommentSerializer(page, many=True).data)
+
+
+class _EntityView(Protocol):
+    """What the action mixins use of the ``EntityViewSet`` they are mixed into."""
+
+    def get_object(self) -> Entity: ...
 
 
 class PublishMixin:
@@ -160,8 +169,8 @@ class PublishMixin:
         "`KIND-published` (nothing when it already was published).",
     )
     @action(detail=True, methods=["post"])
-    def publish(self, request: Request, pk: str | None = None) -> Response:
-        obj = self.get_object()  # type: ignore[attr-defined]
+    def publish(self: _EntityView, request: Request, pk: str | None = None) -> Response:
+        obj = self.get_object()
         record = actions.publish(obj)
         return Response({"published": True, "record": record})
 
@@ -174,8 +183,8 @@ class RunMixin:
         "`table-produced` with the rows and columns of the result.",
     )
     @action(detail=True, methods=["post"])
-    def run(self, request: Request, pk: str | None = None) -> Response:
-        obj = self.get_object()  # type: ignore[attr-defined]
+    def run(self: _EntityView, request: Request, pk: str | None = None) -> Response:
+        obj = self.get_object()
         result = actions.run(obj)
         return Response(serializers.RunResultSerializer(result).data)
 
@@ -192,7 +201,9 @@ class ProjectViewSet(EntityViewSet):
     )
     @action(detail=True, methods=["post"])
     def open(self, request: Request, pk: str | None = None) -> Response:
-        return Response({"record": actions.open_project(self.get_object())})
+        project = self.get_object()
+        assert isinstance(project, Project)  # this view set's kind
+        return Response({"record": actions.open_project(project)})
 
 
 class ConnectionViewSet(PublishMixin, EntityViewSet):
