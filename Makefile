@@ -12,7 +12,7 @@ ST_STAMP := $(VENV_ST)/.installed
 # The suite's prerequisites: the schemathesis venv only where a Python 3.12 exists.
 TEST_DEPS := $(STAMP) $(if $(PYTHON312),$(ST_STAMP))
 
-.PHONY: install run serve test test-browser test-sqlite lint format bench clean schemathesis-venv
+.PHONY: install run serve test test-browser test-sqlite lint format typecheck migrations-check bench clean schemathesis-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,9 +46,10 @@ serve: install
 	$(BIN)/python manage.py migrate --noinput
 	exec $(BIN)/gunicorn auditproj.wsgi
 
-## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
+## test: the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set);
+## PYTEST_ARGS adds options (CI: coverage with its floor)
 test: $(TEST_DEPS)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## test-browser: only the tests that drive Debian's Chromium
 test-browser: install
@@ -65,6 +66,14 @@ lint: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## typecheck: mypy over every app (strict on audit; see pyproject.toml)
+typecheck: install
+	$(BIN)/mypy audit activity catalog cloudwatch_export demo auditproj
+
+## migrations-check: the models and the migrations agree (no migration missing)
+migrations-check: install
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## bench: the benchmarks under bench/ (need DATABASE_URL on PostgreSQL)
 bench: install

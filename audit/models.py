@@ -192,6 +192,7 @@ class AuditRecord(models.Model):
                 "trusted_service",
                 "Can post server-only types and link any entity, with an API token",
             ),
+            ("view_analysis", "Can view usage analysis (figures, errors, downloads)"),
         ]
         indexes = [
             models.Index(fields=["created_at"], name="audit_rec_created"),
