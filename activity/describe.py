@@ -131,13 +131,13 @@ def kind_label(kind: str) -> str:
 
 
 def entity_url(kind: str, object_id: str, name: str = "") -> str | None:
-    """Where an entity's page is: a user's activity page, a catalog page, or nowhere
-    (groups, and models registered by other apps that have no page here)."""
+    """Where an entity's page is: a user's activity page, the page the app that
+    registered the kind names (``audit.register(page=...)``: the catalog's, an error
+    group's), or nowhere (groups, kinds without a page)."""
     if kind == "user":
         return f"/activity/users/{quote(name, safe='')}/" if name else None
-    if kind in PEOPLE_KINDS or audit.kind(kind) is None:
-        return None
-    return f"/catalog/{kind}/{quote(object_id, safe='')}/"
+    entry = None if kind in PEOPLE_KINDS else audit.kind(kind)
+    return entry.url(object_id) if entry is not None else None
 
 
 def link_refs(record: Any) -> list[LinkRef]:

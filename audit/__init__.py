@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from .admin import user_activity_link
     from .api.pagination import StrictCursorPagination
     from .changes import MASK
-    from .clock import OutOfOrder, backdated
+    from .clock import OutOfOrder, backdated, now
     from .config import SETTINGS, limits
     from .context import AuditContext, SessionRef, bind, new_request_id
     from .context import current as current_context
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         whole_number,
     )
     from .sessions import close_session, open_session
-    from .signals import records_stored
+    from .signals import records_purged, records_stored
     from .storage import StoredRecord
     from .unavailable import unavailable_response
     from .untracked import disabled
@@ -90,8 +90,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "limits": ("config", "limits"),
     "log": ("logger", "log"),
     "new_request_id": ("context", "new_request_id"),
+    "now": ("clock", "now"),
     "open_session": ("sessions", "open_session"),
     "page_of_records": ("selectors", "page_of_records"),
+    "records_purged": ("signals", "records_purged"),
     "records_stored": ("signals", "records_stored"),
     "register": ("registry", "register"),
     "unavailable_response": ("unavailable", "unavailable_response"),
@@ -134,8 +136,10 @@ __all__ = [
     "limits",
     "log",
     "new_request_id",
+    "now",
     "open_session",
     "page_of_records",
+    "records_purged",
     "records_stored",
     "register",
     "unavailable_response",

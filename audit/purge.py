@@ -13,6 +13,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from .models import AuditRecord, EntityLink, UserSession
+from .signals import records_purged
 
 
 def _allow_purge() -> None:
@@ -51,4 +52,5 @@ def purge_older_than(
         if progress is not None:
             progress(deleted)
     UserSession.objects.filter(ended_at__lt=cutoff, records__isnull=True).delete()
+    records_purged.send(sender=AuditRecord, cutoff=cutoff, deleted=deleted)
     return deleted

@@ -41,6 +41,12 @@ class EntityKind:
     viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = field(
         default=None, compare=False
     )
+    # object id -> the URL of the entity's own page, so that every mention links to it.
+    page: Callable[[str], str] | None = field(default=None, compare=False)
+
+    def url(self, object_id: str) -> str | None:
+        """The entity's page, when the app that registered the kind has one."""
+        return self.page(object_id) if self.page is not None else None
 
     @property
     def content_type(self) -> ContentType:
@@ -111,6 +117,7 @@ def register(
     links: Iterable[str] = (),
     field_types: dict[str, str] | None = None,
     viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = None,
+    page: Callable[[str], str] | None = None,
 ) -> EntityKind:
     """Make ``model`` an entity kind that audit records can link to.
 
@@ -122,7 +129,8 @@ def register(
     (installed by ``audit.tracking``). ``fields`` or ``exclude`` choose the fields whose changes are
     recorded; ``mask`` fields are recorded as changed but never in clear; ``links``
     name foreign keys whose targets the record links too; ``field_types`` records the
-    changes of some fields under a type of their own.
+    changes of some fields under a type of their own; ``page(object_id)`` gives the URL of
+    an entity's page, which every mention of it links to.
     """
     if not re.match(KIND_PATTERN, kind):
         raise ValueError(f"entity kind {kind!r} must match {KIND_PATTERN}")
@@ -140,6 +148,7 @@ def register(
         links=tuple(links),
         field_types=dict(field_types or {}),
         viewable=viewable,
+        page=page,
     )
     _by_kind[kind] = entry
     _by_model[model] = entry

@@ -11,3 +11,7 @@ records_stored = Signal()
 # the switches' cached rules listen (``audit.receivers``), so the model layer does not
 # reach up into them.
 event_types_updated = Signal()
+
+# Sent by the retention purge once it has deleted the records stored before ``cutoff``:
+# what keeps figures of them (the analysis rollups) forgets them too.
+records_purged = Signal()

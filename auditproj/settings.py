@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "activity",
     "catalog",
     "cloudwatch_export",
+    "analysis",
     "demo",
 ]
 
@@ -178,6 +179,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "audit-flush-dropped-counts": {"task": "audit.flush_dropped_counts", "schedule": 10.0},
+    # Folds the analysis deltas into the rollups (answers fold too, so this only keeps
+    # the deltas few); an unrun tick expires, the next one does the same work.
+    "analysis-fold": {"task": "analysis.fold", "schedule": 2.0, "options": {"expires": 2.0}},
     # Drains the CloudWatch outbox; a tick left unrun by a busy worker expires rather
     # than piling up behind it (the next tick does the same work).
     "cloudwatch-export-drain": {

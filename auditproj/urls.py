@@ -15,10 +15,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/audit/analysis/", include("analysis.api_urls")),
     path("api/audit/", include("audit.api.urls")),
     path("api/catalog/", include("catalog.api.urls")),
     path("activity/", include("activity.urls")),
     path("catalog/", include("catalog.urls")),
+    path("analysis/", include("analysis.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]

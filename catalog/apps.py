@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import quote
+
 from django.apps import AppConfig
+
+
+def _page(kind: str) -> Callable[[str], str]:
+    """An entity's page: ``/catalog/KIND/ID/``."""
+
+    def page(object_id: str) -> str:
+        return f"/catalog/{kind}/{quote(object_id, safe='')}/"
+
+    return page
 
 
 class CatalogConfig(AppConfig):
@@ -35,4 +47,5 @@ class CatalogConfig(AppConfig):
                 field_types=spec.field_types,
                 track=True,
                 viewable=permissions.viewable,
+                page=_page(spec.kind),
             )

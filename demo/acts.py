@@ -264,6 +264,22 @@ def package_tested(package: str) -> Act:
     return act
 
 
+def triage(error: errors.RecurringError, status: str) -> Act:
+    """The admin opens the error's page and sets its status (``analysis``'s own code,
+    so the change is recorded as ``error-group-edited``)."""
+
+    def act(replay: Replay) -> None:
+        from analysis import errors_status, rollups
+        from analysis.models import ErrorGroup
+
+        rollups.fold()
+        group = ErrorGroup.objects.filter(message=error.message).first()
+        if group is not None:
+            errors_status.change(group.fingerprint, status)
+
+    return act
+
+
 def invite(person: Person) -> Act:
     def act(replay: Replay) -> None:
         replay.invite(person)

@@ -431,9 +431,20 @@ def plan_workers(planner: Planner) -> list[Worker]:
     return workers
 
 
+def plan_triage(planner: Planner) -> None:
+    """The admin sets the status of recurring errors on the analysis page."""
+    for error in errors.ERRORS:
+        for day, status in error.triage:
+            when = planner.first_day + timedelta(days=day)
+            sitting = planner.sitting_after("admin", when, within=4)
+            if sitting is not None:
+                planner.add(sitting, acts.triage(error, status), f"{status} {error.key}")
+
+
 def make(rng: random.Random, first_day: datetime, days: int) -> Plan:
     planner = Planner(rng, first_day, days)
     plan_arrivals(planner)
+    plan_triage(planner)
     for spec in ALL_SPECS:
         plan_entity(planner, spec)
     for spec in ALL_SPECS:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from analysis import rollups
 from audit.models import AuditRecord
 from catalog.kinds import KINDS
 
@@ -94,6 +95,7 @@ def seed(
         people={person.username: person for person in PEOPLE},
     )
     play(laid_out, replay, progress=progress)
+    rollups.fold()  # the analysis figures of the history, current at once
     summary.token = api_token(users["alice"])  # made now, and recorded now
     summary.records = AuditRecord.objects.filter(created_at__gte=first_day).count()
     summary.sittings = replay.sittings

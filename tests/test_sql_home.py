@@ -76,6 +76,8 @@ def test_the_guards_and_the_outbox_trigger_are_installed() -> None:
         )
         triggers = [row[0] for row in cursor.fetchall()]
     assert triggers == [
+        "analysis_count_links",
+        "analysis_count_records",
         "audit_auditrecord_append_only",
         "audit_entitylink_append_only",
         "cloudwatch_export_enqueue",

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import views
+from . import export, views
 
 app_name = "audit-api"
 
 urlpatterns = [
     path("events/", views.EventsView.as_view(), name="events"),
+    path("events/export/", export.EventsExportView.as_view(), name="events-export"),
     path("config/", views.ConfigView.as_view(), name="config"),
     path("event-types/", views.EventTypeList.as_view(), name="event-types"),
     path("event-types/<str:name>/", views.EventTypeDetail.as_view(), name="event-type"),

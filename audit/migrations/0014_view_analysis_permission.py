@@ -4,14 +4,21 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0013_record_level_index'),
+        ("audit", "0013_record_level_index"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='auditrecord',
-            options={'permissions': [('trusted_service', 'Can post server-only types and link any entity, with an API token'), ('view_analysis', 'Can view usage analysis (figures, errors, downloads)')]},
+            name="auditrecord",
+            options={
+                "permissions": [
+                    (
+                        "trusted_service",
+                        "Can post server-only types and link any entity, with an API token",
+                    ),
+                    ("view_analysis", "Can view usage analysis (figures, errors, downloads)"),
+                ]
+            },
         ),
     ]

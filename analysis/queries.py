@@ -1,0 +1,545 @@
+"""The answers of usage analysis, read from the rollups (never from the records table).
+
+Which rollup answers what:
+
+* events over time, per type: ``TypeHour`` (UTC hours, so any bucket in any time zone
+  with whole-hour offsets);
+* distinct users: the bitmaps of ``UsersDay`` (days of the rollups' time zone, day and
+  week buckets) or ``UsersHour`` (hour buckets, other time zones);
+* per user (the most active users, a user or group filter): ``UserDay`` and
+  ``UserTypeDay``; sessions: ``SessionDay``; new users: ``UserFirstSeen``; errors:
+  ``ErrorGroup`` and ``ErrorDay``; entities: ``EntityDay``.
+
+Per-user and per-session figures are kept by days of the rollups' time zone: asked in
+another time zone, or by the hour, they count the days of that zone that the period
+touches. Sessions are counted among the period's users; a type or level filter does
+not narrow them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    BigIntegerField,
+    Count,
+    DateField,
+    Func,
+    Max,
+    QuerySet,
+    Sum,
+)
+from django.db.models.functions import Trunc
+
+import audit
+from audit.models import EventType
+
+from . import fields, rollups
+from .fields import UserSetField
+from .models import (
+    EntityDay,
+    ErrorDay,
+    ErrorGroup,
+    SessionDay,
+    TypeHour,
+    UserDay,
+    UserFirstSeen,
+    UsersDay,
+    UsersHour,
+    UserTypeDay,
+)
+from .period import Question, day_span
+
+TOP = 20
+
+
+class _BitOr(Aggregate):
+    function = "BIT_OR"
+    output_field = UserSetField()
+
+
+class _BitCount(Func):
+    function = "BIT_COUNT"
+    output_field = BigIntegerField()
+
+
+def _day_grain(question: Question) -> bool:
+    """Whether day rollups answer exactly: day or week buckets in their own time zone."""
+    return question.bucket != "hour" and str(question.tz.key) == rollups.state().time_zone
+
+
+def _type_level(queryset: QuerySet[Any], question: Question) -> QuerySet[Any]:
+    if question.types or question.type_names:
+        queryset = queryset.filter(type_id__in=question.types)
+    if question.levels:
+        queryset = queryset.filter(level__in=question.levels)
+    return queryset
+
+
+def _days(queryset: QuerySet[Any], question: Question) -> QuerySet[Any]:
+    first, last = day_span(question)
+    return queryset.filter(day__gte=first, day__lte=last)
+
+
+def _hours(queryset: QuerySet[Any], question: Question) -> QuerySet[Any]:
+    return queryset.filter(hour__gte=question.since, hour__lt=question.until)
+
+
+def _bucket_of(field: str, question: Question) -> Trunc:
+    """The bucket of a row: a time field truncated in the question's time zone, a day
+    field (already a day of the rollups' zone) to its week, or as it is."""
+    if field == "day":
+        return Trunc(
+            field, "week" if question.bucket == "week" else "day", output_field=DateField()
+        )
+    return Trunc(field, question.bucket, tzinfo=question.tz)
+
+
+def _key(value: date | datetime, question: Question) -> datetime:
+    """A bucket start as the answer shows it: an aware datetime in the time zone."""
+    if isinstance(value, datetime):
+        return value.astimezone(question.tz)
+    from .period import floor
+
+    return floor(
+        datetime.combine(value, datetime.min.time(), question.tz), question.bucket, question.tz
+    )
+
+
+def _distinct(queryset: QuerySet[Any], group: str | None) -> dict[Any, int]:
+    """Distinct users of bitmap rows, per value of ``group`` (None: one total)."""
+    if connection.vendor == "postgresql":
+        rows = (
+            queryset.values(group).annotate(n=_BitCount(_BitOr("users")))
+            if group
+            else [queryset.aggregate(n=_BitCount(_BitOr("users")))]
+        )
+        return {(row[group] if group else None): int(row["n"] or 0) for row in rows}
+    unions: dict[Any, int] = defaultdict(int)
+    for row in queryset.values(*([group] if group else []), "users"):
+        unions[row[group] if group else None] |= fields.from_bytes(row["users"])
+    return {key: bin(value).count("1") for key, value in unions.items()}
+
+
+# --- usage ------------------------------------------------------------------------------
+
+
+def usage(question: Question) -> dict[str, Any]:
+    """The contract's usage answer: totals, every bucket, the types, the users."""
+    rollups.fold()
+    series_events, series_users, totals = _series(question)
+    starts = question.buckets()
+    return {
+        "since": question.since,
+        "until": question.until,
+        "bucket": question.bucket,
+        "tz": str(question.tz.key),
+        "totals": {**totals, "sessions": sessions_count(question)},
+        "series": [
+            {
+                "start": start,
+                "events": series_events.get(start, 0),
+                "users": series_users.get(start, 0),
+            }
+            for start in starts
+        ],
+        "types": types(question),
+        "users": top_users(question),
+    }
+
+
+def _series(question: Question) -> tuple[dict[datetime, int], dict[datetime, int], dict[str, int]]:
+    if question.filtered_by_user:
+        return _series_of_users(question)
+    events_rows = _type_level(_hours(TypeHour.objects.all(), question), question)
+    events = {
+        _key(row["b"], question): int(row["n"])
+        for row in events_rows.annotate(b=_bucket_of("hour", question))
+        .values("b")
+        .annotate(n=Sum("events"))
+    }
+    if _day_grain(question):
+        bitmaps = _type_level(_days(UsersDay.objects.all(), question), question)
+        per_bucket = _distinct(bitmaps.annotate(b=_bucket_of("day", question)), "b")
+    else:
+        bitmaps = _type_level(_hours(UsersHour.objects.all(), question), question)
+        per_bucket = _distinct(bitmaps.annotate(b=_bucket_of("hour", question)), "b")
+    users = {_key(key, question): count for key, count in per_bucket.items()}
+    total_users = _distinct(bitmaps, None).get(None, 0)
+    return events, users, {"events": sum(events.values()), "users": total_users}
+
+
+def _series_of_users(
+    question: Question,
+) -> tuple[dict[datetime, int], dict[datetime, int], dict[str, int]]:
+    """With a user or group filter: the users' own rows, by days of the rollups."""
+    rows = _type_level(_days(UserTypeDay.objects.all(), question), question).filter(
+        user_id__in=question.users or []
+    )
+    events: dict[datetime, int] = defaultdict(int)
+    users: dict[datetime, set[int]] = defaultdict(set)
+    everyone: set[int] = set()
+    for row in (
+        rows.annotate(b=_bucket_of("day", question))
+        .values("b", "user_id")
+        .annotate(n=Sum("events"))
+    ):
+        start = _key(row["b"], question)
+        events[start] += int(row["n"])
+        users[start].add(row["user_id"])
+        everyone.add(row["user_id"])
+    return (
+        dict(events),
+        {start: len(ids) for start, ids in users.items()},
+        {"events": sum(events.values()), "users": len(everyone)},
+    )
+
+
+def types(question: Question, limit: int = TOP) -> list[dict[str, Any]]:
+    """The most frequent types of the period, with their distinct users."""
+    if question.filtered_by_user:
+        rows = _type_level(_days(UserTypeDay.objects.all(), question), question).filter(
+            user_id__in=question.users or []
+        )
+        found = list(
+            rows.values("type_id")
+            .annotate(events=Sum("events"), users=Count("user_id", distinct=True))
+            .order_by("-events")[:limit]
+        )
+    else:
+        rows = _type_level(_hours(TypeHour.objects.all(), question), question)
+        found = list(
+            rows.values("type_id").annotate(events=Sum("events")).order_by("-events")[:limit]
+        )
+        ids = [row["type_id"] for row in found]
+        if _day_grain(question):
+            bitmaps = _days(UsersDay.objects.filter(type_id__in=ids), question)
+        else:
+            bitmaps = _hours(UsersHour.objects.filter(type_id__in=ids), question)
+        users = _distinct(_type_level(bitmaps, question), "type_id")
+        for row in found:
+            row["users"] = users.get(row["type_id"], 0)
+    names = dict(
+        EventType.objects.filter(pk__in=[r["type_id"] for r in found]).values_list("pk", "name")
+    )
+    return [
+        {
+            "type": names.get(row["type_id"], f"#{row['type_id']}"),
+            "events": int(row["events"]),
+            "users": int(row["users"]),
+        }
+        for row in found
+    ]
+
+
+def top_users(question: Question, limit: int = TOP) -> list[dict[str, Any]]:
+    """The most active users of the period: events, sessions, when last seen."""
+    if question.types or question.levels or question.type_names:
+        rows = _type_level(_days(UserTypeDay.objects.all(), question), question)
+    else:
+        rows = _days(UserDay.objects.all(), question)
+    if question.filtered_by_user:
+        rows = rows.filter(user_id__in=question.users or [])
+    found = list(
+        rows.values("user_id").annotate(events=Sum("events")).order_by("-events", "user_id")[:limit]
+    )
+    ids = [row["user_id"] for row in found]
+    last_seen = dict(
+        _days(UserDay.objects.filter(user_id__in=ids), question)
+        .values("user_id")
+        .annotate(last=Max("last_at"))
+        .values_list("user_id", "last")
+    )
+    sessions = dict(
+        _days(SessionDay.objects.filter(user_id__in=ids), question)
+        .values("user_id")
+        .annotate(n=Count("session_id", distinct=True))
+        .values_list("user_id", "n")
+    )
+    names = _usernames(ids)
+    return [
+        {
+            "user": names.get(row["user_id"], f"#{row['user_id']}"),
+            "events": int(row["events"]),
+            "sessions": int(sessions.get(row["user_id"], 0)),
+            "last_seen": last_seen.get(row["user_id"]),
+        }
+        for row in found
+    ]
+
+
+def _usernames(ids: Iterable[int]) -> dict[int, str]:
+    model = get_user_model()
+    return dict(
+        model._default_manager.filter(pk__in=list(ids)).values_list("pk", model.USERNAME_FIELD)
+    )
+
+
+def _sessions(question: Question) -> QuerySet[SessionDay]:
+    rows = _days(SessionDay.objects.all(), question)
+    if question.filtered_by_user:
+        rows = rows.filter(user_id__in=question.users or [])
+    return rows
+
+
+def sessions_count(question: Question) -> int:
+    return int(_sessions(question).aggregate(n=Count("session_id", distinct=True))["n"] or 0)
+
+
+# --- the overview page's other figures ---------------------------------------------------
+
+
+def new_users(question: Question) -> dict[str, Any]:
+    rows = UserFirstSeen.objects.filter(first_at__gte=question.since, first_at__lt=question.until)
+    if question.filtered_by_user:
+        rows = rows.filter(user_id__in=question.users or [])
+    per_bucket = {
+        _key(row["b"], question): row["n"]
+        for row in rows.annotate(b=_bucket_of("first_at", question))
+        .values("b")
+        .annotate(n=Count("user_id"))
+    }
+    ids = list(rows.order_by("-first_at").values_list("user_id", flat=True)[:TOP])
+    names = _usernames(ids)
+    return {
+        "total": sum(per_bucket.values()),
+        "series": [per_bucket.get(start, 0) for start in question.buckets()],
+        "latest": [names.get(user_id, f"#{user_id}") for user_id in ids],
+    }
+
+
+def sessions_by_day(question: Question) -> dict[str, Any]:
+    """Sessions per bucket and how long they lasted (first to last record of the day)."""
+    per_bucket: dict[datetime, list[float]] = defaultdict(list)
+    for row in (
+        _sessions(question)
+        .annotate(b=_bucket_of("day", question))
+        .values("b", "first_at", "last_at")
+    ):
+        per_bucket[_key(row["b"], question)].append(
+            (row["last_at"] - row["first_at"]).total_seconds()
+        )
+    lengths = sorted(length for values in per_bucket.values() for length in values)
+    return {
+        "series": [len(per_bucket.get(start, [])) for start in question.buckets()],
+        "median_minutes": round(lengths[len(lengths) // 2] / 60, 1) if lengths else 0,
+        "total": sessions_count(question),
+    }
+
+
+def entities(question: Question, limit: int = 10) -> dict[str, Any]:
+    """The entity kinds and entities most used (linked by any record) and most changed."""
+    rows = _days(EntityDay.objects.all(), question)
+    kinds: dict[str, dict[str, int]] = defaultdict(lambda: {"used": 0, "changed": 0})
+    for row in rows.values("content_type_id", "changed").annotate(n=Sum("events")):
+        kind = audit.kind_for_content_type_id(row["content_type_id"])
+        name = kind.kind if kind else f"#{row['content_type_id']}"
+        kinds[name]["changed" if row["changed"] else "used"] += int(row["n"])
+    return {
+        "kinds": sorted(
+            ({"kind": k, **v} for k, v in kinds.items()),
+            key=lambda item: -(item["used"] + item["changed"]),
+        ),
+        "used": _top_entities(rows, limit),
+        "changed": _top_entities(rows.filter(changed=True), limit),
+    }
+
+
+def _top_entities(rows: QuerySet[EntityDay], limit: int) -> list[dict[str, Any]]:
+    found = list(
+        rows.values("content_type_id", "object_id").annotate(n=Sum("events")).order_by("-n")[:limit]
+    )
+    by_type: dict[int, list[str]] = defaultdict(list)
+    for row in found:
+        by_type[row["content_type_id"]].append(row["object_id"])
+    names: dict[tuple[int, str], tuple[str, str]] = {}
+    for content_type_id, ids in by_type.items():
+        kind = audit.kind_for_content_type_id(content_type_id)
+        if kind is None:
+            continue
+        for object_id, name in kind.names(set(ids)).items():
+            names[(content_type_id, object_id)] = (kind.kind, name)
+    result = []
+    for row in found:
+        kind_name, name = names.get((row["content_type_id"], row["object_id"]), ("", ""))
+        result.append(
+            {
+                "kind": kind_name or f"#{row['content_type_id']}",
+                "id": row["object_id"],
+                "name": name or row["object_id"],
+                "events": int(row["n"]),
+            }
+        )
+    return result
+
+
+def change(now: int, before: int) -> float | None:
+    """``now`` against ``before`` in percent (None when there was nothing before)."""
+    if not before:
+        return None
+    return round((now - before) * 100 / before, 1)
+
+
+def overview(question: Question) -> dict[str, Any]:
+    """Everything the overview page shows, with each total against the previous period."""
+    answer = usage(question)
+    previous = question.previous()
+    _, _, before = _series(previous)
+    before["sessions"] = sessions_count(previous)
+    fresh = new_users(question)
+    before_new = new_users(previous)["total"]
+    answer["previous"] = {**before, "new_users": before_new}
+    answer["change"] = {
+        key: change(answer["totals"][key], before[key]) for key in ("events", "users", "sessions")
+    }
+    answer["change"]["new_users"] = change(fresh["total"], before_new)
+    answer["new_users"] = fresh
+    answer["sessions"] = sessions_by_day(question)
+    answer["entities"] = entities(question)
+    return answer
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+ERROR_SORTS = {
+    "count": "-events",
+    "users": "-users",
+    "last_seen": "-last_seen",
+    "first_seen": "-first_seen",
+}
+STATUSES = ("open", "resolved", "ignored", "regressed")
+
+
+def errors(
+    question: Question, *, status: list[str], sort: str, limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], bool]:
+    """Error groups that occurred in the period: count and users in the period, first and
+    last seen ever, status, the newest occurrence as sample, a trend of the period."""
+    rollups.fold()
+    days = _days(ErrorDay.objects.all(), question)
+    if question.filtered_by_user:
+        # Occurrences per user are not kept by day: the users' own error records say.
+        days = days.filter(fingerprint__in=_fingerprints_of_users(question))
+    counts = {
+        row["fingerprint"]: int(row["n"])
+        for row in days.values("fingerprint").annotate(n=Sum("events"))
+    }
+    groups = ErrorGroup.objects.filter(fingerprint__in=list(counts))
+    if question.types:
+        groups = groups.filter(type_id__in=question.types)
+    if status:
+        groups = groups.filter(status__in=status)
+    found = list(groups)
+    users = _distinct(days.filter(fingerprint__in=[g.fingerprint for g in found]), "fingerprint")
+    rows = [
+        {
+            "fingerprint": group.fingerprint,
+            "type": group.type_id,
+            "message": group.message or "",
+            "count": counts.get(group.fingerprint, 0),
+            "users": users.get(group.fingerprint, 0),
+            "first_seen": group.first_seen,
+            "last_seen": group.last_seen,
+            "status": group.status,
+            "sample": group.last_record_id,
+        }
+        for group in found
+    ]
+    key = {
+        "count": "count",
+        "users": "users",
+        "last_seen": "last_seen",
+        "first_seen": "first_seen",
+    }[sort]
+    rows.sort(key=lambda row: (row[key], row["fingerprint"]), reverse=True)
+    page = rows[offset : offset + limit + 1]
+    names = dict(
+        EventType.objects.filter(pk__in={r["type"] for r in page}).values_list("pk", "name")
+    )
+    for row in page:
+        row["type"] = names.get(row["type"], row["type"])
+        row["trend"] = trend(row["fingerprint"], question)
+    return page[:limit], len(page) > limit
+
+
+def _fingerprints_of_users(question: Question) -> list[str]:
+    from audit.models import AuditRecord
+
+    return list(
+        AuditRecord.objects.filter(
+            user_id__in=question.users or [],
+            created_at__gte=question.since,
+            created_at__lt=question.until,
+        )
+        .exclude(fingerprint="")
+        .values_list("fingerprint", flat=True)
+        .distinct()[:1000]
+    )
+
+
+def trend(fingerprint: str, question: Question) -> list[int]:
+    per_bucket = {
+        _key(row["b"], question): int(row["n"])
+        for row in _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
+        .annotate(b=_bucket_of("day", question))
+        .values("b")
+        .annotate(n=Sum("events"))
+    }
+    return [per_bucket.get(start, 0) for start in question.buckets()]
+
+
+def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
+    rollups.fold()
+    group = ErrorGroup.objects.filter(fingerprint=fingerprint).first()
+    if group is None:
+        return None
+    days = _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
+    totals = days.aggregate(n=Sum("events"))
+    users_bitmap = days
+    count_users = _distinct(users_bitmap, None).get(None, 0)
+    type_name = EventType.objects.filter(pk=group.type_id).values_list("name", flat=True).first()
+    return {
+        "fingerprint": group.fingerprint,
+        "type": type_name or group.type_id,
+        "message": group.message or "",
+        "count": int(group.events),
+        "count_in_period": int(totals["n"] or 0),
+        "users": count_users,
+        "first_seen": group.first_seen,
+        "last_seen": group.last_seen,
+        "status": group.status,
+        "sample": group.last_record_id,
+        "first_record": group.first_record_id,
+        "resolved_at": group.resolved_at,
+        "series": [
+            {"start": start, "events": events}
+            for start, events in zip(question.buckets(), trend(fingerprint, question), strict=True)
+        ],
+    }
+
+
+def users_hit(fingerprint: str, question: Question) -> list[str]:
+    """The users an error hit in the period (from the bitmaps), by name."""
+    days = _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            first, last = day_span(question)
+            cursor.execute(
+                "SELECT bit_or(users)::text FROM analysis_errorday "
+                "WHERE fingerprint = %s AND day BETWEEN %s AND %s",
+                [fingerprint, first, last],
+            )
+            text = cursor.fetchone()[0] or ""
+        ids = {index for index, bit in enumerate(text) if bit == "1"}
+    else:
+        union = 0
+        for raw in days.values_list("users", flat=True):
+            union |= fields.from_bytes(raw)
+        ids = fields.members(union)
+    return sorted(_usernames(ids).values(), key=str.lower)

@@ -1,0 +1,310 @@
+"""The analysis app's SQL on PostgreSQL: the triggers that write deltas, and the fold.
+
+Triggers, one per INSERT statement on the records and the links tables (so the
+one-statement batch insert, a tracked save's statement and ``bulk_create`` all count,
+at no extra round trip): each reads the rows its statement inserted from a transition
+table and inserts their counts, grouped, into the delta tables. Only INSERTs, so two
+writers never wait for each other on a counter.
+
+The fold is one statement: it deletes the delta rows it can see and, in the same
+statement, adds their sums to every rollup (``INSERT ... ON CONFLICT DO UPDATE``, keys
+in order so two folds cannot deadlock). Folds take a transaction-level advisory lock,
+so they run one at a time; a delta is therefore counted exactly once, whoever folds it.
+
+Days are taken in the time zone of ``analysis_rollupstate`` (``TIME_ZONE`` when the
+rollups were made); hours are UTC hours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# pg_advisory_xact_lock key of folds and rebuilds: "analysis" in ASCII.
+FOLD_LOCK = 0x616E616C79736973
+
+CHANGE_TYPES = "-(created|edited|deleted|published|transformations-edited)$"
+
+ZONE = "COALESCE((SELECT time_zone FROM analysis_rollupstate LIMIT 1), 'UTC')"
+
+COUNT_RECORDS = f"""
+CREATE OR REPLACE FUNCTION analysis_count_records() RETURNS trigger AS $$
+DECLARE
+    zone text := {ZONE};
+BEGIN
+    INSERT INTO analysis_delta (hour, day, type_id, level, user_id, session_id,
+        fingerprint, events, first_at, last_at, first_id, last_id)
+    SELECT date_trunc('hour', r.created_at, 'UTC'), (r.created_at AT TIME ZONE zone)::date,
+        r.type_id, r.level, r.user_id, r.session_id, r.fingerprint, count(*),
+        min(r.created_at), max(r.created_at), min(r.id), max(r.id)
+    FROM new_records r
+    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+COUNT_RECORDS_TRIGGER = """
+CREATE TRIGGER analysis_count_records
+AFTER INSERT ON audit_auditrecord
+REFERENCING NEW TABLE AS new_records
+FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_records();
+"""
+
+# A link is a use of its entity; it is a change when the record changed that very entity
+# (role "": not the project a query's edit also links).
+COUNT_LINKS = f"""
+CREATE OR REPLACE FUNCTION analysis_count_links() RETURNS trigger AS $$
+DECLARE
+    zone text := {ZONE};
+BEGIN
+    INSERT INTO analysis_entitydelta (day, content_type_id, object_id, changed, events)
+    SELECT (l.created_at AT TIME ZONE zone)::date, l.content_type_id, l.object_id,
+        (l.role = '' AND t.name ~ '{CHANGE_TYPES}'), count(*)
+    FROM new_links l
+    JOIN audit_auditrecord r ON r.id = l.record_id
+    JOIN audit_eventtype t ON t.id = r.type_id
+    GROUP BY 1, 2, 3, 4;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+COUNT_LINKS_TRIGGER = """
+CREATE TRIGGER analysis_count_links
+AFTER INSERT ON audit_entitylink
+REFERENCING NEW TABLE AS new_links
+FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_links();
+"""
+
+INSTALL = (COUNT_RECORDS, COUNT_RECORDS_TRIGGER, COUNT_LINKS, COUNT_LINKS_TRIGGER)
+UNINSTALL = (
+    "DROP TRIGGER IF EXISTS analysis_count_records ON audit_auditrecord",
+    "DROP TRIGGER IF EXISTS analysis_count_links ON audit_entitylink",
+    "DROP FUNCTION IF EXISTS analysis_count_records()",
+    "DROP FUNCTION IF EXISTS analysis_count_links()",
+)
+
+
+def _upsert(table: str, columns: str, select: str, key: str, updates: str) -> str:
+    return f"INSERT INTO {table} ({columns}) {select} ON CONFLICT ({key}) DO UPDATE SET {updates}"
+
+
+_ADD = "events = {t}.events + EXCLUDED.events"
+_SPAN = (
+    "first_at = LEAST({t}.first_at, EXCLUDED.first_at), "
+    "last_at = GREATEST({t}.last_at, EXCLUDED.last_at)"
+)
+
+
+_BITS = "(SELECT repeat('0', user_bits)::varbit AS zero FROM analysis_rollupstate LIMIT 1) AS z"
+_BIT = "set_bit(z.zero, user_id::int, 1)"
+
+
+def _rollups(source: str) -> list[tuple[str, str]]:
+    """(name, statement) adding the rows of ``source`` (a delta-shaped relation) to each
+    rollup; CTEs of the fold, and the statements of the rebuild."""
+    return [
+        (
+            "th",
+            _upsert(
+                "analysis_typehour",
+                "hour, type_id, level, events",
+                f"SELECT hour, type_id, level, sum(events) FROM {source} "
+                "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                "hour, type_id, level",
+                _ADD.format(t="analysis_typehour"),
+            ),
+        ),
+        (
+            "ud",
+            _upsert(
+                "analysis_userday",
+                "day, user_id, events, first_at, last_at",
+                f"SELECT day, user_id, sum(events), min(first_at), max(last_at) FROM {source} "
+                "WHERE user_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+                "day, user_id",
+                _ADD.format(t="analysis_userday") + ", " + _SPAN.format(t="analysis_userday"),
+            ),
+        ),
+        (
+            "usd",
+            _upsert(
+                "analysis_usersday",
+                "day, type_id, level, users",
+                f"SELECT day, type_id, level, bit_or({_BIT}) FROM {source}, {_BITS} "
+                "WHERE user_id IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                "day, type_id, level",
+                "users = analysis_usersday.users | EXCLUDED.users",
+            ),
+        ),
+        (
+            "ush",
+            _upsert(
+                "analysis_usershour",
+                "hour, type_id, level, users",
+                f"SELECT hour, type_id, level, bit_or({_BIT}) FROM {source}, {_BITS} "
+                "WHERE user_id IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                "hour, type_id, level",
+                "users = analysis_usershour.users | EXCLUDED.users",
+            ),
+        ),
+        (
+            "utd",
+            _upsert(
+                "analysis_usertypeday",
+                "type_id, day, level, user_id, events",
+                f"SELECT type_id, day, level, user_id, sum(events) FROM {source} "
+                "WHERE user_id IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+                "type_id, day, level, user_id",
+                _ADD.format(t="analysis_usertypeday"),
+            ),
+        ),
+        (
+            "sd",
+            _upsert(
+                "analysis_sessionday",
+                "day, session_id, user_id, events, first_at, last_at",
+                f"SELECT day, session_id, min(user_id), sum(events), min(first_at), "
+                f"max(last_at) FROM {source} GROUP BY 1, 2 ORDER BY 1, 2",
+                "day, session_id",
+                _ADD.format(t="analysis_sessionday") + ", " + _SPAN.format(t="analysis_sessionday"),
+            ),
+        ),
+        (
+            "ed",
+            _upsert(
+                "analysis_errorday",
+                "fingerprint, day, events, users",
+                f"SELECT fingerprint, day, sum(events), bit_or(CASE WHEN user_id IS NULL "
+                f"THEN z.zero ELSE {_BIT} END) FROM {source}, {_BITS} "
+                "WHERE fingerprint <> '' GROUP BY 1, 2 ORDER BY 1, 2",
+                "fingerprint, day",
+                _ADD.format(t="analysis_errorday") + ", users = analysis_errorday.users | "
+                "EXCLUDED.users",
+            ),
+        ),
+        (
+            "eg",
+            _upsert(
+                "analysis_errorgroup",
+                "fingerprint, type_id, events, first_seen, last_seen, first_record_id, "
+                "last_record_id, status",
+                f"SELECT fingerprint, min(type_id), sum(events), min(first_at), max(last_at), "
+                f"min(first_id), max(last_id), 'open' FROM {source} "
+                "WHERE fingerprint <> '' GROUP BY 1 ORDER BY 1",
+                "fingerprint",
+                "events = analysis_errorgroup.events + EXCLUDED.events, "
+                "first_seen = LEAST(analysis_errorgroup.first_seen, EXCLUDED.first_seen), "
+                "last_seen = GREATEST(analysis_errorgroup.last_seen, EXCLUDED.last_seen), "
+                "first_record_id = LEAST(analysis_errorgroup.first_record_id, "
+                "EXCLUDED.first_record_id), "
+                "last_record_id = GREATEST(analysis_errorgroup.last_record_id, "
+                "EXCLUDED.last_record_id), "
+                "status = CASE WHEN analysis_errorgroup.status = 'resolved' "
+                "AND EXCLUDED.last_seen > analysis_errorgroup.resolved_at "
+                "THEN 'regressed' ELSE analysis_errorgroup.status END",
+            ),
+        ),
+        (
+            "uf",
+            _upsert(
+                "analysis_userfirstseen",
+                "user_id, first_at, first_day",
+                f"SELECT user_id, min(first_at), min(day) FROM {source} "
+                "WHERE user_id IS NOT NULL GROUP BY 1 ORDER BY 1",
+                "user_id",
+                "first_at = LEAST(analysis_userfirstseen.first_at, EXCLUDED.first_at), "
+                "first_day = LEAST(analysis_userfirstseen.first_day, EXCLUDED.first_day)",
+            ),
+        ),
+    ]
+
+
+BITMAP_TABLES = ("analysis_usersday", "analysis_usershour", "analysis_errorday")
+
+
+def widen(old_bits: int, new_bits: int) -> list[str]:
+    """Statements that give every bitmap ``new_bits`` bits (a larger user id arrived)."""
+    pad = f"repeat('0', {int(new_bits) - int(old_bits)})::varbit"
+    return [
+        f"UPDATE analysis_rollupstate SET user_bits = {int(new_bits)}",
+        *(f"UPDATE {table} SET users = users || {pad}" for table in BITMAP_TABLES),
+    ]
+
+
+def _entity_rollup(source: str) -> str:
+    return _upsert(
+        "analysis_entityday",
+        "day, content_type_id, object_id, changed, events",
+        f"SELECT day, content_type_id, object_id, changed, sum(events) FROM {source} "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        "day, content_type_id, object_id, changed",
+        _ADD.format(t="analysis_entityday"),
+    )
+
+
+FOLD = (
+    "WITH moved AS (DELETE FROM analysis_delta RETURNING *), "
+    + ", ".join(f"{name} AS ({statement})" for name, statement in _rollups("moved"))
+    + " SELECT count(*), coalesce(sum(events), 0) FROM moved"
+)
+
+FOLD_ENTITIES = (
+    "WITH moved AS (DELETE FROM analysis_entitydelta RETURNING *), "
+    f"e AS ({_entity_rollup('moved')}) SELECT count(*) FROM moved"
+)
+
+# New error groups take the message of their first occurrence.
+NAME_ERRORS = (
+    "UPDATE analysis_errorgroup g SET message = r.message FROM audit_auditrecord r "
+    "WHERE g.message IS NULL AND r.id = g.first_record_id"
+)
+
+# --- rebuilding from the records -----------------------------------------------------------
+
+# The records of a range (``{where}``) as delta-shaped rows (the rebuild's source).
+RECORD_ROWS = """
+SELECT date_trunc('hour', r.created_at, 'UTC') AS hour,
+    (r.created_at AT TIME ZONE %(zone)s)::date AS day, r.type_id, r.level, r.user_id,
+    r.session_id, r.fingerprint, count(*) AS events, min(r.created_at) AS first_at,
+    max(r.created_at) AS last_at, min(r.id) AS first_id, max(r.id) AS last_id
+FROM audit_auditrecord r
+WHERE {where}
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+
+LINK_ROWS = f"""
+SELECT (l.created_at AT TIME ZONE %(zone)s)::date AS day, l.content_type_id, l.object_id,
+    (l.role = '' AND t.name ~ '{CHANGE_TYPES}') AS changed, count(*) AS events
+FROM audit_entitylink l
+JOIN audit_auditrecord r ON r.id = l.record_id
+JOIN audit_eventtype t ON t.id = r.type_id
+WHERE {{where}}
+GROUP BY 1, 2, 3, 4
+"""
+
+BY_ID = ("r.id BETWEEN %(low)s AND %(high)s", "l.record_id BETWEEN %(low)s AND %(high)s")
+BY_TIME = (
+    "r.created_at >= %(since)s AND r.created_at < %(until)s",
+    "l.created_at >= %(since)s AND l.created_at < %(until)s",
+)
+
+
+def add_statements(where: tuple[str, str] = BY_ID) -> list[str]:
+    """Statements adding the records of a range to every rollup (the fold's own upserts
+    fed from the records): by id for ``analysis_rebuild``, by time for the purge."""
+    records = RECORD_ROWS.format(where=where[0])
+    links = LINK_ROWS.format(where=where[1])
+    statements = [f"WITH src AS ({records}) {statement}" for _name, statement in _rollups("src")]
+    statements.append(f"WITH src AS ({links}) {_entity_rollup('src')}")
+    return statements
+
+
+def execute(schema_editor: Any, *statements: str) -> None:
+    """Run ``statements`` on PostgreSQL, without parameters; nothing elsewhere."""
+    connection = schema_editor.connection
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)

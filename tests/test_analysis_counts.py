@@ -1,0 +1,154 @@
+"""Usage analysis counts exactly: known events of known users at known times, asked by
+day, week and hour, in UTC and in New York, filtered by type, level, user and group."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from analysis import rollups
+from analysis.models import TypeHour, UserDay
+from tests.analysis_helpers import api, at, usage
+
+pytestmark = pytest.mark.django_db
+
+
+def t(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+def story(staff: User) -> dict[str, User]:
+    """Monday 2 to Monday 9 November 2026 (New York is UTC-5 then)."""
+    g1, g2 = Group.objects.create(name="g1"), Group.objects.create(name="g2")
+    u1 = User.objects.create_user("u1")
+    u2 = User.objects.create_user("u2")
+    u3 = User.objects.create_user("u3")
+    u1.groups.add(g1)
+    u2.groups.add(g1, g2)
+    u3.groups.add(g2)
+    at(u1, t(2, 10), "log")
+    at(u2, t(2, 12), "dialog-ok")
+    at(u1, t(2, 23, 30), "log")  # Monday 18:30 in New York
+    at(u1, t(3, 3), "error", level="error", stack_trace="Error: x\n    at f (a.js:1:2)")
+    at(None, t(3, 5), "job-start")  # Tuesday 00:00 in New York: no user
+    at(u2, t(4, 1), "log")  # Tuesday 20:00 in New York
+    at(u3, t(8, 23), "log")  # Sunday: the first week's last day
+    at(u1, t(9, 10), "log")  # the second week
+    return {"u1": u1, "u2": u2, "u3": u3}
+
+
+MON_TO_WED = {"since": "2026-11-02T00:00:00Z", "until": "2026-11-05T00:00:00Z"}
+
+
+def test_days_in_utc(story, staff) -> None:
+    answer = usage(api(staff), **MON_TO_WED)
+    assert answer["bucket"] == "day"
+    assert [(b["events"], b["users"]) for b in answer["series"]] == [(3, 2), (2, 1), (1, 1)]
+    assert answer["totals"] == {"events": 6, "users": 2, "sessions": 3}
+    assert answer["types"][0] == {"type": "log", "events": 3, "users": 2}
+    assert {row["type"]: (row["events"], row["users"]) for row in answer["types"]} == {
+        "log": (3, 2),
+        "dialog-ok": (1, 1),
+        "error": (1, 1),
+        "job-start": (1, 0),
+    }
+    assert [(row["user"], row["events"], row["sessions"]) for row in answer["users"]] == [
+        ("u1", 3, 1),
+        ("u2", 2, 1),
+    ]
+    assert answer["users"][0]["last_seen"].startswith("2026-11-03T03:00")
+
+
+def test_days_in_new_york(story, staff) -> None:
+    answer = usage(api(staff), since="2026-11-02", until="2026-11-04T23:59", tz="America/New_York")
+    assert answer["since"].startswith("2026-11-02T00:00:00-05:00")
+    assert answer["until"].startswith("2026-11-05T00:00:00-05:00")
+    assert [(b["events"], b["users"]) for b in answer["series"]] == [(4, 2), (2, 1), (0, 0)]
+    assert answer["totals"]["events"] == 6 and answer["totals"]["users"] == 2
+
+
+def test_a_week_counts_each_user_once(story, staff) -> None:
+    answer = usage(api(staff), since="2026-11-02", until="2026-11-15", bucket="week")
+    assert [(b["start"][:10], b["events"], b["users"]) for b in answer["series"]] == [
+        ("2026-11-02", 7, 3),
+        ("2026-11-09", 1, 1),
+    ]
+    assert answer["totals"]["users"] == 3  # u1 on three days and two weeks: once
+
+
+def test_hours_with_their_zeros(story, staff) -> None:
+    answer = usage(
+        api(staff), since="2026-11-02T10:00:00Z", until="2026-11-02T13:00:00Z", bucket="hour"
+    )
+    assert [(b["start"][11:16], b["events"], b["users"]) for b in answer["series"]] == [
+        ("10:00", 1, 1),
+        ("11:00", 0, 0),
+        ("12:00", 1, 1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filters", "events", "users", "sessions"),
+    [
+        ({"type": "log"}, 3, 2, 3),
+        ({"level": "error"}, 1, 1, 3),
+        ({"user": "u1"}, 3, 1, 1),
+        ({"group": "g2"}, 2, 1, 1),
+        ({"group": "g1,g2"}, 5, 2, 2),
+        ({"user": "u1", "type": "error"}, 1, 1, 1),
+    ],
+)
+def test_filters(story, staff, filters, events, users, sessions) -> None:
+    answer = usage(api(staff), **MON_TO_WED, **filters)
+    assert answer["totals"] == {"events": events, "users": users, "sessions": sessions}
+    assert sum(bucket["events"] for bucket in answer["series"]) == events
+
+
+def test_a_record_counts_as_soon_as_it_is_stored(staff, user) -> None:
+    """Answers fold the pending counts first: nothing waits for the beat."""
+    client = api(staff)
+    before = usage(client)["totals"]["events"]
+    response = client.post(
+        "/api/audit/events/", [{"type": "log"}, {"type": "dialog-ok"}], format="json"
+    )
+    assert response.status_code == 202
+    assert usage(client)["totals"]["events"] == before + 2
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"bucket": "month"}, "bucket"),
+        ({"tz": "Mars/Olympus"}, "tz"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "2026-11-05", "until": "2026-11-01"}, "until"),
+        ({"since": "2020-01-01", "bucket": "hour"}, "since"),
+        ({"type": "no-such-type"}, "type"),
+        ({"level": "loud"}, "level"),
+        ({"user": "nobody"}, "user"),
+        ({"group": "nowhere"}, "group"),
+    ],
+)
+def test_a_bad_question_is_a_400_naming_it(staff, params, named) -> None:
+    response = api(staff).get("/api/audit/analysis/usage/", params)
+    assert response.status_code == 400
+    assert named in response.json()
+
+
+def test_rollups_equal_a_rebuild_from_the_records(story) -> None:
+    """Folding as records come, and recounting everything, give the same rollups."""
+    rollups.fold()
+    folded = (
+        sorted(TypeHour.objects.values_list("hour", "type_id", "level", "events")),
+        sorted(UserDay.objects.values_list("day", "user_id", "events")),
+    )
+    from audit.models import AuditRecord
+
+    assert rollups.rebuild() == AuditRecord.objects.count()
+    assert (
+        sorted(TypeHour.objects.values_list("hour", "type_id", "level", "events")),
+        sorted(UserDay.objects.values_list("day", "user_id", "events")),
+    ) == folded
