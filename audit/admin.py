@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import event_types, server_types
+from . import event_types, registry, server_types
 from .admin_filters import DateRangeFilter, TypeFilter, UserFilter
 from .bounded_count import BoundedPaginator, bounded_count
 from .models import AuditRecord, EntityLink, EventType, Source, UserSession
@@ -320,7 +320,18 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
         if not obj.fingerprint:
             return "—"
         url = _changelist_url(AuditRecord, fingerprint=obj.fingerprint)
-        return format_html('<code>{}</code> · <a href="{}">same error</a>', obj.fingerprint, url)
+        group = registry.get("error-group")  # usage analysis' page of the error, if any
+        page = group.url(obj.fingerprint) if group is not None else None
+        if page is None:
+            return format_html(
+                '<code>{}</code> · <a href="{}">same error</a>', obj.fingerprint, url
+            )
+        return format_html(
+            '<code>{}</code> · <a href="{}">same error</a> · <a href="{}">error group</a>',
+            obj.fingerprint,
+            url,
+            page,
+        )
 
 
 @admin.register(UserSession)

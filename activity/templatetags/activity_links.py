@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+import audit
 from audit import can_view_session, can_view_user_activity
 
 register = template.Library()
@@ -53,4 +54,22 @@ def session_link(context: template.Context, session: Any, label: str = "", css: 
         url,
         session.uuid,
         text,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def error_group_link(context: template.Context, record: Any, css: str = "") -> str:
+    """An error record's group (its page in usage analysis), for a reader who may read
+    that group (the kind's ``viewable`` rule); nothing otherwise."""
+    if not getattr(record, "fingerprint", ""):
+        return SafeString("")
+    kind = audit.kind("error-group")
+    viewer = _viewer(context)
+    if kind is None or viewer is None:
+        return SafeString("")
+    url = kind.url(record.fingerprint)
+    if url is None or not audit.can_view_entity(viewer, kind, record.fingerprint):
+        return SafeString("")
+    return format_html(
+        '<a class="{}" href="{}" title="All occurrences of this error">error group</a>', css, url
     )

@@ -26,7 +26,11 @@ register = template.Library()
 
 
 @register.inclusion_tag("activity/panel.html", takes_context=True)
-def activity_panel(context: template.Context, kind: str, object_id: Any) -> dict[str, Any]:
+def activity_panel(
+    context: template.Context, kind: str, object_id: Any, filters: bool = True
+) -> dict[str, Any]:
+    """The entity's panel; ``filters=False`` leaves out the filters of the page's address
+    (a page whose own ``since``/``until`` mean something else)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     base: dict[str, Any] = {"request": request, "embedded": True}
@@ -41,7 +45,9 @@ def activity_panel(context: template.Context, kind: str, object_id: Any) -> dict
     notice = ""
     try:
         query = ActivityQuery.parse(
-            request.GET, default_limit=selectors.PAGE_SIZE, max_limit=selectors.MAX_PAGE_SIZE
+            request.GET if filters else {},
+            default_limit=selectors.PAGE_SIZE,
+            max_limit=selectors.MAX_PAGE_SIZE,
         )
     except BadActivityQuery:
         query, notice = ActivityQuery(limit=selectors.PAGE_SIZE), "Filters in the address ignored."
