@@ -22,6 +22,12 @@ from . import access, downloads, errors_status, period, queries, sparkline
 from .models import ErrorStatus
 
 PAGE = 50
+SORT_LABELS = [
+    ("count", "Count"),
+    ("users", "Users"),
+    ("last_seen", "Last seen"),
+    ("first_seen", "First seen"),
+]
 
 
 def _question(request: HttpRequest) -> period.Question:
@@ -173,7 +179,7 @@ def error_list(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": queries.STATUSES,
             "sort": sort,
-            "sorts": list(queries.ERROR_SORTS),
+            "sorts": SORT_LABELS,
             "page": page,
             "next": f"?{urlencode({**base, 'page': page + 1})}" if more else None,
             "previous": f"?{urlencode({**base, 'page': page - 1})}" if page > 1 else None,
