@@ -292,3 +292,52 @@ class IngestCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ident} {self.what} at {self.window}: {self.count}"
+
+
+class Seal(models.Model):
+    """A hash over a block of records, chained to the previous seal's (``audit.seals``).
+
+    Every stored column of every record of the block and of its links goes into it, in
+    id order, in a documented canonical form; a record changed, removed or added behind
+    the seal's back, or a seal changed or removed, breaks the chain. ``record_hashes``
+    keeps the first 8 bytes of each record's own hash, so that verification can name the
+    record that changed. Append-only on PostgreSQL, like the records.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    first_record_id = models.BigIntegerField()
+    last_record_id = models.BigIntegerField()
+    records = models.IntegerField()
+    links = models.IntegerField()
+    record_ids = models.TextField(help_text="The ids sealed, as ranges: 1-500,502-900.")
+    record_hashes = models.BinaryField(help_text="8 bytes of each record's hash, in order.")
+    last_at = models.DateTimeField(help_text="When the newest record of the block was stored.")
+    previous = models.CharField(max_length=64, blank=True, help_text="The chain's last digest.")
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    record = models.BigIntegerField(
+        null=True, help_text="The trail-sealed record that carries the digest to the witness."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["record"], name="audit_seal_record")]
+
+    def __str__(self) -> str:
+        return f"seal #{self.pk} of records #{self.first_record_id}-#{self.last_record_id}"
+
+
+class IntegrityState(models.Model):
+    """One row: where verification starts (the first seal, or the first kept after a
+    purge), when the trail was last verified and what was found, when the latest seal
+    was witnessed. Not evidence itself, so it may change."""
+
+    anchor_seal = models.BigIntegerField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_ok = models.BooleanField(null=True, blank=True)
+    verified_problem = models.TextField(blank=True)
+    verified_seals = models.IntegerField(default=0)
+    witnessed_seal = models.BigIntegerField(null=True, blank=True)
+    witnessed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return "the trail's integrity"

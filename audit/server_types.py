@@ -13,9 +13,13 @@ server-only with ``EventType.server_only`` (admin or API); a token of a trusted 
 
 from __future__ import annotations
 
+# The trail's own records: a seal (its digest, which the outside witness receives), a
+# retention purge, a verification. Server-only, and never switched off.
+TRAIL_TYPES: frozenset[str] = frozenset({"trail-sealed", "trail-purged", "trail-verified"})
+
 # The record of a change to the switches can never be switched off itself.
 PROTECTED: frozenset[str] = frozenset(
-    {"event-type-created", "event-type-edited", "event-type-deleted"}
+    {"event-type-created", "event-type-edited", "event-type-deleted", *TRAIL_TYPES}
 )
 
 # Sign-ins and tokens: the server sees them happen; a client can only claim them.

@@ -153,3 +153,75 @@ def execute(schema_editor: Any, *statements: str) -> None:
     with connection.cursor() as cursor:
         for statement in statements:
             cursor.execute(statement)
+
+
+# --- integrity: the guard, the seals' horizon, the purge ----------------------------------
+
+# The guard, second version: a DELETE goes through only for the tables' owner in a
+# transaction that set ``audit.purge`` (the purge function below, which runs as the
+# owner). Any role can set a custom setting, so the setting alone no longer opens the
+# door: the application role, which owns nothing, is always refused. Sessions are
+# guarded too: they end, they are never removed, but by the purge.
+REFUSE_CHANGE_V2 = """
+CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('audit.purge', true) = 'on'
+       AND current_user = (SELECT tableowner FROM pg_tables
+                           WHERE schemaname = TG_TABLE_SCHEMA AND tablename = TG_TABLE_NAME) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit records are append-only: % on % is refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Use the retention purge (manage.py audit_purge) to remove old records.';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+SEAL_TABLE_GUARD = (
+    "CREATE TRIGGER audit_seal_append_only BEFORE UPDATE OR DELETE ON audit_seal "
+    "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();"
+)
+SESSION_GUARD = (
+    "CREATE TRIGGER audit_usersession_no_delete BEFORE DELETE ON audit_usersession "
+    "FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();"
+)
+
+# The seals' horizon: every statement that inserts records holds this lock shared until
+# its transaction ends; the sealer takes it exclusively for a moment, so every record id
+# handed out before that moment belongs to a transaction that has ended (committed or
+# rolled back) and no record can appear below the horizon afterwards.
+SEAL_LOCK = 0x617564697473656C  # "auditsel"
+SEAL_GUARD = f"""
+CREATE OR REPLACE FUNCTION audit_seal_guard() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock_shared({SEAL_LOCK});
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+SEAL_GUARD_TRIGGER = (
+    "CREATE TRIGGER audit_auditrecord_seal_guard BEFORE INSERT ON audit_auditrecord "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_seal_guard();"
+)
+
+# The retention purge, as the owner (SECURITY DEFINER): the application role may run it
+# but not delete a row itself. It removes whole seals' blocks of records, their links and
+# the seals, then the ended sessions left empty, and answers how many records went.
+PURGE = """
+CREATE OR REPLACE FUNCTION audit_purge_through(p_last_record_id bigint, p_ended_before timestamptz)
+RETURNS bigint AS $$
+DECLARE
+    deleted bigint;
+BEGIN
+    PERFORM set_config('audit.purge', 'on', true);
+    DELETE FROM audit_entitylink WHERE record_id <= p_last_record_id;
+    DELETE FROM audit_auditrecord WHERE id <= p_last_record_id;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    DELETE FROM audit_seal WHERE last_record_id <= p_last_record_id;
+    DELETE FROM audit_usersession s WHERE s.ended_at < p_ended_before
+        AND NOT EXISTS (SELECT 1 FROM audit_auditrecord r WHERE r.session_id = s.id);
+    PERFORM set_config('audit.purge', 'off', true);
+    RETURN deleted;
+END;
+$$ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp;
+"""
