@@ -8,7 +8,7 @@ users carry no database constraint, so deleting a user never has to touch the tr
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -25,7 +25,7 @@ class RenameRefused(ValidationError):
     """A type with records keeps its name: its records say what they are by it."""
 
 
-class EventTypeQuerySet(models.QuerySet):
+class EventTypeQuerySet(models.QuerySet["EventType"]):
     def update(self, **kwargs: object) -> int:
         """Bulk updates send no ``post_save``: ``event_types_updated`` tells the switches'
         cache instead."""
@@ -70,7 +70,10 @@ class EventType(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = EventTypeQuerySet.as_manager()
+    # Declared: tracking (audit.apps registers this model with track=True) swaps the
+    # manager's class for a subclass built at run time, which django-stubs' plugin cannot
+    # look up by name to infer it. A Manager of event types is what it is.
+    objects: ClassVar[models.Manager[EventType]] = EventTypeQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -290,4 +293,4 @@ class IngestCounter(models.Model):
         indexes = [models.Index(fields=["expires_at"], name="audit_ingest_counter_exp")]
 
     def __str__(self) -> str:
-        return f"{self.ident} {self.what} at {self.window}: {self.count}"
+        return f"{self.ident} {self.what} at {self.window_start}: {self.count}"
