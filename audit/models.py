@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 
+from . import registry
 from .levels import Level
 from .signals import event_types_updated
 
@@ -244,6 +245,15 @@ class EntityLink(models.Model):
 
     def __str__(self) -> str:
         return f"record {self.record_id} -> {self.content_type_id}:{self.object_id}"
+
+    @property
+    def kind(self) -> str:
+        """The registered entity kind of what the link points to (its model's name when
+        the model is not registered or gone): how pages label it. Reads the content
+        type: select it with the link."""
+        model = self.content_type.model_class()
+        entry = registry.for_model(model) if model is not None else None
+        return entry.kind if entry is not None else self.content_type.model
 
 
 class DroppedCount(models.Model):
