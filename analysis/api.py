@@ -101,7 +101,7 @@ class ErrorsView(APIView):
         return Response({"results": rows, "next": following})
 
 
-class StatusSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class StatusSerializer(serializers.Serializer[dict[str, str]]):
     status = serializers.ChoiceField(choices=errors_status.SETTABLE)
 
 

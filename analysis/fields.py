@@ -38,7 +38,7 @@ def members(value: int) -> set[int]:
     return found
 
 
-class UserSetField(models.Field):  # type: ignore[type-arg]
+class UserSetField(models.Field):
     """``bit varying`` on PostgreSQL, a BLOB elsewhere; read raw (the queries combine)."""
 
     description = "A set of user ids as a bitmap"

@@ -216,7 +216,7 @@ class ErrorGroup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.message[:60]} ({self.events})"
+        return f"{(self.message or '')[:60]} ({self.events})"
 
 
 class ErrorDay(models.Model):

@@ -206,7 +206,7 @@ def _filters(question: Question, params: Mapping[str, str], errors: dict[str, li
         found = {}
         for name in names:
             user_id = audit.whole_number(name) if name.isascii() and name.isdigit() else None
-            lookup = {"pk": user_id} if user_id is not None else {"username": name}
+            lookup: dict[str, Any] = {"pk": user_id} if user_id is not None else {"username": name}
             pk = get_user_model()._default_manager.filter(**lookup).values_list("pk", flat=True)
             if pk:
                 found[name] = pk[0]

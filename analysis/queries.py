@@ -437,7 +437,7 @@ def errors(
         groups = groups.filter(status__in=status)
     found = list(groups)
     users = _distinct(days.filter(fingerprint__in=[g.fingerprint for g in found]), "fingerprint")
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "fingerprint": group.fingerprint,
             "type": group.type_id,

@@ -552,10 +552,10 @@ def forget_before(cutoff: datetime) -> None:
         first_day = cutoff.astimezone(tz).date()
         since = datetime.combine(first_day, datetime.min.time(), tz)
         until = datetime.combine(first_day + timedelta(days=1), datetime.min.time(), tz)
-        for model in (UserDay, UsersDay, UserTypeDay, SessionDay, ErrorDay, EntityDay):
-            model.objects.filter(day__lte=first_day).delete()
-        for model in (TypeHour, UsersHour):
-            model.objects.filter(hour__lt=until).delete()
+        for by_day in (UserDay, UsersDay, UserTypeDay, SessionDay, ErrorDay, EntityDay):
+            by_day.objects.filter(day__lte=first_day).delete()
+        for by_hour in (TypeHour, UsersHour):
+            by_hour.objects.filter(hour__lt=until).delete()
         # The hours of the cut day before its start in UTC were dropped above too;
         # recount from that day's start (and every hour rolled up at its UTC hour).
         start = min(since, hour_of(since))

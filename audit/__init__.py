@@ -27,6 +27,12 @@ from typing import TYPE_CHECKING, Any
 from .appsettings import AppSettings, Setting, SettingError
 
 if TYPE_CHECKING:
+    # Not a public name: imported so that a type checker analyses tracking along with
+    # the package. django-stubs' plugin types a tracked model's managers by looking up
+    # the class they have at run time (``audit.tracking.TrackedManager``) and finds it
+    # only once that module is analysed; every models module reaches ``audit`` through
+    # the settings (``django.conf`` imports them, and they import ``audit``).
+    from . import tracking  # noqa: F401
     from .admin import user_activity_link
     from .api.pagination import StrictCursorPagination
     from .changes import MASK

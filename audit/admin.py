@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
@@ -38,6 +38,21 @@ from .admin_filters import DateRangeFilter, TypeFilter, UserFilter
 from .bounded_count import BoundedPaginator, bounded_count
 from .models import AuditRecord, EntityLink, EventType, Source, UserSession
 from .selectors import whole_number
+
+if TYPE_CHECKING:
+    # django-stubs makes these classes generic; Django's take no type arguments at run
+    # time, so the parametrized bases exist for the type checker only.
+    _ModelAdminMixinBase = admin.ModelAdmin[Any]
+    _RecordAdmin = admin.ModelAdmin[AuditRecord]
+    _SessionAdmin = admin.ModelAdmin[UserSession]
+    _EventTypeAdmin = admin.ModelAdmin[EventType]
+    _LinkInline = admin.TabularInline[EntityLink, AuditRecord]
+    _EventTypeModelForm = forms.ModelForm[EventType]
+else:
+    _ModelAdminMixinBase = object  # a mixin: the ModelAdmin follows it in the MRO
+    _RecordAdmin = _SessionAdmin = _EventTypeAdmin = admin.ModelAdmin
+    _LinkInline = admin.TabularInline
+    _EventTypeModelForm = forms.ModelForm
 
 admin.site.site_header = "Audit administration"
 admin.site.site_title = "Audit admin"
@@ -125,14 +140,14 @@ def _user_link(obj: AuditRecord | UserSession) -> str:
     return user_activity_link(obj.user)
 
 
-class BadFilterIsBadRequestMixin:
+class BadFilterIsBadRequestMixin(_ModelAdminMixinBase):
     """A changelist filter in the address that cannot be applied (``?id__exact=abc``,
     ``?created_at__gte=notadate``) is the site's styled 400 naming what was wrong,
     rather than Django's redirect to a bare ``?e=1`` page that says nothing."""
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         try:
-            return super().get_changelist_instance(request)  # type: ignore[misc]
+            return super().get_changelist_instance(request)
         except IncorrectLookupParameters as exc:
             raise BadRequest(_bad_filter_reason(request, exc)) from None
 
@@ -155,7 +170,7 @@ def _bad_filter_reason(request: HttpRequest, exc: Exception) -> str:
     return reason + ". Remove the filter from the address, or pick one from the list's filters."
 
 
-class EntityLinkInline(ReadOnlyMixin, admin.TabularInline):
+class EntityLinkInline(ReadOnlyMixin, _LinkInline):
     """The entities a record touches, as they were named when it was written."""
 
     model = EntityLink
@@ -177,7 +192,7 @@ class EntityLinkInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
+class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _RecordAdmin):
     list_display = (
         "id",
         "time",
@@ -335,7 +350,7 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdmin):
+class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _SessionAdmin):
     list_display = (
         "session_key",
         "user_link",
@@ -419,7 +434,7 @@ class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, admin.ModelAdm
         return format_html('<a href="{}">{} {} in this session</a>', url, str(count), noun)
 
 
-class EventTypeForm(forms.ModelForm):
+class EventTypeForm(_EventTypeModelForm):
     """Custom types made here follow the same name rule as those registered on use."""
 
     class Meta:
@@ -427,7 +442,7 @@ class EventTypeForm(forms.ModelForm):
         fields = ("name", "level", "description", "enabled", "server_only", "disabled_for")
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"]
+        name: str = self.cleaned_data["name"]  # a CharField's value
         if not event_types.NAME_RE.match(name):
             raise forms.ValidationError(
                 "1 to 64 letters, digits or '_.:-', starting with a letter or digit."
@@ -436,7 +451,7 @@ class EventTypeForm(forms.ModelForm):
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(_EventTypeAdmin):
     form = EventTypeForm
     list_display = ("name", "level", "built_in", "enabled", "server_only", "description")
     list_filter = ("level", "built_in", "enabled", "server_only")

@@ -60,7 +60,9 @@ class FormFilter(admin.ListFilter):
     def __init__(
         self, request: HttpRequest, params: dict[str, list[str]], model: Any, model_admin: Any
     ) -> None:
-        super().__init__(request, params, model, model_admin)
+        # Django 5 passes each parameter's values as a list (dict(request.GET.lists()));
+        # django-stubs still types params as dict[str, str].
+        super().__init__(request, params, model, model_admin)  # type: ignore[arg-type]
         self.values: dict[str, str] = {}
         for name in self.parameters:
             given = params.pop(name, None)
@@ -91,7 +93,7 @@ class FormFilter(admin.ListFilter):
     def has_output(self) -> bool:
         return True
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:  # as ListFilter declares it
         return list(self.parameters)
 
     def choices(self, changelist: Any) -> Any:

@@ -108,6 +108,31 @@ class AppSettings:
         self._values[name] = value
         return value
 
+    # Typed readers: a value is the table's default or what ``Setting.parse`` made of
+    # the raw one, so its type follows the setting's kind. Asking for another type is a
+    # mistake in the caller, said by name.
+
+    def integer(self, name: str) -> int:
+        """The value of an ``int`` setting."""
+        value = self(name)
+        if not isinstance(value, int):
+            raise TypeError(f"{name} is not an integer setting")
+        return value
+
+    def number(self, name: str) -> float:
+        """The value of a ``float`` setting (an ``int`` one reads as well)."""
+        value = self(name)
+        if not isinstance(value, int | float):
+            raise TypeError(f"{name} is not a number setting")
+        return value
+
+    def text(self, name: str) -> str:
+        """The value of a ``rate`` or ``text`` setting."""
+        value = self(name)
+        if not isinstance(value, str):
+            raise TypeError(f"{name} is not a text setting")
+        return value
+
     def _forget(self, *, setting: str, **kwargs: Any) -> None:
         if setting in self.table:
             self._values.pop(setting, None)

@@ -13,7 +13,7 @@ anyway).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.paginator import Paginator
 from django.db import connections
@@ -86,13 +86,19 @@ def table_estimate(queryset: QuerySet[Any]) -> int | None:
     return int(row[0])
 
 
-class BoundedPaginator(Paginator):
+if TYPE_CHECKING:
+    _Paginator = Paginator[Any]  # generic for type checkers only (django-stubs)
+else:
+    _Paginator = Paginator
+
+
+class BoundedPaginator(_Paginator):
     """A ``Paginator`` whose ``count`` never scans more than ``cap + 1`` rows."""
 
     cap: int | None = None  # AUDIT_ADMIN_COUNT_CAP
 
     @cached_property
-    def count(self) -> int:  # type: ignore[override]
+    def count(self) -> int:
         if not isinstance(self.object_list, QuerySet):
             return BoundedCount(len(self.object_list))
         counted = bounded_count(self.object_list, self.cap)

@@ -11,8 +11,12 @@ from .levels import Level
 A, U, INFO, E = Level.AUDIT, Level.USAGE, Level.INFO, Level.ERROR
 
 
-def _entity_types(kind: str, label: str, extra: tuple[str, ...] = ()) -> list[tuple]:
-    rows = [
+# (name, level, description)
+BuiltinType = tuple[str, str, str]
+
+
+def _entity_types(kind: str, label: str, extra: tuple[str, ...] = ()) -> list[BuiltinType]:
+    rows: list[BuiltinType] = [
         (f"{kind}-created", A, f"A {label} was created."),
         (f"{kind}-edited", A, f"A {label} was changed; the record holds the changed fields."),
         (f"{kind}-deleted", A, f"A {label} was deleted."),
@@ -29,7 +33,7 @@ def _entity_types(kind: str, label: str, extra: tuple[str, ...] = ()) -> list[tu
     return rows
 
 
-BUILTIN_TYPES: list[tuple[str, str, str]] = [
+BUILTIN_TYPES: list[BuiltinType] = [
     *_entity_types("query", "query", ("start", "published", "transformations-edited")),
     *_entity_types("connection", "connection", ("published",)),
     *_entity_types("job", "job", ("transformations-edited", "start")),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.db import models
 
@@ -35,8 +35,12 @@ SNAPSHOT = "_audit_snapshot"  # the tracked values an instance was loaded or sav
 
 Changes = dict[str, dict[str, Any]]
 
-_fields_cache: dict[str, list[models.Field]] = {}
-_fk_cache: dict[str, tuple[list[models.Field], list[models.Field]]] = {}
+# Django's field classes are generic for type checkers only: string aliases.
+Field: TypeAlias = "models.Field[Any, Any]"
+ForeignKey: TypeAlias = "models.ForeignKey[Any, Any]"
+
+_fields_cache: dict[str, list[Field]] = {}
+_fk_cache: dict[str, tuple[list[ForeignKey], list[ForeignKey]]] = {}
 
 
 def forget(entry: registry.EntityKind) -> None:
@@ -45,7 +49,7 @@ def forget(entry: registry.EntityKind) -> None:
     _fk_cache.pop(entry.kind, None)
 
 
-def tracked_fields(entry: registry.EntityKind) -> list[models.Field]:
+def tracked_fields(entry: registry.EntityKind) -> list[Field]:
     """The concrete fields whose changes are recorded (primary key excluded)."""
     found = _fields_cache.get(entry.kind)
     if found is None:
@@ -60,7 +64,7 @@ def tracked_fields(entry: registry.EntityKind) -> list[models.Field]:
     return found
 
 
-def foreign_keys(entry: registry.EntityKind) -> tuple[list[models.Field], list[models.Field]]:
+def foreign_keys(entry: registry.EntityKind) -> tuple[list[ForeignKey], list[ForeignKey]]:
     """The tracked foreign keys whose changes are recorded by name (masked ones stay
     masked), and every foreign key whose target a record names: those and ``links``."""
     found = _fk_cache.get(entry.kind)
@@ -70,10 +74,18 @@ def foreign_keys(entry: registry.EntityKind) -> tuple[list[models.Field], list[m
             for field in related_names.foreign_keys(tracked_fields(entry))
             if field.name not in entry.mask
         ]
-        linked = [entry.model._meta.get_field(name) for name in entry.links]
+        linked = [link_field(entry, name) for name in entry.links]
         found = (named, [*named, *(f for f in linked if f not in named)])
         _fk_cache[entry.kind] = found
     return found
+
+
+def link_field(entry: registry.EntityKind, name: str) -> ForeignKey:
+    """The field of ``entry.links`` called ``name``: a foreign key, as ``register``
+    documents ``links``."""
+    field = entry.model._meta.get_field(name)
+    assert isinstance(field, models.ForeignKey), f"{entry.kind}: link {name!r} is no foreign key"
+    return field
 
 
 def names_at_hand(entry: registry.EntityKind, instance: models.Model) -> related_names.Known:
@@ -138,14 +150,15 @@ def only_saved(
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
-    return instance.__dict__.get(SNAPSHOT, {})
+    found: dict[str, Any] = instance.__dict__.get(SNAPSHOT, {})  # as keep_snapshot left it
+    return found
 
 
 def keep_snapshot(instance: models.Model, fresh: dict[str, Any]) -> None:
     instance.__dict__[SNAPSHOT] = {**snapshot(instance), **fresh}
 
 
-def _shown(entry: registry.EntityKind, field: models.Field, value: Any) -> Any:
+def _shown(entry: registry.EntityKind, field: Field, value: Any) -> Any:
     if field.name in entry.mask:
         return MASK if value not in (None, "", b"") else ""  # an empty one is no secret
     if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:
@@ -190,8 +203,8 @@ def refs(
     when their names are ``known``."""
     found: list[Any] = [NamedRef(entry, entry.parse_id(pk), "", name)]
     for field_name in entry.links:
-        field = entry.model._meta.get_field(field_name)
-        target = registry.for_model(field.related_model)
+        field = link_field(entry, field_name)
+        target = registry.for_model(related_names.target_model(field))
         target_id = current.get(field.attname)
         if target is None or target_id is None:
             continue
@@ -201,7 +214,7 @@ def refs(
 
 
 def link_attnames(entry: registry.EntityKind) -> list[str]:
-    return [entry.model._meta.get_field(name).attname for name in entry.links]
+    return [link_field(entry, name).attname for name in entry.links]
 
 
 def created_event(

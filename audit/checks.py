@@ -66,7 +66,7 @@ def check_append_only_is_enforced(app_configs: Any, **kwargs: Any) -> list[check
     """Only PostgreSQL refuses UPDATE and DELETE of records (a trigger); elsewhere the
     trail is append-only because nothing in the product edits it, not because the
     database refuses."""
-    found = []
+    found: list[checks.CheckMessage] = []
     for alias in connections:
         vendor = connections[alias].vendor
         if vendor != "postgresql":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .appsettings import AppSettings, Setting
 
-SETTINGS = AppSettings(
+SETTINGS: AppSettings = AppSettings(
     Setting("AUDIT_MAX_BATCH", 1000, "events in one ingest request", minimum=1),
     Setting("AUDIT_MAX_BODY_BYTES", 5 * 1024 * 1024, "size of one ingest body", minimum=1),
     Setting("AUDIT_MAX_PARAMS_BYTES", 16 * 1024, "one event's `params`, as JSON", minimum=1),
@@ -134,123 +134,123 @@ SETTINGS = AppSettings(
 
 def max_batch() -> int:
     """Events accepted in one ingest request."""
-    return SETTINGS("AUDIT_MAX_BATCH")
+    return SETTINGS.integer("AUDIT_MAX_BATCH")
 
 
 def max_body_bytes() -> int:
     """Size of one ingest request body."""
-    return SETTINGS("AUDIT_MAX_BODY_BYTES")
+    return SETTINGS.integer("AUDIT_MAX_BODY_BYTES")
 
 
 def max_params_bytes() -> int:
     """Size of one event's ``params`` once encoded as JSON."""
-    return SETTINGS("AUDIT_MAX_PARAMS_BYTES")
+    return SETTINGS.integer("AUDIT_MAX_PARAMS_BYTES")
 
 
 def max_params_depth() -> int:
     """Nesting depth of one event's ``params`` (the object itself is depth 1)."""
-    return SETTINGS("AUDIT_MAX_PARAMS_DEPTH")
+    return SETTINGS.integer("AUDIT_MAX_PARAMS_DEPTH")
 
 
 def max_message_length() -> int:
-    return SETTINGS("AUDIT_MAX_MESSAGE_LENGTH")
+    return SETTINGS.integer("AUDIT_MAX_MESSAGE_LENGTH")
 
 
 def max_stack_trace_length() -> int:
-    return SETTINGS("AUDIT_MAX_STACK_TRACE_LENGTH")
+    return SETTINGS.integer("AUDIT_MAX_STACK_TRACE_LENGTH")
 
 
 def max_entities_per_event() -> int:
-    return SETTINGS("AUDIT_MAX_ENTITIES_PER_EVENT")
+    return SETTINGS.integer("AUDIT_MAX_ENTITIES_PER_EVENT")
 
 
 def max_custom_types() -> int:
     """Custom event types (``logger.log(..., 'my_log')``) registered on first use."""
-    return SETTINGS("AUDIT_MAX_CUSTOM_TYPES")
+    return SETTINGS.integer("AUDIT_MAX_CUSTOM_TYPES")
 
 
 def max_custom_types_per_user() -> int:
     """Custom event types one user's clients may register: one user cannot use up the
     server's whole budget (``max_custom_types``) and lock everyone else out."""
-    return SETTINGS("AUDIT_MAX_CUSTOM_TYPES_PER_USER")
+    return SETTINGS.integer("AUDIT_MAX_CUSTOM_TYPES_PER_USER")
 
 
 def client_time_max_age_days() -> int:
     """How far back a client's ``timestamp`` may be. Older ones are refused per event:
     a time the server cannot read back (year 1, year 9999) would break every page that
     shows the record, for good, since records cannot be changed."""
-    return SETTINGS("AUDIT_CLIENT_TIME_MAX_AGE_DAYS")
+    return SETTINGS.integer("AUDIT_CLIENT_TIME_MAX_AGE_DAYS")
 
 
 def client_time_max_ahead_seconds() -> int:
     """How far ahead of the server's clock a client's ``timestamp`` may be."""
-    return SETTINGS("AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS")
+    return SETTINGS.integer("AUDIT_CLIENT_TIME_MAX_AHEAD_SECONDS")
 
 
 def ingest_request_rate() -> str:
     """Ingest requests per user, as ``N/sec|min|hour|day``."""
-    return SETTINGS("AUDIT_INGEST_THROTTLE")
+    return SETTINGS.text("AUDIT_INGEST_THROTTLE")
 
 
 def ingest_event_rate() -> str:
     """Ingested events per user: a request of 1,000 events costs 1,000 of this budget."""
-    return SETTINGS("AUDIT_INGEST_EVENT_THROTTLE")
+    return SETTINGS.text("AUDIT_INGEST_EVENT_THROTTLE")
 
 
 def service_request_rate() -> str:
     """Ingest requests per trusted service token (``audit.trust``)."""
-    return SETTINGS("AUDIT_SERVICE_INGEST_THROTTLE")
+    return SETTINGS.text("AUDIT_SERVICE_INGEST_THROTTLE")
 
 
 def service_event_rate() -> str:
     """Ingested events per trusted service token: a service posts for many users."""
-    return SETTINGS("AUDIT_SERVICE_INGEST_EVENT_THROTTLE")
+    return SETTINGS.text("AUDIT_SERVICE_INGEST_EVENT_THROTTLE")
 
 
 def token_session_idle_seconds() -> int:
     """A token client's session ends after this long without a request."""
-    return SETTINGS("AUDIT_TOKEN_SESSION_IDLE_SECONDS")
+    return SETTINGS.integer("AUDIT_TOKEN_SESSION_IDLE_SECONDS")
 
 
 def retention_days() -> int:
     """Default age after which ``audit_purge`` removes records."""
-    return SETTINGS("AUDIT_RETENTION_DAYS")
+    return SETTINGS.integer("AUDIT_RETENTION_DAYS")
 
 
 def switches_local_seconds() -> float:
     """How long a process trusts the switch rules it read: the delay before a change
     made elsewhere applies here (after its commit raised the generation)."""
-    return SETTINGS("AUDIT_SWITCHES_LOCAL_SECONDS")
+    return SETTINGS.number("AUDIT_SWITCHES_LOCAL_SECONDS")
 
 
 def switches_cache_seconds() -> int:
-    return SETTINGS("AUDIT_SWITCHES_CACHE_SECONDS")
+    return SETTINGS.integer("AUDIT_SWITCHES_CACHE_SECONDS")
 
 
 def event_types_reload_seconds() -> float:
     """Event types change rarely; a new custom type is added to the process's table when
     it is made, so this only bounds how long a level changed elsewhere takes to apply."""
-    return SETTINGS("AUDIT_EVENT_TYPES_RELOAD_SECONDS")
+    return SETTINGS.number("AUDIT_EVENT_TYPES_RELOAD_SECONDS")
 
 
 def dropped_flush_seconds() -> float:
-    return SETTINGS("AUDIT_DROPPED_FLUSH_SECONDS")
+    return SETTINGS.number("AUDIT_DROPPED_FLUSH_SECONDS")
 
 
 def session_touch_seconds() -> int:
-    return SETTINGS("AUDIT_SESSION_TOUCH_SECONDS")
+    return SETTINGS.integer("AUDIT_SESSION_TOUCH_SECONDS")
 
 
 def cache_retry_seconds() -> float:
-    return SETTINGS("AUDIT_CACHE_RETRY_SECONDS")
+    return SETTINGS.number("AUDIT_CACHE_RETRY_SECONDS")
 
 
 def retry_after_seconds() -> int:
-    return SETTINGS("AUDIT_RETRY_AFTER_SECONDS")
+    return SETTINGS.integer("AUDIT_RETRY_AFTER_SECONDS")
 
 
 def admin_count_cap() -> int:
-    return SETTINGS("AUDIT_ADMIN_COUNT_CAP")
+    return SETTINGS.integer("AUDIT_ADMIN_COUNT_CAP")
 
 
 def limits() -> dict[str, int]:

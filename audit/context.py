@@ -77,13 +77,13 @@ def current() -> AuditContext | None:
     return _current.get()
 
 
-def activate(ctx: AuditContext | None) -> Token:
+def activate(ctx: AuditContext | None) -> Token[AuditContext | None]:
     """Set the acting context until ``deactivate(token)``: for hooks that cannot use
     a ``with`` block (Celery's prerun and postrun signals)."""
     return _current.set(ctx)
 
 
-def deactivate(token: Token) -> None:
+def deactivate(token: Token[AuditContext | None]) -> None:
     _current.reset(token)
 
 

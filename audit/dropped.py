@@ -98,7 +98,7 @@ def flush() -> int:
         f"ON CONFLICT (hour, event_type, {connection.ops.quote_name('group')}) "
         f"DO UPDATE SET count = {table}.count + excluded.count"
     )
-    params: list[object] = []
+    params: list[datetime | str | int] = []  # hour, type, group, count per row
     for (hour, type_name, group), n in pending:
         params += [hour, type_name, group, n]
     try:

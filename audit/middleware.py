@@ -30,6 +30,14 @@ def context_for(request: HttpRequest) -> AuditContext:
     )
 
 
+def _attach(request: HttpRequest, ctx: AuditContext) -> AuditContext:
+    """``request.audit_context``: the request's context, for views that want it."""
+    # A middleware's attribute on the request, as Django's own request.user: the stubs
+    # of HttpRequest declare only Django's.
+    request.audit_context = ctx  # type: ignore[attr-defined]
+    return ctx
+
+
 class AuditContextMiddleware:
     """Sets the audit context for the request and echoes ``X-Request-ID``."""
 
@@ -45,16 +53,14 @@ class AuditContextMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
-        ctx = context_for(request)
-        request.audit_context = ctx
+        ctx = _attach(request, context_for(request))
         with bind(ctx):
             response: HttpResponse = self.get_response(request)
         response.headers.setdefault("X-Request-ID", ctx.request_id)
         return response
 
     async def _acall(self, request: HttpRequest) -> HttpResponse:
-        ctx = context_for(request)
-        request.audit_context = ctx
+        ctx = _attach(request, context_for(request))
         with bind(ctx):
             response: HttpResponse = await self.get_response(request)
         response.headers.setdefault("X-Request-ID", ctx.request_id)

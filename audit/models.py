@@ -8,7 +8,7 @@ users carry no database constraint, so deleting a user never has to touch the tr
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Now
 
+from . import registry
 from .levels import Level
 from .signals import event_types_updated
 
@@ -25,7 +26,7 @@ class RenameRefused(ValidationError):
     """A type with records keeps its name: its records say what they are by it."""
 
 
-class EventTypeQuerySet(models.QuerySet):
+class EventTypeQuerySet(models.QuerySet["EventType"]):
     def update(self, **kwargs: object) -> int:
         """Bulk updates send no ``post_save``: ``event_types_updated`` tells the switches'
         cache instead."""
@@ -70,7 +71,10 @@ class EventType(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    objects = EventTypeQuerySet.as_manager()
+    # Declared: tracking (audit.apps registers this model with track=True) swaps the
+    # manager's class for a subclass built at run time, which django-stubs' plugin cannot
+    # look up by name to infer it. A Manager of event types is what it is.
+    objects: ClassVar[models.Manager[EventType]] = EventTypeQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -243,6 +247,15 @@ class EntityLink(models.Model):
     def __str__(self) -> str:
         return f"record {self.record_id} -> {self.content_type_id}:{self.object_id}"
 
+    @property
+    def kind(self) -> str:
+        """The registered entity kind of what the link points to (its model's name when
+        the model is not registered or gone): how pages label it. Reads the content
+        type: select it with the link."""
+        model = self.content_type.model_class()
+        entry = registry.for_model(model) if model is not None else None
+        return entry.kind if entry is not None else self.content_type.model
+
 
 class DroppedCount(models.Model):
     """How many events the switches dropped, per hour, type and group.
@@ -291,7 +304,7 @@ class IngestCounter(models.Model):
         indexes = [models.Index(fields=["expires_at"], name="audit_ingest_counter_exp")]
 
     def __str__(self) -> str:
-        return f"{self.ident} {self.what} at {self.window}: {self.count}"
+        return f"{self.ident} {self.what} at {self.window_start}: {self.count}"
 
 
 class Seal(models.Model):

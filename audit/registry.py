@@ -19,6 +19,10 @@ from django.db import models
 
 KIND_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 
+# (user, queryset) -> the objects of the queryset this user may view. Of any model: a
+# kind's model is known at run time only.
+Viewable = Callable[[Any, models.QuerySet[Any]], models.QuerySet[Any]]
+
 
 @dataclass(frozen=True)
 class EntityKind:
@@ -38,9 +42,7 @@ class EntityKind:
     # {"transformations": "query-transformations-edited"}.
     field_types: dict[str, str] = field(default_factory=dict, compare=False)
     # (user, queryset) -> queryset of the objects this user may view; None: staff only.
-    viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = field(
-        default=None, compare=False
-    )
+    viewable: Viewable | None = field(default=None, compare=False)
     # object id -> the URL of the entity's own page, so that every mention links to it.
     page: Callable[[str], str] | None = field(default=None, compare=False)
 
@@ -91,7 +93,7 @@ class EntityKind:
             }
         return {str(obj.pk): self.name_of(obj) for obj in objects}
 
-    def visible_to(self, user: Any) -> models.QuerySet:
+    def visible_to(self, user: Any) -> models.QuerySet[models.Model]:
         """The objects of this kind that ``user`` may view."""
         queryset = self.model._default_manager.all()
         if getattr(user, "is_staff", False):
@@ -116,7 +118,7 @@ def register(
     track: bool = False,
     links: Iterable[str] = (),
     field_types: dict[str, str] | None = None,
-    viewable: Callable[[Any, models.QuerySet], models.QuerySet] | None = None,
+    viewable: Viewable | None = None,
     page: Callable[[str], str] | None = None,
 ) -> EntityKind:
     """Make ``model`` an entity kind that audit records can link to.

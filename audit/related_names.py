@@ -24,33 +24,46 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from . import registry
 
+# Django's field classes are generic for type checkers only: a string alias.
+ForeignKey: TypeAlias = "models.ForeignKey[Any, Any]"
+
 # (target model, value of the field the foreign key points at) -> name
 Known = dict[tuple[type[models.Model], Any], str]
 _REMEMBERED = "_audit_target_names"
 
 
-def foreign_keys(fields: Iterable[models.Field]) -> list[models.Field]:
-    """The many-to-one and one-to-one fields among ``fields``."""
-    return [field for field in fields if field.many_to_one or field.one_to_one]
+def foreign_keys(fields: Iterable[models.Field[Any, Any]]) -> list[ForeignKey]:
+    """The many-to-one and one-to-one fields among ``fields`` (concrete fields: those
+    are foreign keys, one-to-one fields being foreign keys too)."""
+    return [field for field in fields if isinstance(field, models.ForeignKey)]
 
 
-def _target_attname(field: models.Field) -> str:
+def target_model(field: ForeignKey) -> type[models.Model]:
+    """The model ``field`` points to. Django resolves a lazy reference (``"self"``,
+    ``"app.Model"``) to the class when the app registry is ready, before any change
+    can be tracked."""
+    model = field.related_model
+    assert isinstance(model, type), f"{field} points to an unresolved {model!r}"
+    return model
+
+
+def _target_attname(field: ForeignKey) -> str:
     return field.target_field.attname
 
 
-def key(field: models.Field, value: Any) -> tuple[type[models.Model], Any]:
+def key(field: ForeignKey, value: Any) -> tuple[type[models.Model], Any]:
     """The ``Known`` key of the target ``value`` of ``field``, in the target field's own
     type (an id assigned as text, ``"43"``, is the same target as ``43``)."""
     with contextlib.suppress(ValidationError):  # a value it cannot read stays as given
         value = field.target_field.to_python(value)
-    return field.related_model, value
+    return target_model(field), value
 
 
 def name_of(obj: models.Model) -> str:
@@ -61,12 +74,12 @@ def name_of(obj: models.Model) -> str:
     return str(obj)[:200]
 
 
-def missing_name(field: models.Field, value: Any) -> str:
+def missing_name(field: ForeignKey, value: Any) -> str:
     """What a target that cannot be found is called: "event type #43"."""
-    return f"{field.related_model._meta.verbose_name} #{value}"
+    return f"{target_model(field)._meta.verbose_name} #{value}"
 
 
-def at_hand(instance: models.Model, fields: Iterable[models.Field]) -> Known:
+def at_hand(instance: models.Model, fields: Iterable[ForeignKey]) -> Known:
     """The names of ``instance``'s targets that cost no query: the related objects
     loaded on it, and those it remembered from its earlier saves."""
     known: Known = {}
@@ -81,7 +94,7 @@ def at_hand(instance: models.Model, fields: Iterable[models.Field]) -> Known:
     return known
 
 
-def remember(instance: models.Model, fields: Iterable[models.Field], known: Known) -> None:
+def remember(instance: models.Model, fields: Iterable[ForeignKey], known: Known) -> None:
     """Keep the names of the targets ``instance`` now points to, so that its next save
     that moves a foreign key knows the old target's name without a query."""
     remembered = instance.__dict__.setdefault(_REMEMBERED, {})
@@ -95,7 +108,7 @@ def remember(instance: models.Model, fields: Iterable[models.Field], known: Know
 
 
 def name_changes(
-    fields: Iterable[models.Field],
+    fields: Iterable[models.Field[Any, Any]],
     changes: Iterable[dict[str, dict[str, Any]]],
     known: Known | None = None,
     *,
@@ -107,8 +120,8 @@ def name_changes(
     for the records' entity links."""
     known = dict(known or {})
     fks = {field.name: field for field in foreign_keys(fields)}
-    found: list[tuple[models.Field, dict[str, Any]]] = []
-    wanted: dict[models.Field, set[Any]] = {}
+    found: list[tuple[ForeignKey, dict[str, Any]]] = []
+    wanted: dict[ForeignKey, set[Any]] = {}
     for change_set in changes:
         for field_name, change in change_set.items():
             field = fks.get(field_name)
@@ -132,21 +145,22 @@ def name_changes(
     return known
 
 
-def _look_up(wanted: dict[models.Field, set[Any]], using: str | None) -> Known:
+def _look_up(wanted: dict[ForeignKey, set[Any]], using: str | None) -> Known:
     """One query per target model (fields pointing at the same model share it)."""
-    by_target: dict[tuple[type[models.Model], str], set[Any]] = {}
+    # (target model, target field's name, its attname) -> values
+    by_target: dict[tuple[type[models.Model], str, str], set[Any]] = {}
     for field, values in wanted.items():
-        target = (field.related_model, field.target_field.name)
+        target_field = field.target_field
+        target = (target_model(field), target_field.name, target_field.attname)
         by_target.setdefault(target, set()).update(key(field, value)[1] for value in values)
     known: Known = {}
-    for (model, target), values in by_target.items():
+    for (model, name, attname), values in by_target.items():
         manager = model._base_manager.db_manager(using)
-        rows = manager.filter(**{f"{target}__in": list(values)})
+        rows = manager.filter(**{f"{name}__in": list(values)})
         entry = registry.for_model(model)
         if entry is not None and entry.name_field:
-            pairs = rows.values_list(target, entry.name_field)
-            known.update({(model, value): str(name or "")[:200] for value, name in pairs})
+            pairs = rows.values_list(name, entry.name_field)
+            known.update({(model, value): str(shown or "")[:200] for value, shown in pairs})
         else:
-            attname = model._meta.get_field(target).attname
             known.update({(model, getattr(obj, attname)): name_of(obj) for obj in rows})
     return known

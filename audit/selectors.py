@@ -103,15 +103,17 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
         _session_uuid=F("session__uuid"),
         _session_user_id=F("session__user_id"),  # whether the reader may open its timeline
     )
-    records = list(rows if limit is None else rows[:limit])
-    if not records:
+    annotated = list(rows if limit is None else rows[:limit])
+    records: list[AuditRecord] = []  # the same records, as the plain models callers get
+    if not annotated:
         return records
     user_model = get_user_model()
     types: dict[int, EventType] = {}
     users: dict[int, Any] = {}
     sessions: dict[int, UserSession] = {}
     links: dict[int, list[EntityLink]] = {}
-    for record in records:
+    for record in annotated:
+        records.append(record)
         links[record.pk] = []
         type_ = types.get(record.type_id)
         if type_ is None:
@@ -136,8 +138,12 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
         cache["type"], cache["user"], cache["session"] = type_, user, session
     for link in EntityLink.objects.filter(record_id__in=list(links)).only(*_LINK_FIELDS):
         links[link.record_id].append(link)
-    for record in records:
-        record._prefetched_objects_cache = {"links": sorted(links[record.pk], key=_by_id)}
+    for page_record in records:
+        # Where prefetch_related leaves what it fetched: a private attribute of Django's
+        # that the stubs do not declare.
+        page_record._prefetched_objects_cache = {  # type: ignore[attr-defined]
+            "links": sorted(links[page_record.pk], key=_by_id)
+        }
     return records
 
 
@@ -439,21 +445,15 @@ def parse_entity(value: str) -> tuple[registry.EntityKind, str]:
 
 def latest_records(user: Any, limit: int = 20) -> list[AuditRecord]:
     """The user's own newest records for the start page, in a fixed number of queries
-    (records with type and session, then their links with content types). Each link
-    gets ``kind``, the registered entity kind, so the page can label it without a query.
-    """
+    (records with type and session, then their links with content types, so that
+    each link's ``kind`` costs no query)."""
     links = EntityLink.objects.select_related("content_type").order_by("id")
-    records = list(
+    return list(
         AuditRecord.objects.filter(user_id=user.pk)
         .select_related("type", "session")
         .prefetch_related(Prefetch("links", queryset=links))
         .order_by("-id")[:limit]
     )
-    for record in records:
-        for link in record.links.all():
-            kind = registry.for_model(link.content_type.model_class())
-            link.kind = kind.kind if kind else link.content_type.model
-    return records
 
 
 def own_session(user: Any, session_uuid: Any) -> UserSession | None:

@@ -15,9 +15,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django.core.cache import caches
+from django.core.cache.backends.base import BaseCache
 
 from . import config
 
@@ -46,7 +47,7 @@ def available() -> bool:
     return time.monotonic() >= _down_until
 
 
-def call(operation: Callable[[Any], T], fallback: Callable[[], T]) -> T:
+def call(operation: Callable[[BaseCache], T], fallback: Callable[[], T]) -> T:
     """``operation(cache)``, or ``fallback()`` when the cache is down or fails now."""
     if not available():
         return fallback()

@@ -202,7 +202,7 @@ def _insert_orm(rows: list[RecordRow]) -> list[RecordRow]:
         for row in fresh
     ]
     AuditRecord.objects.bulk_create(objects)
-    links = []
+    links: list[EntityLink] = []
     for row, obj in zip(fresh, objects, strict=True):
         row.id = obj.pk
         links.extend(

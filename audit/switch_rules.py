@@ -22,14 +22,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.cache.backends.base import BaseCache
 from django.db import transaction
 
 from . import config, shared_cache
 from .models import EventType
 from .server_types import PROTECTED
+
+T = TypeVar("T")
 
 GENERATION_KEY = "audit:toggles:generation"
 # What a generation holds: "rules", and "groups:USER_ID" per user.
@@ -91,10 +95,10 @@ def _load_rules() -> Rules:
 def _generation() -> int:
     """The current generation (1 round trip), started from the clock if the cache lost
     it, so that it never comes back to a number whose entries may still be stored."""
-    found = _local.get(GENERATION_KEY)
+    found: int | None = _local.get(GENERATION_KEY)
     if found is None:
 
-        def read(cache: Any) -> int:
+        def read(cache: BaseCache) -> int:
             value = cache.get(GENERATION_KEY)
             if value is None:
                 cache.add(GENERATION_KEY, time.time_ns() // 1000, None)
@@ -107,13 +111,14 @@ def _generation() -> int:
     return found
 
 
-def _cached(name: str, load: Any) -> Any:
+def _cached(name: str, load: Callable[[], T]) -> T:
     """``name`` of the current generation: from this process, the shared cache, or the
     database (``load``) when neither has it or the cache is away.
 
     What is read inside a transaction is never shared: it may include a change of that
     same transaction, which could still roll back."""
-    found = _local.get(name)
+    # Under one name, this process and the cache hold only what ``load`` made for it.
+    found: T | None = _local.get(name)
     if found is not None:
         return found
     generation = _generation()
@@ -123,8 +128,8 @@ def _cached(name: str, load: Any) -> Any:
         key = ENTRY_KEY.format(generation, name)
         shareable = not transaction.get_connection().in_atomic_block
 
-        def read(cache: Any) -> Any:
-            value = cache.get(key)
+        def read(cache: BaseCache) -> T:
+            value: T | None = cache.get(key)
             if value is None:
                 value = load()
                 if shareable:

@@ -16,7 +16,11 @@ connection (which fixes the time zone), so nothing else about loading changes.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from psycopg.abc import Buffer
+    from psycopg.adapt import AdaptersMap
 
 # A day inside Python's range, so that converting to any time zone (at most +-14 h)
 # never overflows.
@@ -37,19 +41,22 @@ def install(sender: Any, connection: Any, **kwargs: Any) -> None:
     import psycopg
     from psycopg.pq import Format
 
-    adapters = connection.connection.adapters
+    adapters: AdaptersMap = connection.connection.adapters
     oid = psycopg.adapters.types["timestamptz"].oid
     base = adapters.get_loader(oid, Format.TEXT)
     if base is None or getattr(base, "audit_safe", False):
         return
 
+    # The base class is the loader Django installed, known only at run time: mypy
+    # accepts only a class written in the source as a base.
     class SafeTimestamptzLoader(base):  # type: ignore[misc, valid-type]
         audit_safe = True
 
-        def load(self, data: Any) -> datetime:
+        def load(self, data: Buffer) -> datetime:
             try:
-                return super().load(data)
+                loaded: datetime = super().load(data)  # a timestamptz loader's value
             except psycopg.DataError:
                 return out_of_range(data)
+            return loaded
 
     adapters.register_loader("timestamptz", SafeTimestamptzLoader)

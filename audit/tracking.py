@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import models, router, transaction
 from django.db.models.signals import post_delete, post_init, post_save
@@ -35,6 +35,8 @@ from . import changes, one_statement, registry
 from .recording import record_events
 from .untracked import is_off
 from .validation import ValidEvent
+
+_M = TypeVar("_M", bound=models.Model)
 
 _batch: ContextVar[list[ValidEvent] | None] = ContextVar("audit_tracking_batch", default=None)
 
@@ -123,7 +125,18 @@ def _on_delete(sender: type[models.Model], instance: models.Model, **kwargs: Any
 # --- wrapped model methods -------------------------------------------------------------
 
 
-def _atomic(method: Any, *, one_statement_save: bool = False) -> Any:
+# Marks a model method this module wrapped, so that installing twice (a kind registered
+# again, a subclass inheriting a wrapped method) does not wrap it twice.
+_WRAPPED = "__audit_wrapped__"
+
+
+def _mark_wrapped(wrapper: Callable[..., Any]) -> Callable[..., Any]:
+    # Through __dict__: a callable's type cannot declare an attribute of its own.
+    wrapper.__dict__[_WRAPPED] = True
+    return wrapper
+
+
+def _atomic(method: Callable[..., Any], *, one_statement_save: bool = False) -> Callable[..., Any]:
     """Run a model method in a transaction, collecting the events it causes; for
     ``save`` on PostgreSQL, in the model's own statement when it can."""
 
@@ -149,11 +162,10 @@ def _atomic(method: Any, *, one_statement_save: bool = False) -> Any:
         with transaction.atomic(using=using), collecting():
             return method(self, *args, **kwargs)
 
-    wrapper.__audit_wrapped__ = True  # type: ignore[attr-defined]
-    return wrapper
+    return _mark_wrapped(wrapper)
 
 
-def _resnapshot_after_refresh(method: Any) -> Any:
+def _resnapshot_after_refresh(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(self: models.Model, *args: Any, **kwargs: Any) -> Any:
         result = method(self, *args, **kwargs)
@@ -171,22 +183,24 @@ def _resnapshot_after_refresh(method: Any) -> Any:
             changes.keep_snapshot(self, fresh)
         return result
 
-    wrapper.__audit_wrapped__ = True  # type: ignore[attr-defined]
-    return wrapper
+    return _mark_wrapped(wrapper)
 
 
 # --- bulk operations -------------------------------------------------------------------
 
 
-class TrackedQuerySetMixin:
-    """Records the bulk operations that Django runs without signals."""
+class TrackedQuerySetMixin(models.QuerySet[_M]):
+    """Records the bulk operations that Django runs without signals.
 
-    model: type[models.Model]
-    db: str
+    Put before a model's own queryset class (``TrackedQuerySet``, or one built by
+    ``_tracked_manager_class``); ``super()`` is that class. A ``QuerySet`` itself, so
+    that Django's ``AltersData`` marks these methods ``alters_data`` as it marks the
+    ones they override: a template never calls ``delete`` or ``update``.
+    """
 
-    def bulk_create(self, objs: Iterable[models.Model], *args: Any, **kwargs: Any) -> Any:
+    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
         if is_off():
-            return super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
+            return super().bulk_create(objs, *args, **kwargs)
         objs = list(objs)
         existing: set[Any] = set()
         if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
@@ -197,7 +211,7 @@ class TrackedQuerySetMixin:
                 .values_list("pk", flat=True)
             )
         with transaction.atomic(using=self.db), collecting():
-            created = super().bulk_create(objs, *args, **kwargs)  # type: ignore[misc]
+            created = super().bulk_create(objs, *args, **kwargs)
             new = [obj for obj in created if obj.pk is not None and obj.pk not in existing]
             _on_bulk_created(self.model, new, self.db)
         return created
@@ -205,18 +219,19 @@ class TrackedQuerySetMixin:
     def update(self, **kwargs: Any) -> int:
         entry = registry.for_model(self.model)
         if is_off() or entry is None:
-            return super().update(**kwargs)  # type: ignore[misc]
+            return super().update(**kwargs)
         fields = [
             f for f in changes.tracked_fields(entry) if f.name in kwargs or f.attname in kwargs
         ]
         if not fields:
-            return super().update(**kwargs)  # type: ignore[misc]
+            return super().update(**kwargs)
+        name_field = entry.name_field
         wanted = ["pk", *{f.attname for f in fields}, *changes.link_attnames(entry)]
-        if entry.name_field:
-            wanted.append(entry.name_field)
+        if name_field:
+            wanted.append(name_field)
         with transaction.atomic(using=self.db), collecting():
-            before = {row["pk"]: row for row in self.values(*wanted)}  # type: ignore[attr-defined]
-            count = super().update(**kwargs)  # type: ignore[misc]
+            before = {row["pk"]: row for row in self.values(*wanted)}
+            count = super().update(**kwargs)
             after = self.model._base_manager.using(self.db).filter(pk__in=list(before))
             edited: list[tuple[dict[str, Any], changes.Changes]] = []
             for row in after.values(*wanted):
@@ -232,22 +247,23 @@ class TrackedQuerySetMixin:
             )
             events: list[ValidEvent] = []
             for row, found in edited:
-                name = str(row.get(entry.name_field, "") or row["pk"])[:200]
+                named = row.get(name_field, "") if name_field else ""
+                name = str(named or row["pk"])[:200]
                 entities = changes.refs(entry, row["pk"], name, row, known)
                 events += changes.edited_events(entry, found, entities, name)
             _emit(events)
         return count
 
-    def delete(self) -> Any:
+    def delete(self) -> tuple[int, dict[str, int]]:
         if is_off():
-            return super().delete()  # type: ignore[misc]
+            return super().delete()
         # Tracked models have post_delete receivers, so Django's collector loads each
         # row and sends the signal; collecting() turns them into one batch.
         with transaction.atomic(using=self.db), collecting():
-            return super().delete()  # type: ignore[misc]
+            return super().delete()
 
 
-def _on_bulk_created(model: type[models.Model], objs: list[models.Model], using: str) -> None:
+def _on_bulk_created(model: type[models.Model], objs: Sequence[models.Model], using: str) -> None:
     """``KIND-created`` for each object ``bulk_create`` stored, their targets named with
     at most one query per target model for the whole batch."""
     entry = registry.for_model(model)
@@ -270,14 +286,34 @@ def _on_bulk_created(model: type[models.Model], objs: list[models.Model], using:
     _emit(events)
 
 
-_manager_classes: dict[type, type] = {}
+class TrackedQuerySet(TrackedQuerySetMixin[_M]):
+    """The queryset of a tracked model whose manager is Django's plain ``Manager``."""
 
 
-def _tracked_manager_class(manager_class: type) -> type:
+class TrackedManager(models.Manager[_M]):
+    """What a tracked model's plain ``Manager`` becomes. Named here, not built at run
+    time like the tracked version of a custom manager: django-stubs' plugin types a
+    model's managers by looking their classes up by name, and finds this one."""
+
+    _queryset_class = TrackedQuerySet
+    _audit_tracked = True
+
+
+_manager_classes: dict[type[models.Manager[Any]], type[models.Manager[Any]]] = {
+    models.Manager: TrackedManager
+}
+
+
+def _tracked_manager_class(manager_class: type[models.Manager[Any]]) -> type[models.Manager[Any]]:
+    """The tracked version of ``manager_class``: ``TrackedManager`` for Django's own,
+    else a subclass built once whose queryset class puts ``TrackedQuerySetMixin``
+    before the manager's."""
     if getattr(manager_class, "_audit_tracked", False):
         return manager_class
     found = _manager_classes.get(manager_class)
     if found is None:
+        # _queryset_class: where Django's managers keep their queryset class (private,
+        # so django-stubs does not declare it).
         base_queryset = manager_class._queryset_class  # type: ignore[attr-defined]
         queryset_class = type(
             f"Tracked{base_queryset.__name__}", (TrackedQuerySetMixin, base_queryset), {}
@@ -309,11 +345,12 @@ def install(entry: registry.EntityKind) -> None:
     post_init.connect(_on_init, sender=model, weak=False, dispatch_uid=f"{uid}.init")
     post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{uid}.save")
     post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"{uid}.delete")
-    if not getattr(model.save, "__audit_wrapped__", False):
+    # Replacing methods of a class at run time is what mypy's method-assign refuses.
+    if not getattr(model.save, _WRAPPED, False):
         model.save = _atomic(model.save, one_statement_save=True)  # type: ignore[method-assign]
-    if not getattr(model.delete, "__audit_wrapped__", False):
+    if not getattr(model.delete, _WRAPPED, False):
         model.delete = _atomic(model.delete)  # type: ignore[method-assign]
-    if not getattr(model.refresh_from_db, "__audit_wrapped__", False):
+    if not getattr(model.refresh_from_db, _WRAPPED, False):
         model.refresh_from_db = _resnapshot_after_refresh(model.refresh_from_db)  # type: ignore[method-assign]
     for manager in [*model._meta.managers, model._meta.base_manager]:
         manager.__class__ = _tracked_manager_class(manager.__class__)

@@ -9,13 +9,6 @@ not reveal how many entities exist or be guessable.
 Change tracking is not here: ``CatalogConfig.ready`` registers each model with
 ``audit.register(..., track=True)`` and the audit app records every create, edit and
 delete, whoever makes it.
-
-Typing: tracking swaps each model's manager class for one it builds at run time
-(``audit.tracking._tracked_manager_class``). django-stubs' plugin reads the managers
-of the running app registry, cannot find that class by name and says so on every
-tracked model (``django-manager-missing``); it then types ``objects`` and the reverse
-managers as Django's own, which is what the built class is a subclass of. Hence the
-ignore on each concrete model.
 """
 
 from __future__ import annotations
@@ -68,7 +61,7 @@ class Entity(models.Model):
         return self.name
 
 
-class Project(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class Project(Entity):
     """A workspace that groups the other entities."""
 
     class Meta(Entity.Meta):
@@ -86,7 +79,7 @@ class DataSource(models.TextChoices):
     S3 = "s3", "Amazon S3"
 
 
-class Connection(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class Connection(Entity):
     """Where data lives and how to reach it. ``password`` is a secret: the API never
     returns it and audit records show it masked."""
 
@@ -104,7 +97,7 @@ class Connection(Entity):  # type: ignore[django-manager-missing]  # see the mod
         indexes = [models.Index(fields=["-updated_at"], name="catalog_connection_updated")]
 
 
-class Query(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class Query(Entity):
     """A parameterized SQL query on a connection, with post-processing steps."""
 
     project = models.ForeignKey(
@@ -124,7 +117,7 @@ class Query(Entity):  # type: ignore[django-manager-missing]  # see the module's
         indexes = [models.Index(fields=["-updated_at"], name="catalog_query_updated")]
 
 
-class Job(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class Job(Entity):
     """Runs queries on a schedule and applies transformations to their results."""
 
     project = models.ForeignKey(
@@ -150,7 +143,7 @@ class Language(models.TextChoices):
     JULIA = "julia", "Julia"
 
 
-class Script(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class Script(Entity):
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="scripts"
     )
@@ -162,7 +155,7 @@ class Script(Entity):  # type: ignore[django-manager-missing]  # see the module'
         indexes = [models.Index(fields=["-updated_at"], name="catalog_script_updated")]
 
 
-class PredictiveModel(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class PredictiveModel(Entity):
     """A trained model: how it was trained (method, target, features) and how well."""
 
     project = models.ForeignKey(
@@ -183,7 +176,7 @@ class PredictiveModel(Entity):  # type: ignore[django-manager-missing]  # see th
         indexes = [models.Index(fields=["-updated_at"], name="catalog_model_updated")]
 
 
-class Notebook(Entity):  # type: ignore[django-manager-missing]  # see the module's docstring
+class Notebook(Entity):
     project = models.ForeignKey(
         Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="notebooks"
     )

@@ -4,11 +4,6 @@ per-stream status.
 The outbox is filled by the database itself on PostgreSQL (trigger of migration 0002,
 which inserts ``record_id``, ``stream`` and ``record_time`` and relies on the database
 defaults of the other columns), by a ``records_stored`` receiver elsewhere.
-
-Typing: the settings and the map are tracked (``audit.register(..., track=True)``),
-which swaps their manager class for one built at run time; django-stubs' plugin cannot
-find that class by name (``django-manager-missing``) and types the managers as
-Django's own, which the built class is a subclass of. Hence the ignore on both.
 """
 
 from __future__ import annotations
@@ -39,7 +34,7 @@ class MessageFormat(models.TextChoices):
     TEXT = "text", "Text (one line: time, type, user, record id, level, message)"
 
 
-class ExportSettings(models.Model):  # type: ignore[django-manager-missing]  # see above
+class ExportSettings(models.Model):
     """The one row of export settings (a singleton: its id is always 1).
 
     The secret key is stored only as a Fernet token (``crypto``); nothing here prints
@@ -148,7 +143,7 @@ class ExportSettings(models.Model):  # type: ignore[django-manager-missing]  # s
             raise ValidationError(errors)
 
 
-class StreamMapping(models.Model):  # type: ignore[django-manager-missing]  # see above
+class StreamMapping(models.Model):
     """Records of ``event_type`` go to log stream ``stream`` (one stream per type)."""
 
     settings = models.ForeignKey(ExportSettings, on_delete=models.CASCADE, related_name="mappings")

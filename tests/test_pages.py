@@ -64,6 +64,8 @@ def test_login_shows_own_records_and_session(
     assert "Opened project P2" in page and "Opened project P0" in page
     assert "Bob&#x27;s secret note" not in page and "secret note" not in page
     assert "analysts" in page  # entity names from the record's links
+    assert '<span class="entity-kind">group</span>' in page  # and their registered kinds
+    assert '<span class="entity-kind">user</span>' in page
     assert 'class="pill level-usage"' in page
     session = UserSession.objects.get(user=user, kind="browser")
     assert str(session.uuid) in page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,26 @@ def test_the_readme_lists_every_setting_with_its_default(table) -> None:
         assert row is not None, f"{name} is missing from the README"
         if setting.default not in (None, ""):
             assert row.group(1).strip() == f"`{setting.shown_default}`", name
+
+
+def test_the_audit_readers_read_each_setting_as_its_kind() -> None:
+    """``audit.config``'s functions use the typed reader of their setting's kind."""
+    table = audit_config.SETTINGS
+    typed = {"int": table.integer, "float": table.number, "rate": table.text, "text": table.text}
+    for name, setting in table.table.items():
+        typed[setting.kind](name)
+    readers = [
+        function
+        for function in vars(audit_config).values()
+        if inspect.isfunction(function) and function.__module__ == audit_config.__name__
+    ]
+    assert len(readers) > len(table.table)  # every setting's, and limits()
+    for reader in readers:
+        reader()
+    with override_settings(AUDIT_SWITCHES_LOCAL_SECONDS="2"):  # as the environment gives it
+        assert audit_config.switches_local_seconds() == 2.0
+    with pytest.raises(TypeError, match="AUDIT_INGEST_THROTTLE is not an integer setting"):
+        table.integer("AUDIT_INGEST_THROTTLE")
 
 
 def test_a_changed_setting_is_read_at_once() -> None:

@@ -214,6 +214,22 @@ def test_related_manager_bulk_update_is_recorded(user, project) -> None:
     assert _records("query-edited")[0].changes == {"text": {"old": "", "new": "select 42"}}
 
 
+def test_a_template_cannot_call_a_tracked_querysets_bulk_operations(project) -> None:
+    """Django marks ``QuerySet.delete``, ``update`` and ``bulk_create`` ``alters_data``, so
+    a template never calls them; tracking's versions of them keep the mark."""
+    from django.template import Context, Template
+
+    from audit.models import EventType
+
+    for queryset in (Project.objects.all(), EventType.objects.all()):
+        for name in ("delete", "update", "bulk_create"):
+            assert getattr(getattr(queryset, name), "alters_data", False), (queryset, name)
+    page = Template("{{ projects.delete }}").render(Context({"projects": Project.objects.all()}))
+    assert page == ""
+    assert Project.objects.filter(pk=project.pk).exists()
+    assert _records("project-deleted") == []
+
+
 def test_tracking_disabled_records_nothing(user) -> None:
     with audit.disabled():
         project = Project.objects.create(name="quiet", owner=user)

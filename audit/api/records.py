@@ -164,7 +164,7 @@ def record_data(records: list[AuditRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def page_response(request: Request, next_url: str | None, records: list[ApiRecord]) -> Any:
+def page_response(request: Request, next_url: str | None, records: list[ApiRecord]) -> HttpResponse:
     """The page as JSON, encoded once; the browsable API gets the same data decoded."""
     body = _encoder.encode({"next": next_url, "results": [record.data for record in records]})
     renderer = getattr(request, "accepted_renderer", None)

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Count, QuerySet
+from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import (
@@ -21,6 +22,7 @@ from rest_framework.exceptions import NotFound, PermissionDenied, ValidationErro
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from .. import config, registry, selectors, sessions, switch_rules, throttling, trust
@@ -43,7 +45,7 @@ def _context(request: Request) -> AuditContext:
     return ctx
 
 
-class EventsView(generics.ListAPIView):
+class EventsView(generics.ListAPIView[AuditRecord]):
     """Post audit events (one or a batch) and list the records you may read."""
 
     serializer_class = serializers.RecordSerializer
@@ -114,7 +116,7 @@ class ConfigView(APIView):
         )
 
 
-class SessionListView(generics.ListAPIView):
+class SessionListView(generics.ListAPIView[UserSession]):
     """Sessions you may read, newest first; filters ``user``, ``kind``, ``since``, ``until``."""
 
     serializer_class = serializers.SessionSerializer
@@ -125,7 +127,7 @@ class SessionListView(generics.ListAPIView):
         return selectors.visible_sessions(self.request.user)
 
 
-class SessionDetailView(generics.RetrieveAPIView):
+class SessionDetailView(generics.RetrieveAPIView[UserSession]):
     serializer_class = serializers.SessionDetailSerializer
     lookup_field = "uuid"
 
@@ -133,7 +135,7 @@ class SessionDetailView(generics.RetrieveAPIView):
         return selectors.visible_sessions(self.request.user).annotate(record_count=Count("records"))
 
 
-class EntityActivityView(generics.GenericAPIView):
+class EntityActivityView(generics.GenericAPIView[AuditRecord]):
     """The records that touch one entity, newest first, by keyset cursor (``before``).
 
     Filters: ``type`` (names, repeatable or comma-separated) and ``user`` (username). A
@@ -172,21 +174,28 @@ class EntityActivityView(generics.GenericAPIView):
             404: OpenApiResponse(description="Unknown entity kind or invalid id."),
         },
     )
-    def get(self, request: Request, kind: str, object_id: str) -> Response:
+    def get(self, request: Request, kind: str, object_id: str) -> HttpResponse:
         entity_kind, entity_id = self._entity(kind, object_id)
+        pages = self._pages()
         try:
             query = selectors.ActivityQuery.parse(
                 request.query_params,
-                default_limit=self.paginator.page_size,
-                max_limit=self.paginator.max_page_size,
+                default_limit=pages.page_size,
+                max_limit=pages.max_page_size,
             )
         except selectors.BadActivityQuery as exc:
             raise ValidationError(exc.errors) from None
         page = selectors.entity_activity_query(
             entity_kind, entity_id, query, load=records.page_rows
         )
-        rows = self.paginator.paginate_page(page, request)
-        return records.page_response(request, self.paginator.next_url, rows)
+        rows = pages.paginate_page(page, request)
+        return records.page_response(request, pages.next_url, rows)
+
+    def _pages(self) -> BeforeCursor:
+        """The view's paginator, made from ``pagination_class``."""
+        paginator = self.paginator
+        assert isinstance(paginator, BeforeCursor), paginator
+        return paginator
 
     def _entity(self, kind_name: str, raw_id: str) -> tuple[registry.EntityKind, str]:
         kind = registry.get(kind_name)
@@ -201,7 +210,7 @@ class EntityActivityView(generics.GenericAPIView):
         return kind, object_id
 
 
-class EventTypeList(generics.ListAPIView):
+class EventTypeList(generics.ListAPIView[EventType]):
     """Every event type with its switches (staff only)."""
 
     serializer_class = serializers.EventTypeSerializer
@@ -215,7 +224,7 @@ class EventTypeList(generics.ListAPIView):
         return {**super().get_serializer_context(), "dropped_counts": dropped_last_day()}
 
 
-class EventTypeDetail(generics.RetrieveUpdateAPIView):
+class EventTypeDetail(generics.RetrieveUpdateAPIView[EventType]):
     """Read or change one type's switches: ``enabled`` (everyone) and
     ``disabled_for_groups`` (group names). Every change is itself recorded."""
 
@@ -228,6 +237,6 @@ class EventTypeDetail(generics.RetrieveUpdateAPIView):
     def get_queryset(self) -> QuerySet[EventType]:
         return EventType.objects.prefetch_related("disabled_for")
 
-    def perform_update(self, serializer: serializers.EventTypeSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[EventType]) -> None:
         with transaction.atomic():
             serializer.save()
