@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from .unavailable import unavailable_response
     from .untracked import disabled
     from .uuids import uuid7
+    from .witnesses import register_witness
 
 # public name -> (private module, its name there)
 _LAZY: dict[str, tuple[str, str]] = {
@@ -101,6 +102,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "page_of_records": ("selectors", "page_of_records"),
     "records_purged": ("signals", "records_purged"),
     "records_stored": ("signals", "records_stored"),
+    "register_witness": ("witnesses", "register_witness"),
     "register": ("registry", "register"),
     "unavailable_response": ("unavailable", "unavailable_response"),
     "user_activity_link": ("admin", "user_activity_link"),
@@ -148,6 +150,7 @@ __all__ = [
     "records_purged",
     "records_stored",
     "register",
+    "register_witness",
     "unavailable_response",
     "user_activity_link",
     "uuid7",

@@ -179,6 +179,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "audit-flush-dropped-counts": {"task": "audit.flush_dropped_counts", "schedule": 10.0},
+    # Seals what was stored in the last minute (audit.seals); a seal's digest leaves for
+    # the CloudWatch witness with the next export.
+    "audit-seal": {"task": "audit.seal", "schedule": 60.0, "options": {"expires": 60.0}},
     # Folds the analysis deltas into the rollups (answers fold too, so this only keeps
     # the deltas few); an unrun tick expires, the next one does the same work.
     "analysis-fold": {"task": "analysis.fold", "schedule": 2.0, "options": {"expires": 2.0}},

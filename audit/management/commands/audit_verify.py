@@ -1,0 +1,64 @@
+"""``manage.py audit_verify [--from SEAL] [--witness NAME]``: recompute the seals.
+
+Exits 0 when the trail is intact, 1 naming the first record that was changed or removed
+(or the seal that was) and the seal that caught it. ``--witness cloudwatch`` also
+compares the stored seals with the digests the witness received.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from audit import seals, witnesses
+from audit.models import Seal
+
+
+class Command(BaseCommand):
+    help = "Recompute the seals of the trail; exit 1 naming the first change found."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--from", dest="from_seal", type=int, help="Start at this seal id.")
+        parser.add_argument(
+            "--witness",
+            action="append",
+            default=[],
+            help="Also compare with an outside witness (cloudwatch).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = seals.verify(from_seal=options["from_seal"], progress=self._progress)
+        problems = list(report.problems)
+        for name in options["witness"]:
+            try:
+                found = witnesses.check_witness(name, Seal.objects.order_by("id"))
+            except KeyError as exc:
+                problems.append(str(exc.args[0]))
+                continue
+            problems += [f"witness {name}: {problem}" for problem in found]
+        report.problems = problems
+        seals.record_verification(report)
+        start = f" from seal #{report.from_seal}" if report.from_seal else ""
+        self.stdout.write(
+            f"Checked {report.seals:,} seals{start} and {report.records:,} records; "
+            f"{report.unsealed:,} newer records are not sealed yet."
+        )
+        if report.ok:
+            self.stdout.write(self.style.SUCCESS("The trail is intact."))
+            return
+        self.stdout.write(self.style.ERROR(f"The trail was changed: {problems[0]}"))
+        for problem in problems[1:]:
+            self.stdout.write(f"  also: {problem}")
+        sys.exit(1)
+
+    def _progress(self, done: int, total: int) -> None:
+        if not sys.stdout.isatty() or not total:
+            return
+        width = 30
+        filled = width * done // total
+        bar = "#" * filled + "-" * (width - filled)
+        self.stdout.write(f"\r  [{bar}] {done:,}/{total:,} seals", ending="")
+        if done == total:
+            self.stdout.write("")

@@ -1,0 +1,362 @@
+"""Seals: proof that the trail was not changed after it was stored.
+
+A seal is a SHA-256 over a block of records, chained to the previous seal's digest, so
+changing, removing or adding a record below the newest seal, or changing or removing a
+seal, breaks the chain from there on. ``seal()`` seals what is new (a beat task every
+minute, ``manage.py audit_seal``); ``verify()`` recomputes the chain and names the first
+record or seal that does not match. Each seal's digest also goes out as a record of its
+own (``trail-sealed``), which the CloudWatch export ships to a stream of its own: a
+witness the database's owner cannot rewrite.
+
+**The canonical form** of a record, hashed with SHA-256 (UTF-8), is the compact JSON
+array (``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)``)::
+
+    [id, uuid, type_id, level, message, params, changes, stack_trace, fingerprint,
+     user_id, session_id, created_at, client_time, source, request_id,
+     [[link id, content_type_id, object_id, role, name, created_at], ...]]
+
+with ``params`` and ``changes`` as JSON values (keys sorted), times as ISO 8601 in UTC
+with microseconds (``2026-12-01T10:00:00.000000+00:00``), links in id order. A seal's
+digest is the SHA-256 hex of ``previous digest + "\\n"`` followed by the 32-byte hashes
+of its records in id order. A seal holds at most ``BLOCK`` records, all of one UTC day.
+
+**Late commits.** Record ids are handed out before commit, so a transaction that started
+first may commit last, with a lower id than records already visible. Sealing past it
+would leave its record out for ever. On PostgreSQL every INSERT into the records table
+holds an advisory lock shared until its transaction ends (a trigger, ``audit.sql``); the
+sealer takes the lock exclusively for a moment, which waits for every such transaction
+to end, and seals only ids at or below the largest it then sees. On SQLite writers are
+serialized, so what is visible is final.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+
+from . import clock, sql
+from .models import AuditRecord, EntityLink, IntegrityState, Seal
+
+BLOCK = 10_000  # records per seal at most
+READ = 2_000  # records read at a time
+HORIZON_WAIT = "2s"  # the longest the sealer waits for in-flight inserts (PostgreSQL)
+
+
+class SealDeferred(RuntimeError):
+    """Inserts still in flight kept the sealer from fixing its horizon this time."""
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical(row: tuple[Any, ...], links: list[tuple[Any, ...]]) -> bytes:
+    """A record (the columns of ``RECORD_COLUMNS``) and its links, as bytes to hash."""
+    values: list[Any] = list(row)
+    values[1] = str(values[1])  # the uuid
+    values[11], values[12] = _time(values[11]), _time(values[12])  # created_at, client_time
+    values.append([[*link[:5], _time(link[5])] for link in links])
+    return _json(values).encode()
+
+
+RECORD_COLUMNS = (
+    "id", "uuid", "type_id", "level", "message", "params", "changes", "stack_trace",
+    "fingerprint", "user_id", "session_id", "created_at", "client_time", "source",
+    "request_id",
+)  # fmt: skip
+LINK_COLUMNS = ("id", "content_type_id", "object_id", "role", "name", "created_at")
+
+
+def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, datetime]]:
+    """(id, 32-byte hash, number of links, time) of each record with ``low <= id <=
+    high``, in id order, read a few thousand at a time."""
+    after = low - 1
+    while after < high:
+        rows = list(
+            AuditRecord.objects.filter(id__gt=after, id__lte=high)
+            .order_by("id")
+            .values_list(*RECORD_COLUMNS)[:READ]
+        )
+        if not rows:
+            return
+        first, last = rows[0][0], rows[-1][0]
+        links: dict[int, list[tuple[Any, ...]]] = {}
+        for link in (
+            EntityLink.objects.filter(record_id__gte=first, record_id__lte=last)
+            .order_by("id")
+            .values_list("record_id", *LINK_COLUMNS)
+        ):
+            links.setdefault(link[0], []).append(link[1:])
+        for row in rows:
+            own = links.get(row[0], [])
+            yield row[0], hashlib.sha256(canonical(row, own)).digest(), len(own), row[11]
+        after = last
+
+
+def ranges(ids: list[int]) -> str:
+    """``[1, 2, 3, 5]`` as ``"1-3,5"``."""
+    parts, start, prev = [], None, None
+    for n in ids:
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:  # type: ignore[operator]
+            prev = n
+        else:
+            parts.append(f"{start}-{prev}" if start != prev else str(start))
+            start = prev = n
+    if start is not None:
+        parts.append(f"{start}-{prev}" if start != prev else str(start))
+    return ",".join(parts)
+
+
+def expand(text: str) -> list[int]:
+    found: list[int] = []
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        found.extend(range(int(low), int(high or low) + 1))
+    return found
+
+
+def digest(previous: str, hashes: list[bytes]) -> str:
+    h = hashlib.sha256(previous.encode() + b"\n")
+    for one in hashes:
+        h.update(one)
+    return h.hexdigest()
+
+
+# --- sealing --------------------------------------------------------------------------------
+
+
+def horizon() -> int:
+    """The largest record id below which no record can appear any more."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{HORIZON_WAIT}'")
+                try:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [sql.SEAL_LOCK])
+                except DatabaseError as exc:
+                    raise SealDeferred(
+                        f"inserts still in flight after {HORIZON_WAIT}; sealing next time"
+                    ) from exc
+                cursor.execute("SELECT max(id) FROM audit_auditrecord")
+                found = cursor.fetchone()[0]
+        else:
+            found = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first()
+    return int(found or 0)
+
+
+@dataclass
+class Sealed:
+    seals: list[Seal] = field(default_factory=list)
+
+    @property
+    def records(self) -> int:
+        return sum(seal.records for seal in self.seals)
+
+
+def state() -> IntegrityState:
+    found = IntegrityState.objects.first()
+    if found is None:
+        found, _ = IntegrityState.objects.get_or_create(pk=1)
+    return found
+
+
+def seal(*, progress: Callable[[int], None] | None = None) -> Sealed:
+    """Seal every record stored so far that no seal covers yet, in blocks of ``BLOCK``."""
+    top = horizon()
+    done = Sealed()
+    while True:
+        with transaction.atomic():
+            current = IntegrityState.objects.select_for_update().filter(pk=state().pk).get()
+            last = Seal.objects.order_by("-id").first()
+            start = (last.last_record_id if last is not None else 0) + 1
+            if start > top:
+                return done
+            made = _seal_block(start, top, last.digest if last is not None else "")
+            if made is None:
+                return done
+            if current.anchor_seal is None:
+                IntegrityState.objects.filter(pk=current.pk).update(anchor_seal=made.pk)
+        done.seals.append(made)
+        if progress is not None:
+            progress(done.records)
+
+
+def _seal_block(start: int, top: int, previous: str) -> Seal | None:
+    ids: list[int] = []
+    hashes: list[bytes] = []
+    links = 0
+    last_at: datetime | None = None
+    day = None
+    for pk, h, link_count, at in records_between(start, top):
+        # A block holds one day's records at most, so that the retention purge, which
+        # removes whole blocks, can remove every day it should.
+        if day is None:
+            day = at.astimezone(UTC).date()
+        elif at.astimezone(UTC).date() != day:
+            break
+        ids.append(pk)
+        hashes.append(h)
+        links += link_count
+        last_at = at
+        if len(ids) == BLOCK:
+            break
+    if not ids:
+        return None
+    assert last_at is not None
+    value = digest(previous, hashes)
+    from .logger import log  # the seal's digest goes out as a record (the witness)
+
+    record_id = log(
+        "trail-sealed",
+        f"Sealed records #{ids[0]} to #{ids[-1]}",
+        {
+            "first": ids[0],
+            "last": ids[-1],
+            "records": len(ids),
+            "digest": value,
+            "previous": previous,
+        },
+    )
+    return Seal.objects.create(
+        first_record_id=ids[0],
+        last_record_id=ids[-1],
+        records=len(ids),
+        links=links,
+        record_ids=ranges(ids),
+        record_hashes=b"".join(h[:8] for h in hashes),
+        last_at=last_at,
+        previous=previous,
+        digest=value,
+        created_at=clock.now(),
+        record=record_id,
+    )
+
+
+# --- verifying ------------------------------------------------------------------------------
+
+
+@dataclass
+class Verified:
+    seals: int = 0
+    records: int = 0
+    unsealed: int = 0
+    problems: list[str] = field(default_factory=list)
+    from_seal: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(
+    *,
+    from_seal: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    limit: int = 20,
+) -> Verified:
+    """Recompute every seal from its records, from the anchor (the first seal, or the
+    first one kept by the purge) or ``from_seal``; the problems are named in the order
+    of the trail, the first one first."""
+    anchor = state().anchor_seal
+    start = from_seal if from_seal is not None else anchor
+    seals = Seal.objects.order_by("id")
+    if start is not None:
+        seals = seals.filter(id__gte=start)
+    total = seals.count()
+    report = Verified(from_seal=start)
+    previous: Seal | None = None
+    for seal_row in seals.iterator(chunk_size=200):
+        _check_seal(seal_row, previous, report)
+        previous = seal_row
+        report.seals += 1
+        if progress is not None:
+            progress(report.seals, total)
+        if len(report.problems) >= limit:
+            break
+    if anchor is not None and start is not None and not Seal.objects.filter(id=start).exists():
+        report.problems.insert(0, f"seal #{start}, where verification starts, is missing")
+    last_sealed = previous.last_record_id if previous is not None else 0
+    report.unsealed = AuditRecord.objects.filter(id__gt=last_sealed).count()
+    if anchor is not None and previous is None:
+        report.problems.append(f"no seal is left from #{anchor} on: the seals were removed")
+    return report
+
+
+def _check_seal(seal_row: Seal, previous: Seal | None, report: Verified) -> None:
+    name = f"seal #{seal_row.pk}"
+    if previous is not None:
+        if seal_row.previous != previous.digest:
+            report.problems.append(
+                f"{name} does not follow seal #{previous.pk}: a seal between them was "
+                "removed, or one of them was changed"
+            )
+        gap = AuditRecord.objects.filter(
+            id__gt=previous.last_record_id, id__lt=seal_row.first_record_id
+        ).values_list("id", flat=True)[:1]
+        if gap:
+            report.problems.append(
+                f"record #{gap[0]} lies between seal #{previous.pk} and {name}: no seal "
+                "covers it (a seal was removed)"
+            )
+    expected = dict(
+        zip(
+            expand(seal_row.record_ids),
+            (bytes(seal_row.record_hashes)[i : i + 8] for i in range(0, seal_row.records * 8, 8)),
+            strict=False,
+        )
+    )
+    seen: set[int] = set()
+    hashes: list[bytes] = []
+    for pk, h, _links, _at in records_between(seal_row.first_record_id, seal_row.last_record_id):
+        seen.add(pk)
+        hashes.append(h)
+        report.records += 1
+        if pk not in expected:
+            report.problems.append(f"record #{pk} was added behind {name}'s back")
+        elif expected[pk] != h[:8]:
+            report.problems.append(f"record #{pk} was changed (its columns or its links): {name}")
+    for pk in sorted(set(expected) - seen):
+        report.problems.append(f"record #{pk} was removed: {name}")
+    if len(expected) != seal_row.records or (
+        not report.problems and digest(seal_row.previous, hashes) != seal_row.digest
+    ):
+        report.problems.append(f"{name} was changed: its digest does not match its records")
+
+
+def record_verification(report: Verified) -> None:
+    """Keep the outcome (the integrity page shows it) and record it in the trail."""
+    from django.utils import timezone
+
+    from .logger import log
+
+    current = state()
+    IntegrityState.objects.filter(pk=current.pk).update(
+        verified_at=timezone.now(),
+        verified_ok=report.ok,
+        verified_problem=report.problems[0] if report.problems else "",
+        verified_seals=report.seals,
+    )
+    log(
+        "trail-verified",
+        "The trail is intact" if report.ok else f"The trail was changed: {report.problems[0]}",
+        {
+            "ok": report.ok,
+            "seals": report.seals,
+            "records": report.records,
+            "unsealed": report.unsealed,
+            "problems": report.problems[:5],
+        },
+        level="audit" if report.ok else "error",
+    )
