@@ -36,7 +36,7 @@ class ExportSettingsAdmin(admin.ModelAdmin):
     form = ExportSettingsForm
     inlines = (StreamMappingInline,)
     fieldsets = (
-        (None, {"fields": ("enabled", "log_group", "region", "message_format")}),
+        (None, {"fields": ("enabled", "log_group", "region", "message_format", "seal_stream")}),
         (
             "Credentials",
             {

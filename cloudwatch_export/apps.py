@@ -26,6 +26,10 @@ class CloudwatchExportConfig(AppConfig):
             records_stored.connect(
                 receivers.enqueue_stored, dispatch_uid="cloudwatch_export.enqueue"
             )
+        # The seal stream is the seals' outside witness (audit_verify --witness cloudwatch).
+        from . import witness
+
+        audit.register_witness("cloudwatch", witness.check)
         # Who switched the export off, or re-routed a type, is audit evidence too.
         audit.register(
             ExportSettings,

@@ -40,7 +40,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import batcher, config, connection, messages, outbox
+from . import batcher, config, connection, messages, outbox, witness
 from .crypto import DecryptionError
 from .models import ExportSettings
 from .sender import Sender, SendResult
@@ -164,7 +164,16 @@ def drain(
         return report
     sender = Sender(logs, settings.log_group, endpoint=settings.endpoint_url, sleep=sleep)
     with ThreadPoolExecutor(config.concurrent_sends(), thread_name_prefix="cloudwatch") as pool:
-        _Drain(sender, pool, settings.message_format, report, clock, budget, started).run()
+        _Drain(
+            sender,
+            pool,
+            settings.message_format,
+            report,
+            clock,
+            budget,
+            started,
+            seal_stream=settings.seal_stream,
+        ).run()
     report.seconds = time.monotonic() - started
     if report.error or report.warning:
         logger.warning("cloudwatch export: %s", report.as_dict())
@@ -211,8 +220,10 @@ class _Drain:
         clock: Callable[[], datetime],
         budget: float | None,
         started: float,
+        seal_stream: str = "",
     ) -> None:
         self.sender, self.pool, self.message_format = sender, pool, message_format
+        self.seal_stream = seal_stream
         self.report, self.clock = report, clock
         self.deadline = None if budget is None else started + budget
         self.lanes: dict[str, _Lane] = {}
@@ -406,6 +417,8 @@ class _Drain:
             outbox.complete(list(owners), [event.entry_id for event in result.accepted])
             stream.sent += len(result.accepted)
             stream.batches += 1
+            if lane.stream == self.seal_stream:
+                witness.witnessed([event.record_id for event in result.accepted], now)
         if result.rejected:
             owners = lane.owners(event for event in lane.batch if event.entry_id in result.rejected)
             outbox.set_aside(list(owners), result.rejected, now=now)

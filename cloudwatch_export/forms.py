@@ -43,6 +43,7 @@ class ExportSettingsForm(forms.ModelForm):
             "clear_keys",
             "endpoint_url",
             "message_format",
+            "seal_stream",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -72,6 +72,16 @@ class ExportSettings(models.Model):
     message_format = models.CharField(
         max_length=4, choices=MessageFormat.choices, default=MessageFormat.JSON
     )
+    seal_stream = models.CharField(
+        max_length=512,
+        blank=True,
+        default="audit-seals",
+        db_default="audit-seals",
+        validators=[validate_stream],
+        help_text="The stream that witnesses the trail's seals (each seal's digest, as its "
+        "trail-sealed record): a copy the database's owner cannot rewrite, which "
+        "manage.py audit_verify --witness cloudwatch compares. Empty: no witness.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -25,9 +25,10 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Min, Q, QuerySet
 
 from audit import StoredRecord
+from audit.models import EventType
 
 from . import config
-from .models import OutboxEntry, StreamMapping, StreamStatus
+from .models import ExportSettings, OutboxEntry, StreamMapping, StreamStatus
 from .queries import id_list
 
 MAX_REASON = 300
@@ -55,10 +56,22 @@ class Claim:
 
 
 def current_map() -> dict[int, str]:
-    """Event type id -> stream, or nothing while the export is disabled."""
-    return dict(
+    """Event type id -> stream, or nothing while the export is disabled; the seals'
+    records (``trail-sealed``) go to the witness stream, when there is one."""
+    mapping = dict(
         StreamMapping.objects.filter(settings__enabled=True).values_list("event_type_id", "stream")
     )
+    witness = (
+        ExportSettings.objects.filter(enabled=True)
+        .exclude(seal_stream="")
+        .values_list("seal_stream", flat=True)
+        .first()
+    )
+    if witness:
+        sealed = EventType.objects.filter(name="trail-sealed").values_list("pk", flat=True).first()
+        if sealed is not None:
+            mapping.setdefault(sealed, witness)
+    return mapping
 
 
 def enqueue(records: Iterable[StoredRecord]) -> int:

@@ -41,6 +41,36 @@ REFERENCING NEW TABLE AS new_records
 FOR EACH STATEMENT EXECUTE FUNCTION cloudwatch_export_enqueue();
 """
 
+# The second version: the seals' records (``trail-sealed``) also go to the witness
+# stream (``seal_stream``), unless the map already sends them there.
+ENQUEUE_V2 = """
+CREATE OR REPLACE FUNCTION cloudwatch_export_enqueue() RETURNS trigger AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM cloudwatch_export_exportsettings WHERE enabled) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO cloudwatch_export_outboxentry (record_id, stream, record_time)
+    SELECT id, stream, created_at FROM (
+        SELECT r.id, m.stream, r.created_at
+        FROM new_records r
+        JOIN cloudwatch_export_streammapping m ON m.event_type_id = r.type_id
+        JOIN cloudwatch_export_exportsettings s ON s.id = m.settings_id AND s.enabled
+        UNION ALL
+        SELECT r.id, s.seal_stream, r.created_at
+        FROM new_records r
+        JOIN audit_eventtype t ON t.id = r.type_id AND t.name = 'trail-sealed'
+        JOIN cloudwatch_export_exportsettings s ON s.enabled AND s.seal_stream <> ''
+        WHERE NOT EXISTS (
+            SELECT 1 FROM cloudwatch_export_streammapping m
+            WHERE m.event_type_id = r.type_id AND m.stream = s.seal_stream
+        )
+    ) AS queued
+    ORDER BY id;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
 OUTBOX_FILLFACTOR = "ALTER TABLE cloudwatch_export_outboxentry SET (fillfactor = 50)"
 
 

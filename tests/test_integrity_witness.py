@@ -1,0 +1,95 @@
+"""CloudWatch witnesses the seals: each digest reaches a stream of its own through the
+outbox, and ``audit_verify --witness cloudwatch`` finds a seal rewritten in the
+database, even one whose chain was recomputed to hide a change."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+import audit
+from audit import seals
+from audit.models import AuditRecord, IntegrityState, Seal
+from cloudwatch_export import export
+from tests.cloudwatch_helpers import configure, events_in, record_ids
+
+pytestmark = pytest.mark.django_db
+
+
+def _verify(*args: str) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("audit_verify", *args, stdout=out)
+    except SystemExit as exc:
+        return int(exc.code or 0), out.getvalue()
+    return 0, out.getvalue()
+
+
+def _witnessed_trail(user: Any) -> Any:
+    settings = configure({"log": "app"})
+    for n in range(3):
+        audit.log("log", f"r{n}", user=user)
+    seals.seal()
+    assert export.drain().sent >= 4
+    return settings
+
+
+def test_each_seal_reaches_its_stream_and_verifies(user) -> None:
+    settings = _witnessed_trail(user)
+    seal = Seal.objects.get()
+    witnessed = events_in(settings.log_group, "audit-seals")
+    assert record_ids(witnessed) == [seal.record]
+    assert seal.digest in witnessed[0]["message"]
+    assert IntegrityState.objects.get().witnessed_seal == seal.pk
+    code, text = _verify("--witness", "cloudwatch")
+    assert code == 0, text
+
+
+def test_a_seal_rewritten_to_hide_a_change_is_caught_by_the_witness(user) -> None:
+    """The database's owner changes a record and recomputes the seals after it: the
+    chain verifies on its own, but not against what CloudWatch received."""
+    _witnessed_trail(user)
+    record = AuditRecord.objects.filter(type__name="log").earliest("id")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+        cursor.execute("UPDATE audit_auditrecord SET message = 'forged' WHERE id = %s", [record.pk])
+        cursor.execute("DELETE FROM audit_seal")
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = DEFAULT")
+    IntegrityState.objects.update(anchor_seal=None)
+    seals.seal()  # a fresh chain over the forged record
+    assert _verify()[0] == 0  # alone, the chain cannot tell
+    code, text = _verify("--witness", "cloudwatch")
+    assert code == 1
+    # The forged chain's first seal covers other records than the witnessed one did.
+    first = AuditRecord.objects.earliest("id").pk
+    assert f"witness cloudwatch: a witnessed seal of records #{first}-#" in text or (
+        "differs from the digest the witness received" in text
+    )
+
+
+def test_a_seal_the_witness_never_received_is_named(user) -> None:
+    settings = configure({"log": "app"})
+    audit.log("log", "x", user=user)
+    settings.seal_stream = ""
+    settings.save()
+    seals.seal()
+    export.drain()  # nothing goes to a witness stream
+    settings.seal_stream = "audit-seals"
+    settings.save()
+    code, text = _verify("--witness", "cloudwatch")
+    assert code == 1 and "never reached the witness" in text
+
+
+def test_no_witness_configured_is_said(user) -> None:
+    audit.log("log", "x", user=user)
+    seals.seal()
+    code, text = _verify("--witness", "cloudwatch")
+    assert code == 1 and "nothing witnesses the seals" in text
+    code, text = _verify("--witness", "notary")
+    assert code == 1 and "no witness called 'notary'" in text
