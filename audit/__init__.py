@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     # only once that module is analysed; every models module reaches ``audit`` through
     # the settings (``django.conf`` imports them, and they import ``audit``).
     from . import tracking  # noqa: F401
-    from .admin import user_activity_link
+    from .admin_display import user_activity_link
     from .api.pagination import StrictCursorPagination
     from .changes import MASK
     from .clock import OutOfOrder, backdated, now
@@ -105,7 +105,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "register_witness": ("witnesses", "register_witness"),
     "register": ("registry", "register"),
     "unavailable_response": ("unavailable", "unavailable_response"),
-    "user_activity_link": ("admin", "user_activity_link"),
+    "user_activity_link": ("admin_display", "user_activity_link"),
     "uuid7": ("uuids", "uuid7"),
     "whole_number": ("selectors", "whole_number"),
 }

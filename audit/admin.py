@@ -18,7 +18,6 @@ stay fast on tables of millions of rows:
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +28,22 @@ from django.core.exceptions import BadRequest, ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from . import event_types, registry, server_types
+from . import (
+    admin_integrity,  # noqa: F401  (registers the seals' admin)
+    event_types,
+    registry,
+    server_types,
+)
+from .admin_display import (
+    ReadOnlyMixin,
+    changelist_url,
+    compact_time,
+    pretty_json,
+    user_activity_link,
+)
 from .admin_filters import DateRangeFilter, TypeFilter, UserFilter
 from .bounded_count import BoundedPaginator, bounded_count
 from .models import AuditRecord, EntityLink, EventType, Source, UserSession
@@ -63,19 +73,6 @@ MESSAGE_CHARS = 240  # a list row shows at most two lines of it anyway
 MESSAGE_TITLE_CHARS = 2000  # the hover text
 
 
-class ReadOnlyMixin:
-    """Permissions of an append-only model: view, never add, change or delete."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 def _as_uuid(term: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(term)
@@ -94,44 +91,6 @@ def _user_ids_named(term: str) -> list[int]:
     model = get_user_model()
     lookup = {f"{model.USERNAME_FIELD}__iexact": term}
     return list(model._default_manager.filter(**lookup).values_list("pk", flat=True)[:10])
-
-
-def _pretty_json(value: Any) -> str:
-    if value in (None, {}, []):
-        return "—"
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
-    return format_html('<pre class="audit-json">{}</pre>', text)
-
-
-def _changelist_url(model: type[Any], **filters: Any) -> str:
-    opts = model._meta
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-    query = "&".join(f"{key}={value}" for key, value in filters.items())
-    return f"{url}?{query}" if query else url
-
-
-def _compact_time(moment: Any, day_of: Any = None) -> str:
-    """Compact and sortable to the eye (2026-03-01 14:30:05), in the site's zone; only
-    the time when it is the same day as ``day_of``; to the microsecond on hover."""
-    if moment is None:
-        return "—"
-    local = timezone.localtime(moment)
-    same_day = day_of is not None and timezone.localtime(day_of).date() == local.date()
-    return format_html(
-        '<time class="audit-time" datetime="{}" title="{}">{}</time>',
-        moment.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S.%f %Z"),
-        local.strftime("%H:%M:%S" if same_day else "%Y-%m-%d %H:%M:%S"),
-    )
-
-
-def user_activity_link(user: Any) -> str:
-    """A user's name in an admin list, linked to their activity page (any app's admin
-    may use it: the catalog's lists their owners and comment authors with it)."""
-    if user is None:
-        return "—"
-    name = user.get_username()
-    return format_html('<a href="{}">{}</a>', reverse("activity:user", args=[name]), name)
 
 
 def _user_link(obj: AuditRecord | UserSession) -> str:
@@ -266,13 +225,13 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _RecordAdmin):
 
     @admin.display(description="time")
     def time(self, obj: AuditRecord) -> str:
-        return _compact_time(obj.created_at)
+        return compact_time(obj.created_at)
 
     @admin.display(description="type")
     def type_link(self, obj: AuditRecord) -> str:
         """The type's name narrows the list to that type; what a client posted says so
         (the list has no room for a source column at 1400 px)."""
-        url = _changelist_url(AuditRecord, type=obj.type.name)
+        url = changelist_url(AuditRecord, type=obj.type.name)
         link = format_html(
             '<a class="audit-type" href="{}" title="Only {} records">{}</a>',
             url,
@@ -318,11 +277,11 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _RecordAdmin):
 
     @admin.display(description="params")
     def params_pretty(self, obj: AuditRecord) -> str:
-        return _pretty_json(obj.params)
+        return pretty_json(obj.params)
 
     @admin.display(description="changes")
     def changes_pretty(self, obj: AuditRecord) -> str:
-        return _pretty_json(obj.changes)
+        return pretty_json(obj.changes)
 
     @admin.display(description="stack trace")
     def stack_trace_pre(self, obj: AuditRecord) -> str:
@@ -334,7 +293,7 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _RecordAdmin):
     def fingerprint_link(self, obj: AuditRecord) -> str:
         if not obj.fingerprint:
             return "—"
-        url = _changelist_url(AuditRecord, fingerprint=obj.fingerprint)
+        url = changelist_url(AuditRecord, fingerprint=obj.fingerprint)
         group = registry.get("error-group")  # usage analysis' page of the error, if any
         page = group.url(obj.fingerprint) if group is not None else None
         if page is None:
@@ -411,15 +370,15 @@ class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _SessionAdmin)
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: UserSession) -> str:
-        return _compact_time(obj.started_at)
+        return compact_time(obj.started_at)
 
     @admin.display(description="last seen")
     def last_seen(self, obj: UserSession) -> str:
-        return _compact_time(obj.last_seen_at, day_of=obj.started_at)
+        return compact_time(obj.last_seen_at, day_of=obj.started_at)
 
     @admin.display(description="ended")
     def ended(self, obj: UserSession) -> str:
-        return _compact_time(obj.ended_at, day_of=obj.started_at)
+        return compact_time(obj.ended_at, day_of=obj.started_at)
 
     @admin.display(description="timeline")
     def timeline_link(self, obj: UserSession) -> str:
@@ -429,7 +388,7 @@ class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _SessionAdmin)
     @admin.display(description="records")
     def records_link(self, obj: UserSession) -> str:
         count = bounded_count(AuditRecord.objects.filter(session_id=obj.pk))
-        url = _changelist_url(AuditRecord, session__id__exact=obj.pk)
+        url = changelist_url(AuditRecord, session__id__exact=obj.pk)
         noun = "record" if count == 1 else "records"
         return format_html('<a href="{}">{} {} in this session</a>', url, str(count), noun)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from django.conf import settings
 from django.core import checks
-from django.db import connections
+from django.db import DatabaseError, connections
 
-from . import config
+from . import config, db_roles
 from .signals import records_stored
 
 
@@ -79,3 +79,30 @@ def check_append_only_is_enforced(app_configs: Any, **kwargs: Any) -> list[check
                 )
             )
     return found
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_role_cannot_bypass_the_guard(
+    app_configs: Any, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """A superuser or the tables' owner can disable the guard's triggers, truncate the
+    trail or switch to replica mode: the application should connect as a role of its
+    own (``audit.db_roles``)."""
+    try:
+        me = db_roles.connected_role()
+    except DatabaseError:
+        return []  # not reachable now; the check means nothing then
+    if me is None or not me.can_bypass_guard:
+        return []
+    what = "a superuser" if me.superuser else "the owner of the audit tables"
+    return [
+        checks.Warning(
+            f"The application connects to PostgreSQL as {me.name!r}, {what}: it could "
+            "get past the guard that keeps the trail append-only.",
+            hint=(
+                "Run migrate as the owner, then connect as a role of its own: "
+                "manage.py audit_roles --grant ROLE (see the README's Integrity section)."
+            ),
+            id="audit.W003",
+        )
+    ]

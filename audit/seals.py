@@ -270,7 +270,11 @@ def verify(
     first one kept by the purge) or ``from_seal``; the problems are named in the order
     of the trail, the first one first."""
     anchor = state().anchor_seal
-    start = from_seal if from_seal is not None else anchor
+    first = Seal.objects.order_by("id").values_list("id", flat=True).first()
+    # From the first seal stored, even when the anchor says later: the anchor row is not
+    # evidence (the application role may write it), so it may only ask for more.
+    known = [seal_id for seal_id in (anchor, first) if seal_id is not None]
+    start = from_seal if from_seal is not None else min(known, default=None)
     seals = Seal.objects.order_by("id")
     if start is not None:
         seals = seals.filter(id__gte=start)

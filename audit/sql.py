@@ -225,3 +225,90 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp;
 """
+
+# --- integrity: what the application role may still do -----------------------------------
+
+# Sessions end, are seen, and lose a user who is deleted (Django sets the key to NULL);
+# nothing else about one changes, and none is removed but by the purge. Replaces the
+# DELETE-only trigger of the first integrity migration.
+SESSION_GUARD_V2 = """
+CREATE OR REPLACE FUNCTION audit_session_guard() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF current_setting('audit.purge', true) = 'on'
+           AND current_user = (SELECT tableowner FROM pg_tables
+                               WHERE schemaname = TG_TABLE_SCHEMA
+                                 AND tablename = TG_TABLE_NAME) THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'sessions end, they are never removed: DELETE on % is refused',
+            TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Use the retention purge (manage.py audit_purge) to remove old sessions.';
+    END IF;
+    IF NEW.id <> OLD.id OR NEW.uuid <> OLD.uuid OR NEW.kind <> OLD.kind
+       OR NEW.started_at <> OLD.started_at OR NEW.ip IS DISTINCT FROM OLD.ip
+       OR NEW.user_agent <> OLD.user_agent OR NEW.client <> OLD.client
+       OR (NEW.user_id IS DISTINCT FROM OLD.user_id AND NEW.user_id IS NOT NULL)
+       OR (OLD.ended_at IS NOT NULL AND NEW.ended_at IS DISTINCT FROM OLD.ended_at) THEN
+        RAISE EXCEPTION 'a session only ends, is seen, or loses a deleted user: '
+            'this UPDATE of % is refused', TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END;
+$$ LANGUAGE plpgsql;
+"""
+SESSION_GUARD_V2_TRIGGER = (
+    "CREATE TRIGGER audit_usersession_guard BEFORE UPDATE OR DELETE ON audit_usersession "
+    "FOR EACH ROW EXECUTE FUNCTION audit_session_guard();"
+)
+
+# The youngest records the purge may ever remove: the owner sets it (``manage.py
+# audit_roles --purge-floor-days``); the application role may only read it.
+PURGE_FLOOR = """
+CREATE TABLE IF NOT EXISTS audit_purge_floor (
+    id smallint PRIMARY KEY CHECK (id = 1),
+    days integer NOT NULL CHECK (days >= 1)
+);
+INSERT INTO audit_purge_floor (id, days) VALUES (1, 1) ON CONFLICT (id) DO NOTHING;
+"""
+
+# The purge, second version: since any role granted EXECUTE may call it with any
+# argument, it checks them itself. It removes whole sealed blocks only (the argument
+# must be where a seal ends), and never a record stored after the floor: the age is the
+# records' own, read from the records, not the seal's word (a seal the application role
+# inserted itself could claim any time).
+PURGE_V2 = """
+CREATE OR REPLACE FUNCTION audit_purge_through(p_last_record_id bigint, p_ended_before timestamptz)
+RETURNS bigint AS $$
+DECLARE
+    deleted bigint;
+    youngest timestamptz;
+    newest timestamptz;
+BEGIN
+    youngest := now() - make_interval(days => (SELECT days FROM audit_purge_floor WHERE id = 1));
+    IF NOT EXISTS (SELECT 1 FROM audit_seal WHERE last_record_id = p_last_record_id) THEN
+        RAISE EXCEPTION 'the purge removes whole sealed blocks: no seal ends at record %',
+            p_last_record_id USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT max(created_at) INTO newest FROM audit_auditrecord WHERE id <= p_last_record_id;
+    IF newest >= youngest THEN
+        RAISE EXCEPTION 'records stored after % are never purged (record % was stored at %)',
+            youngest, p_last_record_id, newest
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'The owner sets it: manage.py audit_roles --purge-floor-days.';
+    END IF;
+    PERFORM set_config('audit.purge', 'on', true);
+    DELETE FROM audit_entitylink WHERE record_id <= p_last_record_id;
+    DELETE FROM audit_auditrecord WHERE id <= p_last_record_id;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    DELETE FROM audit_seal WHERE last_record_id <= p_last_record_id;
+    DELETE FROM audit_usersession s WHERE s.ended_at < LEAST(p_ended_before, youngest)
+        AND NOT EXISTS (SELECT 1 FROM audit_auditrecord r WHERE r.session_id = s.id);
+    PERFORM set_config('audit.purge', 'off', true);
+    RETURN deleted;
+END;
+$$ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp;
+"""
+PURGE_ARGS = (("p_last_record_id", "bigint"), ("p_ended_before", "timestamptz"))

@@ -17,6 +17,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from audit import event_types, sessions, shared_cache, switch_rules
+from tests.pg_roles import OWNER_URL
+
+if OWNER_URL:  # the suite as the application's role (tests/pg_roles.py)
+    from tests.pg_roles import django_db_setup  # noqa: F401
 
 # Not the development SECRET_KEY: with DEBUG off (as under pytest) cloudwatch_export
 # refuses to encrypt a secret under it. Tests of that refusal switch back to it. In the
@@ -67,6 +71,7 @@ def _seeded_event_types(request: Any) -> None:
             "0002_builtin_event_types",
             "0006_rule_change_types",
             "0010_server_only_types",
+            "0016_integrity",
         ):
             importlib.import_module(f"audit.migrations.{module}").seed(apps, None)
 

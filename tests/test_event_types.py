@@ -1,4 +1,5 @@
-"""The 47 built-in types are seeded; custom types register on first use, bounded."""
+"""The 47 types of the specification and the trail's own three are seeded; custom types
+register on first use, bounded."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.test import override_settings
 from audit import event_types
 from audit.builtin_types import BUILTIN_TYPES
 from audit.models import EventType
+from audit.server_types import TRAIL_TYPES
 
 SPEC_TYPES = """query-created query-edited query-deleted query-start query-published
 query-transformations-edited connection-created connection-edited connection-deleted
@@ -24,13 +26,14 @@ tutorial-completed viewer-rendered log package-tested""".split()
 @pytest.mark.django_db
 def test_the_specification_types_are_seeded_with_level_and_description() -> None:
     rows = {t.name: t for t in EventType.objects.filter(built_in=True)}
-    assert sorted(rows) == sorted(SPEC_TYPES)
-    assert len(rows) == 47
+    assert sorted(rows) == sorted([*SPEC_TYPES, *TRAIL_TYPES])
+    assert len(SPEC_TYPES) == 47
     assert all(t.description for t in rows.values())
     assert rows["error"].level == "error"
     assert rows["query-edited"].level == "audit"
     assert rows["main-menu-item-click"].level == "usage"
     assert len(BUILTIN_TYPES) == 47
+    assert all(rows[name].server_only and rows[name].level == "audit" for name in TRAIL_TYPES)
 
 
 @pytest.mark.django_db

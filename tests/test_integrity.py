@@ -19,6 +19,7 @@ import audit
 from audit import seals
 from audit.models import AuditRecord, EntityLink, IntegrityState, Seal
 from tests.analysis_helpers import at
+from tests.pg_roles import superuser_cursor
 
 
 def _verify(*args: str) -> tuple[int, str]:
@@ -32,12 +33,8 @@ def _verify(*args: str) -> tuple[int, str]:
 
 def _as_superuser(statement: str, params: list | None = None) -> None:
     """What a database superuser can do: every trigger bypassed for the statement."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(statement, params or [])
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
+    with superuser_cursor() as cursor:
+        cursor.execute(statement, params or [])
 
 
 @pytest.fixture
@@ -62,7 +59,7 @@ def test_seal_then_verify_an_intact_trail(trail) -> None:
     assert AuditRecord.objects.filter(type__name="trail-verified").exists()
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the superuser may have a connection of its own
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     ("tamper", "restore", "named"),
@@ -98,7 +95,7 @@ def test_a_superusers_change_is_caught_and_named(trail, tamper, restore, named) 
         assert _verify()[0] == 0
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 def test_a_removed_seal_is_caught(user) -> None:
     for day in (3, 2, 1):  # three days: three seals

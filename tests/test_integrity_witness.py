@@ -16,6 +16,7 @@ from audit import seals
 from audit.models import AuditRecord, IntegrityState, Seal
 from cloudwatch_export import export
 from tests.cloudwatch_helpers import configure, events_in, record_ids
+from tests.pg_roles import superuser_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -49,18 +50,21 @@ def test_each_seal_reaches_its_stream_and_verifies(user) -> None:
     assert code == 0, text
 
 
+@pytest.mark.django_db(transaction=True)  # the superuser may have a connection of its own
 def test_a_seal_rewritten_to_hide_a_change_is_caught_by_the_witness(user) -> None:
     """The database's owner changes a record and recomputes the seals after it: the
     chain verifies on its own, but not against what CloudWatch received."""
     _witnessed_trail(user)
     record = AuditRecord.objects.filter(type__name="log").earliest("id")
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = replica")
-        cursor.execute("UPDATE audit_auditrecord SET message = 'forged' WHERE id = %s", [record.pk])
-        cursor.execute("DELETE FROM audit_seal")
-        if connection.vendor == "postgresql":
-            cursor.execute("SET session_replication_role = DEFAULT")
+    forge = ["UPDATE audit_auditrecord SET message = 'forged' WHERE id = %s", [record.pk]]
+    if connection.vendor == "postgresql":
+        with superuser_cursor() as cursor:
+            cursor.execute(*forge)
+            cursor.execute("DELETE FROM audit_seal")
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(*forge)
+            cursor.execute("DELETE FROM audit_seal")
     IntegrityState.objects.update(anchor_seal=None)
     seals.seal()  # a fresh chain over the forged record
     assert _verify()[0] == 0  # alone, the chain cannot tell

@@ -72,13 +72,17 @@ def test_the_guards_and_the_outbox_trigger_are_installed() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
-            "('audit_auditrecord'::regclass, 'audit_entitylink'::regclass) ORDER BY 1"
+            "('audit_auditrecord'::regclass, 'audit_entitylink'::regclass, "
+            "'audit_seal'::regclass, 'audit_usersession'::regclass) ORDER BY 1"
         )
         triggers = [row[0] for row in cursor.fetchall()]
     assert triggers == [
         "analysis_count_links",
         "analysis_count_records",
         "audit_auditrecord_append_only",
+        "audit_auditrecord_seal_guard",
         "audit_entitylink_append_only",
+        "audit_seal_append_only",
+        "audit_usersession_guard",
         "cloudwatch_export_enqueue",
     ]

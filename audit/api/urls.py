@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import export, views
+from . import export, integrity, views
 
 app_name = "audit-api"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("config/", views.ConfigView.as_view(), name="config"),
     path("event-types/", views.EventTypeList.as_view(), name="event-types"),
     path("event-types/<str:name>/", views.EventTypeDetail.as_view(), name="event-type"),
+    path("integrity/", integrity.IntegrityView.as_view(), name="integrity"),
     path("sessions/", views.SessionListView.as_view(), name="sessions"),
     path("sessions/<uuid:uuid>/", views.SessionDetailView.as_view(), name="session"),
     path(

@@ -15,7 +15,7 @@ TRAIL_TYPES = [
 ]
 
 
-def forwards(apps, schema_editor):
+def seed(apps, schema_editor):
     EventType = apps.get_model("audit", "EventType")
     for name, description in TRAIL_TYPES:
         EventType.objects.update_or_create(
@@ -27,6 +27,10 @@ def forwards(apps, schema_editor):
                 "built_in": True,
             },
         )
+
+
+def forwards(apps, schema_editor):
+    seed(apps, schema_editor)
     sql.execute(
         schema_editor,
         sql.REFUSE_CHANGE_V2,

@@ -10,9 +10,9 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 import audit
-from audit import clock
-from audit.context import AuditContext
-from audit.models import UserSession
+from audit import clock, sessions
+from audit.context import AuditContext, SessionRef
+from audit.models import SessionKind
 from audit.recording import build_event, record_events
 
 from .conftest import screenshot
@@ -156,15 +156,15 @@ def test_my_activity_and_a_session_timeline(live_server, page, user) -> None:
         ("viewer-rendered", {"viewer": "Bar chart"}, 130),
         ("error", {}, 300),
     ]
-    ids = []
+    with clock.backdated(start):  # the session started with the first of them
+        session = sessions.open_session(user, SessionKind.SERVER)
+    ref = SessionRef(pk=session.pk, uuid=session.uuid, user_id=user.pk)
     for type_name, params, seconds in steps:
         message = "TypeError: x is undefined" if type_name == "error" else ""
         event = build_event(type_name, message, params)
         at = start + timedelta(seconds=seconds)
         with clock.backdated(at):
-            ids += record_events([event], ctx=AuditContext(user=user)).accepted
-    # Backdated records say nothing of their session; it started with the first of them.
-    UserSession.objects.filter(records__id=ids[0]).update(started_at=start)
+            record_events([event], ctx=AuditContext(user=user, session=ref))
 
     page.goto(f"{live_server.url}/login/")
     page.fill("input[name=username]", "alice")
