@@ -1,4 +1,7 @@
-"""Records cannot be changed: by the database on PostgreSQL, and only the purge deletes."""
+"""Records cannot be changed: by the database on PostgreSQL, and only the purge deletes.
+
+Whoever asks is refused: the tables' owner by the guard (append-only), the application's
+role (``audit.db_roles``, as ``.ci/run`` runs the suite) already by its privileges."""
 
 from __future__ import annotations
 
@@ -16,11 +19,13 @@ from audit.recording import build_event, record_events
 
 pytestmark = pytest.mark.django_db
 
+REFUSED = "append-only|permission denied"
+
 
 @pytest.mark.postgres
 def test_database_refuses_update_of_a_record(user) -> None:
     record_id = logger.log("log", "original", entities=[user])
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         AuditRecord.objects.filter(pk=record_id).update(message="forged")
     assert AuditRecord.objects.get(pk=record_id).message == "original"
 
@@ -28,9 +33,9 @@ def test_database_refuses_update_of_a_record(user) -> None:
 @pytest.mark.postgres
 def test_database_refuses_delete_of_a_record_and_of_a_link(user) -> None:
     record_id = logger.log("log", "x", entities=[user])
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         EntityLink.objects.filter(record_id=record_id).delete()
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+    with pytest.raises(DatabaseError, match=REFUSED), transaction.atomic():
         from django.db import connection
 
         with connection.cursor() as cursor:

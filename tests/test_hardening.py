@@ -147,6 +147,10 @@ def test_an_unreadable_stored_time_breaks_no_reader(
 
 @pytest.mark.postgres
 def test_the_migration_repairs_stored_unreadable_times(user: User, group: Group) -> None:
+    from audit import db_roles
+
+    if not db_roles.connected_role().can_bypass_guard:  # type: ignore[union-attr]
+        pytest.skip("a migration runs as the tables' owner; this suite runs as the app role")
     bad = [_poisoned_record(user, group, value) for value in POISON]
     good = audit.log("log", "fine", user=user)
     repair = importlib.import_module("audit.migrations.0011_readable_times").repair
