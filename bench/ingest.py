@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import multiprocessing
@@ -369,14 +370,21 @@ def truncate(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("TRUNCATE audit_entitylink, audit_auditrecord RESTART IDENTITY CASCADE")
+        conn.execute(
+            "TRUNCATE audit_entitylink, audit_auditrecord, audit_seal RESTART IDENTITY CASCADE"
+        )
+        conn.execute("UPDATE audit_integritystate SET anchor_seal = NULL")
 
 
 def count_rows(url: str) -> tuple[int, int]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        records = conn.execute("SELECT count(*) FROM audit_auditrecord").fetchone()
+        # The trail's own records (a seal's) are not the benchmark's events.
+        records = conn.execute(
+            "SELECT count(*) FROM audit_auditrecord r JOIN audit_eventtype t "
+            "ON t.id = r.type_id WHERE t.name NOT LIKE 'trail-%%'"
+        ).fetchone()
         links = conn.execute("SELECT count(*) FROM audit_entitylink").fetchone()
     assert records is not None and links is not None
     return int(records[0]), int(links[0])
@@ -731,6 +739,62 @@ class HttpRun:
         return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+class Sealer:
+    """``manage.py audit_seal`` in a loop, in a process of its own, every ``every``
+    seconds (60 times as often as the beat task: the sealer is busy the whole phase).
+    ``every`` 0: no sealer."""
+
+    def __init__(self, env: dict[str, str], every: float) -> None:
+        self.env, self.every = env, every
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Sealer:
+        if self.every:
+            self.process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--seal-loop", str(self.every)],
+                cwd=ROOT,
+                env=self.env,
+            )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def seal_loop(every: float) -> None:
+    """The sealer process: seal, sleep, until terminated."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from audit import seals
+
+    while True:
+        with contextlib.suppress(seals.SealDeferred):  # in flight too long: next time
+            seals.seal()
+        time.sleep(every)
+
+
+def check_sealed(env: dict[str, str]) -> None:
+    """After a phase with the sealer: one last seal, then every record must be covered
+    and the chain must verify (no record skipped under load)."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "audit_seal"], cwd=ROOT, env=env, capture_output=True
+    )
+    checked = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode or checked.returncode or " 0 newer records" not in checked.stdout:
+        raise SystemExit(f"sealing under load: {checked.stdout} {checked.stderr}")
+
+
 def run_http(
     config: ServerConfig,
     *,
@@ -743,8 +807,10 @@ def run_http(
     warmup_sizes: list[int],
     connections: int,
     expected_links: int,
+    seal_every: float = 0.0,
 ) -> HttpRun:
-    """Serve with ``config``, warm every worker up, then time the client process."""
+    """Serve with ``config``, warm every worker up, then time the client process; with
+    ``seal_every``, a sealer process seals what is new that often meanwhile."""
     truncate(url)
     with Gunicorn(config, env) as server:
         # Untimed: loads the app in each worker, opens DB connections, fills caches.
@@ -753,7 +819,10 @@ def run_http(
             raise SystemExit(f"warm-up failed: {warm['failures'][:3]}\n{server.log_tail()}")
         truncate(url)
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        with (
+            Sealer(env, seal_every),
+            concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool,
+        ):
             # Start the process first, so its start-up is not counted nor competing.
             pool.submit(int, 0).result()
             result = pool.submit(
@@ -775,6 +844,8 @@ def run_http(
             f"({result['distinct_ids']} distinct ids) {' '.join(problems)}"
         )
     expect_rows(url, sent, expected_links, f"HTTP ({config.label})")
+    if seal_every:
+        check_sealed(env)
     return HttpRun(
         config=config,
         connections=connections,
@@ -938,6 +1009,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run with 50 groups and switch rules on every built-in type, and print "
         "that run against the runs without rules (target: at least 0.9)",
     )
+    parser.add_argument(
+        "--sealing",
+        action="store_true",
+        help="also run with a sealer sealing every second, and print that run against the "
+        "runs without it (target: at least 0.95)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
         "--profile",
@@ -954,6 +1031,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--seal-loop"]:
+        seal_loop(float(sys.argv[2]))
+        return 0
     args = parse_args(argv)
     # A TERM (a CI timeout, say) unwinds like an error, so the server is still stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1060,6 +1140,25 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             install_rules(fixture, on=False)
         rule_runs.append(http_phase("without rules, again"))
+    seal_runs: list[HttpRun] = []
+    if args.sealing:
+        config = args.server[0]
+        for label, every in (("with sealing every 1 s", 1.0), ("without sealing, again", 0.0)):
+            run = run_http(
+                config,
+                env=env,
+                url=url,
+                fixture=fixture,
+                batches=batches,
+                sizes=sizes,
+                warmup=warmup,
+                warmup_sizes=warmup_sizes,
+                connections=args.connections or default_connections(config),
+                expected_links=links,
+                seal_every=every,
+            )
+            print(f"HTTP {label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s")
+            seal_runs.append(run)
     copy_phase(2)
     load = (load_before, os.getloadavg()[0])
     report(args.events, args.batch, copies, runs, load=load, as_json=args.json)
@@ -1080,6 +1179,23 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  ratio with/without  {ratio:.3f}   target >= 0.9  "
             f"{'met' if ratio >= 0.9 else 'TARGET MISSED'}"
+        )
+    if seal_runs:
+        without = [runs[0].events_per_second, seal_runs[1].events_per_second]
+        mean_without = sum(without) / len(without)
+        ratio = seal_runs[0].events_per_second / mean_without
+        print("\nSealing: a sealer process seals what is new every second during the phase;")
+        print("afterwards every record must be sealed and the chain must verify.")
+        print(
+            f"  without sealing (mean of the runs before and after)  {_rate(mean_without)} events/s"
+        )
+        print(
+            f"  with sealing                                          "
+            f"{_rate(seal_runs[0].events_per_second)} events/s"
+        )
+        print(
+            f"  ratio with/without  {ratio:.3f}   target >= 0.95  "
+            f"{'met' if ratio >= 0.95 else 'TARGET MISSED'}"
         )
     if args.profile:
         profile_requests(url, fixture, batches[: args.profile])

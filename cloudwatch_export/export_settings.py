@@ -30,6 +30,7 @@ class Changes:
     secret_key: str | None = None
     endpoint_url: str | None = None
     message_format: str | None = None
+    seal_stream: str | None = None  # '' sends the seals nowhere
     clear_keys: bool = False
     mapping: dict[str, str] | None = None  # type name -> stream; replaces the map
 
@@ -52,7 +53,14 @@ def apply(changes: Changes) -> ExportSettings:
     """Validate ``changes`` against the current settings and save them."""
     with transaction.atomic():
         settings = ExportSettings.load()
-        for name in ("enabled", "log_group", "region", "endpoint_url", "message_format"):
+        for name in (
+            "enabled",
+            "log_group",
+            "region",
+            "endpoint_url",
+            "message_format",
+            "seal_stream",
+        ):
             value = getattr(changes, name)
             if value is not None:
                 setattr(settings, name, value)
@@ -129,6 +137,7 @@ def describe(settings: ExportSettings) -> list[str]:
         f"  credentials:    {keys}",
         f"  endpoint URL:   {settings.endpoint_url or '(AWS default for the region)'}",
         f"  message format: {settings.message_format}",
+        f"  seal stream:    {settings.seal_stream or '(none: the seals have no witness)'}",
         "  map:",
     ]
     rows = settings.mappings.select_related("event_type").order_by("event_type__name")

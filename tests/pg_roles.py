@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 import pytest
 from django.db import connection
 
-OWNER_URL = os.environ.get("AUDIT_TEST_OWNER_URL", "")
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+OWNER_URL = os.environ.get("AUDIT_TEST_OWNER_URL", "") if ON_POSTGRES else ""
 SUPERUSER_URL = os.environ.get("AUDIT_TEST_SUPERUSER_URL", "")
 
 FLUSH = """

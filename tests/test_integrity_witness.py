@@ -8,14 +8,14 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 import audit
 from audit import seals
 from audit.models import AuditRecord, IntegrityState, Seal
 from cloudwatch_export import export
-from tests.cloudwatch_helpers import configure, events_in, record_ids
+from tests.cloudwatch_helpers import configure, events_in, record_ids, run_configure
 from tests.pg_roles import superuser_cursor
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +97,13 @@ def test_no_witness_configured_is_said(user) -> None:
     assert code == 1 and "nothing witnesses the seals" in text
     code, text = _verify("--witness", "notary")
     assert code == 1 and "no witness called 'notary'" in text
+
+
+def test_the_seal_stream_is_configured_by_command(user) -> None:
+    configure({"log": "app"})
+    shown = run_configure("--seal-stream", "trail-witness")
+    assert "seal stream:    trail-witness" in shown
+    shown = run_configure("--seal-stream", "")
+    assert "(none: the seals have no witness)" in shown
+    with pytest.raises(CommandError, match="seal_stream"):
+        run_configure("--seal-stream", "bad:name*")

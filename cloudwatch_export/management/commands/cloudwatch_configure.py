@@ -34,6 +34,10 @@ class Command(BaseCommand):
         parser.add_argument("--endpoint-url", help="a CloudWatch-compatible endpoint; '' clears it")
         parser.add_argument("--format", choices=MessageFormat.values, dest="message_format")
         parser.add_argument(
+            "--seal-stream",
+            help="the stream that witnesses the seals (audit-seals); '' sends them nowhere",
+        )
+        parser.add_argument(
             "--map",
             action="append",
             metavar="TYPE=STREAM",
@@ -57,6 +61,7 @@ class Command(BaseCommand):
                 secret_key=secret,
                 endpoint_url=options["endpoint_url"],
                 message_format=options["message_format"],
+                seal_stream=options["seal_stream"],
                 clear_keys=options["clear_keys"],
                 mapping=export_settings.parse_map(options["map"]) if options["map"] else None,
             )
