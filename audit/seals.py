@@ -8,44 +8,52 @@ record or seal that does not match. Each seal's digest also goes out as a record
 own (``trail-sealed``), which the CloudWatch export ships to a stream of its own: a
 witness the database's owner cannot rewrite.
 
-**The canonical form** of a record, hashed with SHA-256 (UTF-8), is the compact JSON
-array (``json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)``)::
+**The canonical form** of a record is a JSON array of every stored column and of its
+links, hashed with SHA-256 (UTF-8)::
 
     [id, uuid, type_id, level, message, params, changes, stack_trace, fingerprint,
      user_id, session_id, created_at, client_time, source, request_id,
      [[link id, content_type_id, object_id, role, name, created_at], ...]]
 
-with ``params`` and ``changes`` as JSON values (keys sorted), times as ISO 8601 in UTC
-with microseconds (``2026-12-01T10:00:00.000000+00:00``), links in id order. A seal's
+with ``params`` and ``changes`` as JSON values, times in UTC to the microsecond (null
+when empty), links in id order. On PostgreSQL the database computes it
+(``audit.sql.RECORD_HASHES``): the text of that array as ``jsonb``, times as
+``2026-12-01T10:00:00.000000Z``. Elsewhere Python does: ``json.dumps(..., sort_keys=True,
+separators=(",", ":"), ensure_ascii=False)``, times as ``2026-12-01T10:00:00.000000+00:00``.
+A trail is sealed and verified on one database, so each needs only to be fixed. A seal's
 digest is the SHA-256 hex of ``previous digest + "\\n"`` followed by the 32-byte hashes
 of its records in id order. A seal holds at most ``BLOCK`` records, all of one UTC day.
 
 **Late commits.** Record ids are handed out before commit, so a transaction that started
 first may commit last, with a lower id than records already visible. Sealing past it
 would leave its record out for ever. On PostgreSQL every INSERT into the records table
-holds an advisory lock shared until its transaction ends (a trigger, ``audit.sql``); the
-sealer takes the lock exclusively for a moment, which waits for every such transaction
-to end, and seals only ids at or below the largest it then sees. On SQLite writers are
-serialized, so what is visible is final.
+holds an advisory lock shared until its transaction ends, taken before it draws an id (a
+trigger, ``audit.sql``). The sealer reads the largest id visible, then which
+transactions hold that lock, and waits until those have ended, watching ``pg_locks``
+rather than asking for the lock, so that no insert ever waits for the sealer; then it
+seals up to that id. On SQLite writers are serialized, so what is visible is final.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
 from . import clock, sql
 from .models import AuditRecord, EntityLink, IntegrityState, Seal
 
 BLOCK = 10_000  # records per seal at most
-READ = 2_000  # records read at a time
-HORIZON_WAIT = "2s"  # the longest the sealer waits for in-flight inserts (PostgreSQL)
+READ = 2_000  # records read at a time (hashed in Python)
+READ_POSTGRESQL = 10_000  # records' hashes read at a time (hashed by PostgreSQL)
+HORIZON_WAIT = 2.0  # seconds the sealer waits at most for in-flight inserts (PostgreSQL)
+HORIZON_POLL = 0.02  # seconds between two looks at who holds the seal lock
 
 
 class SealDeferred(RuntimeError):
@@ -79,7 +87,11 @@ LINK_COLUMNS = ("id", "content_type_id", "object_id", "role", "name", "created_a
 
 def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, datetime]]:
     """(id, 32-byte hash, number of links, time) of each record with ``low <= id <=
-    high``, in id order, read a few thousand at a time."""
+    high``, in id order, read some thousands at a time. PostgreSQL hashes them itself
+    (``audit_record_hashes``); elsewhere Python does, from the canonical form."""
+    if connection.vendor == "postgresql":
+        yield from _hashed_by_postgresql(low, high)
+        return
     after = low - 1
     while after < high:
         rows = list(
@@ -101,6 +113,23 @@ def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, date
             own = links.get(row[0], [])
             yield row[0], hashlib.sha256(canonical(row, own)).digest(), len(own), row[11]
         after = last
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _hashed_by_postgresql(low: int, high: int) -> Iterator[tuple[int, bytes, int, datetime]]:
+    after = low - 1
+    query = f"SELECT * FROM {sql.call('audit_record_hashes', sql.RECORD_HASHES_ARGS)}"
+    while after < high:
+        with connection.cursor() as cursor:
+            cursor.execute(query, [after, high, READ_POSTGRESQL])
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        for pk, hashed, links, stored_us in rows:
+            yield pk, bytes(hashed), links, _EPOCH + timedelta(microseconds=stored_us)
+        after = rows[-1][0]
 
 
 def ranges(ids: list[int]) -> str:
@@ -139,20 +168,22 @@ def digest(previous: str, hashes: list[bytes]) -> str:
 
 def horizon() -> int:
     """The largest record id below which no record can appear any more."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = '{HORIZON_WAIT}'")
-                try:
-                    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [sql.SEAL_LOCK])
-                except DatabaseError as exc:
+    found = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first()
+    if connection.vendor == "postgresql":
+        # Every record below ``found`` not visible yet belongs to a transaction holding
+        # the seal lock now (it took it before drawing its id): wait for those to end.
+        deadline = time.monotonic() + HORIZON_WAIT
+        with connection.cursor() as cursor:
+            cursor.execute(sql.SEAL_LOCK_HOLDERS)
+            waiting = {row[0] for row in cursor.fetchall()}
+            while waiting:
+                if time.monotonic() > deadline:
                     raise SealDeferred(
-                        f"inserts still in flight after {HORIZON_WAIT}; sealing next time"
-                    ) from exc
-                cursor.execute("SELECT max(id) FROM audit_auditrecord")
-                found = cursor.fetchone()[0]
-        else:
-            found = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first()
+                        f"inserts still in flight after {HORIZON_WAIT:g} s; sealing next time"
+                    )
+                time.sleep(HORIZON_POLL)
+                cursor.execute(sql.SEAL_LOCK_HOLDERS)
+                waiting &= {row[0] for row in cursor.fetchall()}
     return int(found or 0)
 
 

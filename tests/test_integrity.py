@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 import audit
@@ -123,7 +123,7 @@ def test_a_late_commit_is_never_left_out_of_a_seal(user) -> None:
                 started.set()
                 release.wait(10)
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own
 
     thread = threading.Thread(target=slow)
     thread.start()
@@ -133,7 +133,7 @@ def test_a_late_commit_is_never_left_out_of_a_seal(user) -> None:
         try:
             audit.log("log", "after", user=user)
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own
 
     fast = threading.Thread(target=quick)
     fast.start()
@@ -147,14 +147,20 @@ def test_a_late_commit_is_never_left_out_of_a_seal(user) -> None:
         except seals.SealDeferred as exc:
             deferred.append(exc)
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own
 
     sealing = threading.Thread(target=sealer)
     sealing.start()
     time.sleep(0.5)
+    # The sealer waits for the slow transaction, and no insert waits for the sealer.
+    meanwhile = threading.Thread(target=quick)
+    meanwhile.start()
+    meanwhile.join(1.0)
+    assert not meanwhile.is_alive() and sealing.is_alive()
     release.set()
     for t in (thread, fast, sealing):
         t.join(15)
+    assert sealed and slow_id[0] <= sealed[0].seals[-1].last_record_id  # it waited
     seals.seal()
     covered = set()
     for seal in Seal.objects.all():
@@ -190,3 +196,26 @@ def test_sealing_works_on_every_database(trail) -> None:
         return  # the database refuses the change itself; the tests above bypass it
     AuditRecord.objects.filter(pk=trail[1]).update(message="changed")
     assert seals.verify().problems[0].startswith(f"record #{trail[1]} was changed")
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_postgresql_hashes_every_column_and_link(user) -> None:
+    """The database's hash of a record changes with any column or link, and is the
+    SHA-256 of the documented jsonb text."""
+    import hashlib
+
+    record = audit.log("log", "hashed", {"b": 1, "a": [1, 2]}, entities=[user], user=user)
+    ((pk, hashed, links, _at),) = list(seals.records_between(record, record))
+    stored = AuditRecord.objects.get(pk=record)
+    link = stored.links.get()
+    stamp = stored.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    text = (
+        f'[{pk}, "{stored.uuid}", {stored.type_id}, "{stored.level}", "hashed", '
+        f'{{"a": [1, 2], "b": 1}}, null, "", "", {user.pk}, {stored.session_id}, '
+        f'"{stamp}", null, "{stored.source}", "{stored.request_id}", '
+        f'[[{link.pk}, {link.content_type_id}, "{link.object_id}", "{link.role}", '
+        f'"{link.name}", "{stamp}"]]]'
+    )
+    assert links == 1
+    assert hashed == hashlib.sha256(text.encode()).digest()

@@ -37,6 +37,8 @@ def _canonical(args: tuple[tuple[str, str], ...]) -> str:
     [
         ("audit_insert_record", sql.INSERT_RECORD_ARGS),
         ("audit_insert_records", sql.INSERT_RECORDS_ARGS),
+        ("audit_record_hashes", sql.RECORD_HASHES_ARGS),
+        ("audit_purge_through", sql.PURGE_ARGS),
     ],
 )
 def test_the_installed_function_takes_what_storage_sends(function, args) -> None:
