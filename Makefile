@@ -81,6 +81,7 @@ bench: install
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/activity.py
 	$(BIN)/python bench/export.py
+	$(BIN)/python bench/analysis.py --ingest
 
 clean:
 	rm -rf $(VENV) $(VENV_ST) staticfiles db.sqlite3 .pytest_cache
