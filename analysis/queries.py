@@ -30,6 +30,8 @@ from django.db.models import (
     BigIntegerField,
     Count,
     DateField,
+    DurationField,
+    F,
     Func,
     Max,
     QuerySet,
@@ -64,6 +66,14 @@ class _BitOr(Aggregate):
     output_field = UserSetField()
 
 
+class _UpperMedian(Aggregate):
+    """PostgreSQL's ``percentile_disc(0.5)`` over a descending order: of an even count,
+    the upper of the two middle values, as ``sorted(values)[len // 2]`` picks."""
+
+    template = "percentile_disc(0.5) WITHIN GROUP (ORDER BY %(expressions)s DESC)"
+    output_field = DurationField()
+
+
 class _BitCount(Func):
     function = "BIT_COUNT"
     output_field = BigIntegerField()
@@ -91,13 +101,13 @@ def _hours(queryset: QuerySet[Any], question: Question) -> QuerySet[Any]:
     return queryset.filter(hour__gte=question.since, hour__lt=question.until)
 
 
-def _bucket_of(field: str, question: Question) -> Trunc:
+def _bucket_of(field: str, question: Question) -> Trunc | F:
     """The bucket of a row: a time field truncated in the question's time zone, a day
     field (already a day of the rollups' zone) to its week, or as it is."""
     if field == "day":
-        return Trunc(
-            field, "week" if question.bucket == "week" else "day", output_field=DateField()
-        )
+        if question.bucket != "week":
+            return F(field)  # already a day: truncating would cast every row
+        return Trunc(field, "week", output_field=DateField())
     return Trunc(field, question.bucket, tzinfo=question.tz)
 
 
@@ -314,23 +324,30 @@ def new_users(question: Question) -> dict[str, Any]:
     }
 
 
-def sessions_by_day(question: Question) -> dict[str, Any]:
-    """Sessions per bucket and how long they lasted (first to last record of the day)."""
-    per_bucket: dict[datetime, list[float]] = defaultdict(list)
-    for row in (
-        _sessions(question)
-        .annotate(b=_bucket_of("day", question))
-        .values("b", "first_at", "last_at")
-    ):
-        per_bucket[_key(row["b"], question)].append(
-            (row["last_at"] - row["first_at"]).total_seconds()
-        )
-    lengths = sorted(length for values in per_bucket.values() for length in values)
-    return {
-        "series": [len(per_bucket.get(start, [])) for start in question.buckets()],
-        "median_minutes": round(lengths[len(lengths) // 2] / 60, 1) if lengths else 0,
-        "total": sessions_count(question),
+def sessions_by_day(question: Question, *, total: int | None = None) -> dict[str, Any]:
+    """Sessions per bucket and how long they lasted (first to last record of the day):
+    counted and the median taken by the database, never a row each into Python."""
+    rows = _sessions(question)
+    per_bucket = {
+        _key(row["b"], question): int(row["n"])
+        for row in rows.annotate(b=_bucket_of("day", question)).values("b").annotate(n=Count("id"))
     }
+    return {
+        "series": [per_bucket.get(start, 0) for start in question.buckets()],
+        "median_minutes": round(_median_seconds(rows) / 60, 1),
+        "total": sessions_count(question) if total is None else total,
+    }
+
+
+def _median_seconds(rows: QuerySet[SessionDay]) -> float:
+    """The length of the session-day in the middle (the upper one of an even count)."""
+    if connection.vendor == "postgresql":
+        found = rows.aggregate(m=_UpperMedian(F("last_at") - F("first_at")))["m"]
+        return found.total_seconds() if found is not None else 0.0
+    lengths = sorted(
+        (last - first).total_seconds() for first, last in rows.values_list("first_at", "last_at")
+    )
+    return lengths[len(lengths) // 2] if lengths else 0.0
 
 
 def entities(question: Question, limit: int = 10) -> dict[str, Any]:
@@ -400,7 +417,7 @@ def overview(question: Question) -> dict[str, Any]:
     }
     answer["change"]["new_users"] = change(fresh["total"], before_new)
     answer["new_users"] = fresh
-    answer["sessions"] = sessions_by_day(question)
+    answer["sessions"] = sessions_by_day(question, total=answer["totals"]["sessions"])
     answer["entities"] = entities(question)
     return answer
 
@@ -436,14 +453,13 @@ def errors(
     if status:
         groups = groups.filter(status__in=status)
     found = list(groups)
-    users = _distinct(days.filter(fingerprint__in=[g.fingerprint for g in found]), "fingerprint")
     rows: list[dict[str, Any]] = [
         {
             "fingerprint": group.fingerprint,
             "type": group.type_id,
             "message": group.message or "",
             "count": counts.get(group.fingerprint, 0),
-            "users": users.get(group.fingerprint, 0),
+            "users": 0,
             "first_seen": group.first_seen,
             "last_seen": group.last_seen,
             "status": group.status,
@@ -451,20 +467,26 @@ def errors(
         }
         for group in found
     ]
-    key = {
-        "count": "count",
-        "users": "users",
-        "last_seen": "last_seen",
-        "first_seen": "first_seen",
-    }[sort]
-    rows.sort(key=lambda row: (row[key], row["fingerprint"]), reverse=True)
+
+    def count_users(of: list[dict[str, Any]]) -> None:
+        names = [row["fingerprint"] for row in of]
+        users = _distinct(days.filter(fingerprint__in=names), "fingerprint")
+        for row in of:
+            row["users"] = users.get(row["fingerprint"], 0)
+
+    if sort == "users":  # every group's users are needed to sort; else the page's only
+        count_users(rows)
+    rows.sort(key=lambda row: (row[sort], row["fingerprint"]), reverse=True)
     page = rows[offset : offset + limit + 1]
+    if sort != "users":
+        count_users(page)
     names = dict(
         EventType.objects.filter(pk__in={r["type"] for r in page}).values_list("pk", "name")
     )
+    lines = trends([row["fingerprint"] for row in page], question)
     for row in page:
         row["type"] = names.get(row["type"], row["type"])
-        row["trend"] = trend(row["fingerprint"], question)
+        row["trend"] = lines[row["fingerprint"]]
     return page[:limit], len(page) > limit
 
 
@@ -484,14 +506,21 @@ def _fingerprints_of_users(question: Question) -> list[str]:
 
 
 def trend(fingerprint: str, question: Question) -> list[int]:
-    per_bucket = {
-        _key(row["b"], question): int(row["n"])
-        for row in _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
+    return trends([fingerprint], question)[fingerprint]
+
+
+def trends(fingerprints: list[str], question: Question) -> dict[str, list[int]]:
+    """Each error group's occurrences per bucket of the period, in one query."""
+    per_bucket: dict[str, dict[datetime, int]] = {name: {} for name in fingerprints}
+    for row in (
+        _days(ErrorDay.objects.filter(fingerprint__in=fingerprints), question)
         .annotate(b=_bucket_of("day", question))
-        .values("b")
+        .values("fingerprint", "b")
         .annotate(n=Sum("events"))
-    }
-    return [per_bucket.get(start, 0) for start in question.buckets()]
+    ):
+        per_bucket[row["fingerprint"]][_key(row["b"], question)] = int(row["n"])
+    starts = question.buckets()
+    return {name: [counts.get(start, 0) for start in starts] for name, counts in per_bucket.items()}
 
 
 def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:

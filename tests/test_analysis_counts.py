@@ -3,13 +3,15 @@ day, week and hour, in UTC and in New York, filtered by type, level, user and gr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group, User
 
+import audit
 from analysis import rollups
 from analysis.models import TypeHour, UserDay
+from audit import AuditContext, bind
 from tests.analysis_helpers import api, at, usage
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +154,29 @@ def test_rollups_equal_a_rebuild_from_the_records(story) -> None:
         sorted(TypeHour.objects.values_list("hour", "type_id", "level", "events")),
         sorted(UserDay.objects.values_list("day", "user_id", "events")),
     ) == folded
+
+
+@pytest.mark.django_db
+def test_sessions_per_day_and_their_median_length(user) -> None:
+    """Counted and the median taken by the database: of an even count, the upper middle."""
+    from analysis import period, queries
+    from audit import sessions
+    from audit.context import SessionRef
+    from audit.models import SessionKind
+
+    day = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    for n, minutes in enumerate((10, 20, 30, 40)):
+        start = day + timedelta(hours=n)
+        with audit.backdated(start):
+            opened = sessions.open_session(user, SessionKind.BROWSER)
+        ref = SessionRef(pk=opened.pk, uuid=opened.uuid, user_id=user.pk)
+        for moment in (start, start + timedelta(minutes=minutes)):
+            with audit.backdated(moment), bind(AuditContext(user=user, session=ref)):
+                audit.log("log", "x")
+    question = period.parse(
+        {"since": "2026-03-01", "until": "2026-03-07", "tz": "UTC"}, now=day + timedelta(days=5)
+    )
+    queries.usage(question)  # folds
+    answer = queries.sessions_by_day(question)
+    assert answer["series"] == [0, 0, 0, 4, 0, 0] and answer["total"] == 4
+    assert answer["median_minutes"] == 30.0
