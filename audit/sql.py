@@ -195,6 +195,7 @@ SEAL_LOCK = 0x617564697473656C  # "auditsel"
 SEAL_LOCK_HOLDERS = f"""
 SELECT virtualtransaction FROM pg_locks
 WHERE locktype = 'advisory' AND objsubid = 1 AND granted AND pid <> pg_backend_pid()
+  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND ((classid::bigint << 32) | objid::bigint) = {SEAL_LOCK}
 """
 SEAL_GUARD = f"""
@@ -318,41 +319,3 @@ END;
 $$ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp;
 """
 PURGE_ARGS = (("p_last_record_id", "bigint"), ("p_ended_before", "timestamptz"))
-
-
-# --- integrity: each record's hash, computed where the record is ----------------------------
-
-# The seals' hash of each record on PostgreSQL (``audit.seals``): SHA-256 of the UTF-8 text
-# of a ``jsonb`` array of every stored column and the record's links, times in UTC to the
-# microsecond. Computed by the database, so the sealer reads 32 bytes a record instead of
-# every column (a few microseconds a record instead of some 80 in Python: sealing then
-# costs ingest next to nothing). ``jsonb``'s text form is fixed: keys ordered by length,
-# then bytes; ", " and ": " between items.
-RECORD_HASHES_ARGS = (("p_after", "bigint"), ("p_upto", "bigint"), ("p_limit", "integer"))
-RECORD_HASHES = """
-CREATE OR REPLACE FUNCTION audit_record_hashes(p_after bigint, p_upto bigint, p_limit integer)
-RETURNS TABLE (record_id bigint, hash bytea, links integer, stored_us bigint) AS $$
-    SELECT r.id,
-        sha256(convert_to(jsonb_build_array(
-            r.id, r.uuid, r.type_id, r.level, r.message, r.params, r.changes,
-            r.stack_trace, r.fingerprint, r.user_id, r.session_id,
-            to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-            to_char(r.client_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-            r.source, r.request_id, coalesce(l.links, '[]'::jsonb)
-        )::text, 'UTF8')),
-        coalesce(l.n, 0)::integer,
-        (extract(epoch FROM r.created_at) * 1000000)::bigint
-    FROM audit_auditrecord r
-    LEFT JOIN LATERAL (
-        SELECT jsonb_agg(jsonb_build_array(
-                   e.id, e.content_type_id, e.object_id, e.role, e.name,
-                   to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
-               ) ORDER BY e.id) AS links,
-               count(*) AS n
-        FROM audit_entitylink e WHERE e.record_id = r.id
-    ) l ON true
-    WHERE r.id > p_after AND r.id <= p_upto
-    ORDER BY r.id
-    LIMIT p_limit;
-$$ LANGUAGE sql STABLE;
-"""

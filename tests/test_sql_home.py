@@ -37,7 +37,6 @@ def _canonical(args: tuple[tuple[str, str], ...]) -> str:
     [
         ("audit_insert_record", sql.INSERT_RECORD_ARGS),
         ("audit_insert_records", sql.INSERT_RECORDS_ARGS),
-        ("audit_record_hashes", sql.RECORD_HASHES_ARGS),
         ("audit_purge_through", sql.PURGE_ARGS),
     ],
 )
