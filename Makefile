@@ -57,7 +57,7 @@ test-browser: install
 
 ## test-sqlite: the suite on SQLite and the local-memory cache, whatever the environment says
 test-sqlite: $(TEST_DEPS)
-	env -u DATABASE_URL -u REDIS_URL -u AUDIT_TEST_OWNER_URL $(BIN)/pytest -m "not browser"
+	env -u DATABASE_URL -u REDIS_URL -u AUDIT_TEST_OWNER_URL $(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
