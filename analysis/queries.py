@@ -305,10 +305,19 @@ def sessions_count(question: Question) -> int:
 # --- the overview page's other figures ---------------------------------------------------
 
 
-def new_users(question: Question) -> dict[str, Any]:
+def _first_seen(question: Question) -> QuerySet[UserFirstSeen]:
     rows = UserFirstSeen.objects.filter(first_at__gte=question.since, first_at__lt=question.until)
     if question.filtered_by_user:
         rows = rows.filter(user_id__in=question.users or [])
+    return rows
+
+
+def new_users_count(question: Question) -> int:
+    return _first_seen(question).count()
+
+
+def new_users(question: Question) -> dict[str, Any]:
+    rows = _first_seen(question)
     per_bucket = {
         _key(row["b"], question): row["n"]
         for row in rows.annotate(b=_bucket_of("first_at", question))
@@ -410,7 +419,7 @@ def overview(question: Question) -> dict[str, Any]:
     _, _, before = _series(previous)
     before["sessions"] = sessions_count(previous)
     fresh = new_users(question)
-    before_new = new_users(previous)["total"]
+    before_new = new_users_count(previous)  # the previous period needs only its total
     answer["previous"] = {**before, "new_users": before_new}
     answer["change"] = {
         key: change(answer["totals"][key], before[key]) for key in ("events", "users", "sessions")
