@@ -1146,26 +1146,28 @@ def main(argv: list[str] | None = None) -> int:
             f"HTTP {config.label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s",
             flush=True,
         )
+
+    def http_phase(label: str, seal_every: float = 0.0) -> HttpRun:
+        """One more HTTP phase on the first server set-up, for the comparisons below."""
+        config = args.server[0]
+        run = run_http(
+            config,
+            env=env,
+            url=url,
+            fixture=fixture,
+            batches=batches,
+            sizes=sizes,
+            warmup=warmup,
+            warmup_sizes=warmup_sizes,
+            connections=args.connections or default_connections(config),
+            expected_links=links,
+            seal_every=seal_every,
+        )
+        print(f"HTTP {label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s")
+        return run
+
     rule_runs: list[HttpRun] = []
     if args.rules:
-        config = args.server[0]
-
-        def http_phase(label: str) -> HttpRun:
-            run = run_http(
-                config,
-                env=env,
-                url=url,
-                fixture=fixture,
-                batches=batches,
-                sizes=sizes,
-                warmup=warmup,
-                warmup_sizes=warmup_sizes,
-                connections=args.connections or default_connections(config),
-                expected_links=links,
-            )
-            print(f"HTTP {label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s")
-            return run
-
         install_rules(fixture, on=True)
         try:
             rule_runs.append(http_phase("with rules"))
@@ -1174,25 +1176,10 @@ def main(argv: list[str] | None = None) -> int:
         rule_runs.append(http_phase("without rules, again"))
     seal_ratios: list[tuple[float, float, float]] = []  # (with, without, ratio) a round
     if args.sealing:
-        config = args.server[0]
 
         def sealing_phase(every: float) -> float:
-            run = run_http(
-                config,
-                env=env,
-                url=url,
-                fixture=fixture,
-                batches=batches,
-                sizes=sizes,
-                warmup=warmup,
-                warmup_sizes=warmup_sizes,
-                connections=args.connections or default_connections(config),
-                expected_links=links,
-                seal_every=every,
-            )
             label = "with sealing every 1 s" if every else "without sealing"
-            print(f"HTTP {label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s")
-            return run.events_per_second
+            return http_phase(label, seal_every=every).events_per_second
 
         for number in range(args.sealing):
             # Alternate the order (AB, BA, ...) so that a drift of the machine cancels.
