@@ -521,15 +521,18 @@ def trend(fingerprint: str, question: Question) -> list[int]:
 def trends(fingerprints: list[str], question: Question) -> dict[str, list[int]]:
     """Each error group's occurrences per bucket of the period, in one query."""
     per_bucket: dict[str, dict[datetime, int]] = {name: {} for name in fingerprints}
+    starts: dict[Any, datetime] = {}  # a bucket's start, worked out once per bucket
     for row in (
         _days(ErrorDay.objects.filter(fingerprint__in=fingerprints), question)
         .annotate(b=_bucket_of("day", question))
         .values("fingerprint", "b")
         .annotate(n=Sum("events"))
     ):
-        per_bucket[row["fingerprint"]][_key(row["b"], question)] = int(row["n"])
-    starts = question.buckets()
-    return {name: [counts.get(start, 0) for start in starts] for name, counts in per_bucket.items()}
+        if (start := starts.get(row["b"])) is None:
+            start = starts[row["b"]] = _key(row["b"], question)
+        per_bucket[row["fingerprint"]][start] = int(row["n"])
+    buckets = question.buckets()
+    return {name: [counts.get(b, 0) for b in buckets] for name, counts in per_bucket.items()}
 
 
 def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
