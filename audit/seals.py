@@ -22,9 +22,9 @@ and ``changes`` exactly as the database gives their stored JSON as text (Postgre
 ``jsonb``'s text form), ``null`` when empty; times in UTC to the microsecond,
 ``"2026-12-01T10:00:00.000000Z"``; links in id order. The same code builds it on every
 database, from the columns read as stored (no datetime or parsed JSON per value: about
-20 microseconds a record in Python, 5 in PostgreSQL). A seal's digest is the SHA-256
-hex of ``previous digest + "\\n"`` followed by the 32-byte hashes of its records in id
-order. A seal holds at most ``BLOCK`` records, all of one UTC day.
+20 microseconds a record in Python, 5 in PostgreSQL; through the ORM it was 80). A
+seal's digest is the SHA-256 hex of ``previous digest + "\\n"`` followed by the 32-byte
+hashes of its records in id order. A seal holds at most ``BLOCK`` records, all of one UTC day.
 
 **Late commits.** Record ids are handed out before commit, so a transaction that started
 first may commit last, with a lower id than records already visible. Sealing past it
@@ -38,11 +38,8 @@ seals up to that id. On SQLite writers are serialized, so what is visible is fin
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -328,45 +325,6 @@ def _seal_block(start: int, top: int, previous: str) -> Seal | None:
         created_at=clock.now(),
         record=record_id,
     )
-
-
-BACKGROUND_NICENESS = 10  # the sealer's CPU priority under the beat task (Linux nice)
-
-
-def seal_yielding(*, niceness: int = BACKGROUND_NICENESS) -> Sealed:
-    """``seal()`` in a thread of its own at a lower CPU priority, for the beat task.
-
-    Sealing reads and hashes every record once, some 20 microseconds each in Python: on
-    a machine that ingest keeps busy, that time would come out of ingest. At nice 10 the
-    thread yields to serving and catches up as soon as there is room (Linux sets nice
-    per thread; elsewhere it runs as it is). Its database connection is its own, closed
-    when it is done."""
-    found: list[Sealed] = []
-    failed: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            _lower_priority(niceness)
-            found.append(seal())
-        except BaseException as exc:
-            failed.append(exc)
-        finally:
-            connection.close()
-
-    worker = threading.Thread(target=work, name="audit-sealer")
-    worker.start()
-    worker.join()
-    if failed:
-        raise failed[0]
-    return found[0]
-
-
-def _lower_priority(niceness: int) -> None:
-    if not hasattr(os, "setpriority"):
-        return
-    me = threading.get_native_id()
-    with contextlib.suppress(OSError):  # never raise it: that needs a privilege
-        os.setpriority(os.PRIO_PROCESS, me, max(niceness, os.getpriority(os.PRIO_PROCESS, me)))
 
 
 # --- verifying ------------------------------------------------------------------------------

@@ -15,9 +15,8 @@ def flush_dropped_counts() -> int:
 
 @shared_task(name="audit.seal", ignore_result=True)
 def seal() -> int:
-    """Seal what was stored since the last seal (every minute, from beat), at a lower
-    CPU priority than serving (``seals.seal_yielding``)."""
+    """Seal what was stored since the last seal (every minute, from beat)."""
     try:
-        return seals.seal_yielding().records
+        return seals.seal().records
     except seals.SealDeferred:
         return 0  # inserts in flight too long: the next minute seals it

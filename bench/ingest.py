@@ -792,7 +792,7 @@ def seal_loop(every: float) -> None:
     signal.signal(signal.SIGTERM, report)
     while True:
         with contextlib.suppress(seals.SealDeferred):  # in flight too long: next time
-            sealed[0] += seals.seal_yielding().records  # as the beat task seals
+            sealed[0] += seals.seal().records  # as the beat task seals
         time.sleep(every)
 
 
