@@ -356,6 +356,23 @@ def test_nul_in_catalog_bodies_is_a_400_that_names_the_field(token_client: APICl
     assert share.status_code == 400
 
 
+def test_nul_in_a_switch_group_name_is_a_400_and_changes_nothing(
+    staff_client: APIClient, group
+) -> None:
+    """A group name is looked up in the database; a NUL in it must not reach PostgreSQL."""
+    path = "/api/audit/event-types/dialog-ok/"
+    response = staff_client.patch(
+        path,
+        {"enabled": False, "disabled_for_groups": [group.name, "a\x00b"]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "NUL" in response.json()["disabled_for_groups"][0]
+    after = staff_client.get(path).json()
+    assert after["enabled"] is True
+    assert after["disabled_for_groups"] == []
+
+
 # --- 5. the HTML pages' 400, 403 and 404 ----------------------------------------------
 
 

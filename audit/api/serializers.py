@@ -157,10 +157,25 @@ class IngestResultSerializer(serializers.Serializer[dict[str, Any]]):
     rejected = serializers.ListField(child=serializers.DictField())
 
 
+class GroupNameField(serializers.SlugRelatedField[Group]):
+    """A group, named. A name holding a NUL is refused before the lookup: PostgreSQL
+    cannot compare such text, and the lookup would end in a 500 instead of a 400."""
+
+    default_error_messages = {
+        **serializers.SlugRelatedField.default_error_messages,
+        "null_characters": "Group names never contain a NUL character.",
+    }
+
+    def to_internal_value(self, data: Any) -> Group:
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("null_characters")
+        return super().to_internal_value(data)
+
+
 class EventTypeSerializer(serializers.ModelSerializer[EventType]):
     """A type's switches, as the staff API reads and changes them."""
 
-    disabled_for_groups = serializers.SlugRelatedField(
+    disabled_for_groups = GroupNameField(
         source="disabled_for",
         slug_field="name",
         many=True,
