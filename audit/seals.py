@@ -58,6 +58,7 @@ HORIZON_POLL = 0.02  # seconds between two looks at who holds the seal lock
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = 86_400_000_000  # microseconds: a UTC day starts at a multiple of it
 _text = json.encoder.encode_basestring  # a JSON string, no ASCII escaping (C)
 
 
@@ -105,20 +106,38 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 LINK_COLUMNS = ("id", "content_type_id", "object_id", "role", "name", "created_at")
 
-# The stored columns as ``canonical`` wants them, read in one pass without building a
-# Python object per value the hash does not need (no datetimes, no parsed JSON).
-_RECORDS_POSTGRESQL = (
-    "SELECT id, uuid::text, type_id, level, message, params::text, changes::text, "
-    "stack_trace, fingerprint, user_id, session_id, "
-    "(extract(epoch FROM created_at) * 1000000)::bigint, "
-    "(extract(epoch FROM client_time) * 1000000)::bigint, source, request_id "
-    "FROM audit_auditrecord WHERE id > %s AND id <= %s ORDER BY id LIMIT %s"
+# PostgreSQL builds the same text and hashes it itself, so that no record travels to
+# Python: only its id, hash, number of links and time do. ``to_json(text)`` escapes as
+# ``encode_basestring`` does (``"``, ``\\`` and control characters, ``\\u00XX`` in lower
+# case); ``jsonb::text`` is the stored JSON as ``canonical`` gets it. ``records_between``
+# on PostgreSQL gives what ``canonical`` gives for the same rows (a test compares them).
+_STAMP = "to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_HASHES_POSTGRESQL = f"""
+WITH r AS (
+  SELECT * FROM audit_auditrecord WHERE id > %s AND id <= %s ORDER BY id LIMIT %s
+), l AS (
+  SELECT record_id, count(*) AS n, string_agg(
+    '[' || id || ', ' || content_type_id || ', ' || to_json(object_id)::text || ', '
+    || to_json(role)::text || ', ' || to_json(name)::text || ', "'
+    || {_STAMP.format("created_at")} || '"]', ', ' ORDER BY id) AS shown
+  FROM audit_entitylink
+  WHERE record_id >= (SELECT min(id) FROM r) AND record_id <= (SELECT max(id) FROM r)
+  GROUP BY record_id
 )
-_LINKS_POSTGRESQL = (
-    "SELECT record_id, id, content_type_id, object_id, role, name, "
-    "(extract(epoch FROM created_at) * 1000000)::bigint "
-    "FROM audit_entitylink WHERE record_id >= %s AND record_id <= %s ORDER BY record_id, id"
-)
+SELECT r.id, sha256(convert_to(
+  '[' || r.id || ', "' || r.uuid::text || '", ' || r.type_id || ', '
+  || to_json(r.level)::text || ', ' || to_json(r.message)::text || ', '
+  || r.params::text || ', ' || coalesce(r.changes::text, 'null') || ', '
+  || to_json(r.stack_trace)::text || ', ' || to_json(r.fingerprint)::text || ', '
+  || coalesce(r.user_id::text, 'null') || ', ' || coalesce(r.session_id::text, 'null')
+  || ', "' || {_STAMP.format("r.created_at")} || '", '
+  || coalesce('"' || {_STAMP.format("r.client_time")} || '"', 'null') || ', '
+  || to_json(r.source)::text || ', ' || to_json(r.request_id)::text || ', ['
+  || coalesce(l.shown, '') || ']]', 'UTF8')),
+  coalesce(l.n, 0), (extract(epoch FROM r.created_at) * 1000000)::bigint
+FROM r LEFT JOIN l ON l.record_id = r.id
+ORDER BY r.id
+"""
 _RECORDS_OTHER = (
     "SELECT id, uuid, type_id, level, message, params, changes, stack_trace, fingerprint, "
     "user_id, session_id, created_at, client_time, source, request_id "
@@ -149,39 +168,45 @@ def _uuid_text(value: Any) -> str:
 
 
 def _read(low: int, high: int) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
-    """Each record with ``low <= id <= high`` and its links, in id order, as stored."""
-    postgresql = connection.vendor == "postgresql"
-    records, links_query = (
-        (_RECORDS_POSTGRESQL, _LINKS_POSTGRESQL) if postgresql else (_RECORDS_OTHER, _LINKS_OTHER)
-    )
+    """Each record with ``low <= id <= high`` and its links, in id order, as
+    ``canonical`` wants them (the databases other than PostgreSQL)."""
     after = low - 1
     while after < high:
         with connection.cursor() as cursor:
-            cursor.execute(records, [after, high, READ])
+            cursor.execute(_RECORDS_OTHER, [after, high, READ])
             rows = cursor.fetchall()
             if not rows:
                 return
-            cursor.execute(links_query, [rows[0][0], rows[-1][0]])
+            cursor.execute(_LINKS_OTHER, [rows[0][0], rows[-1][0]])
             links: dict[int, list[tuple[Any, ...]]] = {}
             for link in cursor.fetchall():
-                own = link[1:] if postgresql else (*link[1:6], _micros(link[6]))
-                links.setdefault(link[0], []).append(own)
+                links.setdefault(link[0], []).append((*link[1:6], _micros(link[6])))
         for row in rows:
-            if not postgresql:
-                row = (
-                    row[0], _uuid_text(row[1]), *row[2:11], _micros(row[11]),
-                    _micros(row[12]), *row[13:],
-                )  # fmt: skip
+            row = (
+                row[0], _uuid_text(row[1]), *row[2:11], _micros(row[11]),
+                _micros(row[12]), *row[13:],
+            )  # fmt: skip
             yield row, links.get(row[0], [])
         after = rows[-1][0]
 
 
-def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, datetime]]:
-    """(id, 32-byte hash, number of links, time) of each record with ``low <= id <=
-    high``, in id order."""
+def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, int]]:
+    """(id, 32-byte hash, number of links, time in microseconds since 1970 UTC) of each
+    record with ``low <= id <= high``, in id order."""
+    if connection.vendor == "postgresql":
+        after = low - 1
+        while after < high:
+            with connection.cursor() as cursor:
+                cursor.execute(_HASHES_POSTGRESQL, [after, high, READ])
+                rows = cursor.fetchall()
+            if not rows:
+                return
+            for pk, hashed, links, micros in rows:
+                yield pk, bytes(hashed), links, micros
+            after = rows[-1][0]
+        return
     for row, links in _read(low, high):
-        digest_of = hashlib.sha256(canonical(row, links)).digest()
-        yield row[0], digest_of, len(links), _EPOCH + timedelta(microseconds=row[11])
+        yield row[0], hashlib.sha256(canonical(row, links)).digest(), len(links), row[11]
 
 
 def ranges(ids: list[int]) -> str:
@@ -280,14 +305,14 @@ def _seal_block(start: int, top: int, previous: str) -> Seal | None:
     ids: list[int] = []
     hashes: list[bytes] = []
     links = 0
-    last_at: datetime | None = None
+    last_at = 0
     day = None
     for pk, h, link_count, at in records_between(start, top):
         # A block holds one day's records at most, so that the retention purge, which
         # removes whole blocks, can remove every day it should.
         if day is None:
-            day = at.astimezone(UTC).date()
-        elif at.astimezone(UTC).date() != day:
+            day = at // _DAY
+        elif at // _DAY != day:
             break
         ids.append(pk)
         hashes.append(h)
@@ -297,7 +322,6 @@ def _seal_block(start: int, top: int, previous: str) -> Seal | None:
             break
     if not ids:
         return None
-    assert last_at is not None
     value = digest(previous, hashes)
     from .logger import log  # the seal's digest goes out as a record (the witness)
 
@@ -319,7 +343,7 @@ def _seal_block(start: int, top: int, previous: str) -> Seal | None:
         links=links,
         record_ids=ranges(ids),
         record_hashes=b"".join(h[:8] for h in hashes),
-        last_at=last_at,
+        last_at=_EPOCH + timedelta(microseconds=last_at),
         previous=previous,
         digest=value,
         created_at=clock.now(),

@@ -180,3 +180,39 @@ def test_sessions_per_day_and_their_median_length(user) -> None:
     answer = queries.sessions_by_day(question)
     assert answer["series"] == [0, 0, 0, 4, 0, 0] and answer["total"] == 4
     assert answer["median_minutes"] == 30.0
+
+
+def test_the_entity_panel_counts_uses_and_changes_exactly(staff) -> None:
+    """Kinds, the most used and the most changed entities of the period, from one pass
+    over the entity rollup: a change is a change-shaped type linking its entity in no
+    role; every link is a use; a link outside the period counts nothing."""
+    from zoneinfo import ZoneInfo
+
+    from analysis import queries
+    from analysis.period import Question
+
+    u = User.objects.create_user("u")
+    busy, calm, quiet = (Group.objects.create(name=name) for name in ("busy", "calm", "quiet"))
+    at(u, t(2, 10), "group-edited", entities=[busy])
+    at(u, t(2, 11), "group-edited", entities=[busy])
+    at(u, t(3, 9), "group-edited", entities=[calm])
+    at(u, t(3, 10), "log", entities=[busy, calm, quiet])
+    at(u, t(3, 11), "log", entities=[quiet, ("user", u.pk, "reviewer")])
+    at(u, t(4, 12), "group-edited", entities=[("group", quiet.pk, "reviewer")])  # a role: a use
+    at(u, t(6, 12), "group-edited", entities=[quiet])  # after the period
+    rollups.fold()
+    question = Question(since=t(2, 0), until=t(5, 0), bucket="day", tz=ZoneInfo("UTC"))
+    answer = queries.entities(question, limit=2)
+    assert answer["kinds"] == [
+        {"kind": "group", "used": 5, "changed": 3},
+        {"kind": "user", "used": 1, "changed": 0},
+    ]
+    assert [(row["name"], row["events"]) for row in answer["used"]] == [("busy", 3), ("quiet", 3)]
+    assert [(row["kind"], row["id"]) for row in answer["used"]] == [
+        ("group", str(busy.pk)),
+        ("group", str(quiet.pk)),
+    ]
+    assert [(row["name"], row["events"]) for row in answer["changed"]] == [
+        ("busy", 2),
+        ("calm", 1),
+    ]

@@ -233,3 +233,67 @@ def test_the_beat_task_seals_what_is_new(user) -> None:
     assert tasks.seal() == 3
     assert tasks.seal() == 1  # the first seal's own trail-sealed record
     assert seals.verify().ok
+
+
+_COLUMNS_AS_STORED = (
+    "SELECT id, uuid::text, type_id, level, message, params::text, changes::text, "
+    "stack_trace, fingerprint, user_id, session_id, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint, "
+    "(extract(epoch FROM client_time) * 1000000)::bigint, source, request_id "
+    "FROM audit_auditrecord WHERE id >= %s ORDER BY id"
+)
+_LINKS_AS_STORED = (
+    "SELECT record_id, id, content_type_id, object_id, role, name, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint "
+    "FROM audit_entitylink WHERE record_id >= %s ORDER BY record_id, id"
+)
+
+
+@pytest.mark.django_db
+def test_postgresql_hashes_exactly_what_canonical_hashes(user, token_client, group) -> None:
+    """PostgreSQL builds the canonical text itself (no record travels to Python); every
+    escape, null and time must come out as ``canonical`` writes it, or a trail sealed on
+    one path would fail verification on the other."""
+    import hashlib
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite hashes through canonical() itself")
+    group.name = 'g "\\ \x01\x1f\x7f\n\t é ☃ 😀'
+    group.save()
+    first = audit.log(
+        "log",
+        'quotes " backslash \\ controls \x01\x08\x0c\x1f\x7f tab\t cr\r lf\n é ☃ 😀 \u2028',
+        {"nested": {"é": ["\x02", 1.5, None, True]}, "big": 10**20},
+        entities=[user, group, ("user", user.pk, "reviewer")],
+        stack_trace="Error: x\n    at f (https://h/a.js:1:2)",
+        changes={"name": {"old": "a\x03", "new": "b"}},
+    )
+    audit.log("log", "", {}, user=None)
+    response = token_client.post(
+        "/api/audit/events/",
+        [
+            {
+                "type": "log",
+                "message": "with client time",
+                "timestamp": "2026-01-02T03:04:05.123456Z",
+            },
+            {"type": "log", "message": "at a whole second", "timestamp": "2026-01-02T03:04:05Z"},
+        ],
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    with connection.cursor() as cursor:
+        cursor.execute(_COLUMNS_AS_STORED, [first])
+        rows = cursor.fetchall()
+        cursor.execute(_LINKS_AS_STORED, [first])
+        links: dict[int, list[tuple]] = {}
+        for link in cursor.fetchall():
+            links.setdefault(link[0], []).append(link[1:])
+    assert len(rows) >= 4
+    assert any(row[12] is not None for row in rows), "a client time is hashed"
+    expected = [
+        (row[0], hashlib.sha256(seals.canonical(row, links.get(row[0], []))).digest(),
+         len(links.get(row[0], [])), row[11])
+        for row in rows
+    ]  # fmt: skip
+    assert list(seals.records_between(first, rows[-1][0])) == expected
