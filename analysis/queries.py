@@ -80,7 +80,7 @@ class _BitCount(Func):
 
 def _day_grain(question: Question) -> bool:
     """Whether day rollups answer exactly: day or week buckets in their own time zone."""
-    return question.bucket != "hour" and str(question.tz.key) == rollups.state().time_zone
+    return question.bucket != "hour" and str(question.tz.key) == str(rollups.zone().key)
 
 
 def _type_level(queryset: QuerySet[Any], question: Question) -> QuerySet[Any]:
@@ -142,6 +142,10 @@ def _distinct(queryset: QuerySet[Any], group: str | None) -> dict[Any, int]:
 def usage(question: Question) -> dict[str, Any]:
     """The contract's usage answer: totals, every bucket, the types, the users."""
     rollups.fold()
+    return _usage(question, sessions_count(question))
+
+
+def _usage(question: Question, sessions: int) -> dict[str, Any]:
     series_events, series_users, totals = _series(question)
     starts = question.buckets()
     return {
@@ -149,7 +153,7 @@ def usage(question: Question) -> dict[str, Any]:
         "until": question.until,
         "bucket": question.bucket,
         "tz": str(question.tz.key),
-        "totals": {**totals, "sessions": sessions_count(question)},
+        "totals": {**totals, "sessions": sessions},
         "series": [
             {
                 "start": start,
@@ -182,6 +186,20 @@ def _series(question: Question) -> tuple[dict[datetime, int], dict[datetime, int
     users = {_key(key, question): count for key, count in per_bucket.items()}
     total_users = _distinct(bitmaps, None).get(None, 0)
     return events, users, {"events": sum(events.values()), "users": total_users}
+
+
+def _totals(question: Question) -> dict[str, int]:
+    """The period's events and distinct users, without a series (the previous period)."""
+    if question.filtered_by_user:
+        return _series_of_users(question)[2]
+    events = _type_level(_hours(TypeHour.objects.all(), question), question).aggregate(
+        n=Sum("events")
+    )["n"]
+    if _day_grain(question):
+        bitmaps = _type_level(_days(UsersDay.objects.all(), question), question)
+    else:
+        bitmaps = _type_level(_hours(UsersHour.objects.all(), question), question)
+    return {"events": int(events or 0), "users": _distinct(bitmaps, None).get(None, 0)}
 
 
 def _series_of_users(
@@ -332,30 +350,37 @@ def new_users(question: Question) -> dict[str, Any]:
     }
 
 
-def sessions_by_day(question: Question, *, total: int | None = None) -> dict[str, Any]:
-    """Sessions per bucket and how long they lasted (first to last record of the day):
-    counted and the median taken by the database, never a row each into Python."""
+def sessions_by_day(question: Question) -> dict[str, Any]:
+    """Sessions per bucket, how many in all and how long they lasted (first to last
+    record of the day): counted and the median taken by the database, never a row each
+    into Python; the total and the median in one statement."""
     rows = _sessions(question)
     per_bucket = {
         _key(row["b"], question): int(row["n"])
         for row in rows.annotate(b=_bucket_of("day", question)).values("b").annotate(n=Count("id"))
     }
+    total, median = _total_and_median(rows)
     return {
         "series": [per_bucket.get(start, 0) for start in question.buckets()],
-        "median_minutes": round(_median_seconds(rows) / 60, 1),
-        "total": sessions_count(question) if total is None else total,
+        "median_minutes": round(median / 60, 1),
+        "total": total,
     }
 
 
-def _median_seconds(rows: QuerySet[SessionDay]) -> float:
-    """The length of the session-day in the middle (the upper one of an even count)."""
+def _total_and_median(rows: QuerySet[SessionDay]) -> tuple[int, float]:
+    """Distinct sessions, and the length in seconds of the session-day in the middle
+    (the upper one of an even count)."""
     if connection.vendor == "postgresql":
-        found = rows.aggregate(m=_UpperMedian(F("last_at") - F("first_at")))["m"]
-        return found.total_seconds() if found is not None else 0.0
+        found = rows.aggregate(
+            n=Count("session_id", distinct=True), m=_UpperMedian(F("last_at") - F("first_at"))
+        )
+        median = found["m"].total_seconds() if found["m"] is not None else 0.0
+        return int(found["n"] or 0), median
     lengths = sorted(
         (last - first).total_seconds() for first, last in rows.values_list("first_at", "last_at")
     )
-    return lengths[len(lengths) // 2] if lengths else 0.0
+    total = int(rows.aggregate(n=Count("session_id", distinct=True))["n"] or 0)
+    return total, lengths[len(lengths) // 2] if lengths else 0.0
 
 
 # The entity panel from one pass over the period's entity-days (it was three: the
@@ -441,9 +466,11 @@ def change(now: int, before: int) -> float | None:
 
 def overview(question: Question) -> dict[str, Any]:
     """Everything the overview page shows, with each total against the previous period."""
-    answer = usage(question)
+    rollups.fold()
+    sessions = sessions_by_day(question)
+    answer = _usage(question, sessions["total"])
     previous = question.previous()
-    _, _, before = _series(previous)
+    before = _totals(previous)
     before["sessions"] = sessions_count(previous)
     fresh = new_users(question)
     before_new = new_users_count(previous)  # the previous period needs only its total
@@ -453,7 +480,7 @@ def overview(question: Question) -> dict[str, Any]:
     }
     answer["change"]["new_users"] = change(fresh["total"], before_new)
     answer["new_users"] = fresh
-    answer["sessions"] = sessions_by_day(question, total=answer["totals"]["sessions"])
+    answer["sessions"] = sessions
     answer["entities"] = entities(question)
     return answer
 

@@ -107,6 +107,25 @@ def test_a_removed_seal_is_caught(user) -> None:
     assert code == 1 and "does not follow" in text
 
 
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_ids_left_unused_are_jumped_over(user) -> None:
+    """Records are read by id ranges of ``READ``: a gap of several ranges (rolled back
+    inserts, a sequence moved on) is jumped over, and nothing after it is left out."""
+    before = audit.log("log", "before the gap", user=user)
+    _as_superuser(
+        "SELECT setval(pg_get_serial_sequence('audit_auditrecord', 'id'), %s)",
+        [before + 3 * seals.READ + 7],
+    )
+    after = audit.log("log", "after the gap", user=user)
+    assert after > before + 3 * seals.READ
+    sealed = seals.seal()
+    assert sealed.records == AuditRecord.objects.filter(id__lte=after).count()
+    assert Seal.objects.get().last_record_id == after
+    assert [pk for pk, *_ in seals.records_between(before, after)] == [before, after]
+    assert seals.verify().ok
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 def test_a_late_commit_is_never_left_out_of_a_seal(user) -> None:
