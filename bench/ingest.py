@@ -769,22 +769,37 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_cpu_seconds() -> float:
+    """CPU time every core of this machine spent busy (not idle, not waiting), /proc/stat."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def seal_loop(every: float) -> None:
     """The sealer process: seal as the beat task does, sleep, until terminated; then the
-    CPU it used in Python."""
+    CPU it used, in Python and in its PostgreSQL backend (the same machine's ``/proc``):
+    what sealing takes from ingest on a machine that ingest keeps busy."""
     sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
+    from django.db import connection
+
     from audit import seals
 
-    started = _cpu_seconds(os.getpid())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = int(cursor.fetchone()[0])
+    started = _cpu_seconds(os.getpid()), _cpu_seconds(backend)
     sealed = [0]
 
     def report(*_: Any) -> None:
-        own = _cpu_seconds(os.getpid())
+        own, server = _cpu_seconds(os.getpid()) - started[0], _cpu_seconds(backend) - started[1]
+        per = (own + server) * 1e6 / max(sealed[0], 1)
         print(
-            f"  sealer: {sealed[0]:,} records sealed, {own - started:.2f} s of CPU in Python",
+            f"  sealer: {sealed[0]:,} records sealed, CPU {own:.2f} s in Python + "
+            f"{server:.2f} s in PostgreSQL = {per:.1f} us a record",
             flush=True,
         )
         sys.exit(0)
@@ -1179,8 +1194,13 @@ def main(argv: list[str] | None = None) -> int:
 
         def sealing_phase(every: float) -> float:
             label = "with sealing every 1 s" if every else "without sealing"
-            return http_phase(label, seal_every=every).events_per_second
+            busy = _machine_cpu_seconds()
+            rate = http_phase(label, seal_every=every).events_per_second
+            if not every:  # what one ingested event costs the whole machine, in CPU
+                ingest_cpu.append((_machine_cpu_seconds() - busy) * 1e6 / args.events)
+            return rate
 
+        ingest_cpu: list[float] = []
         for number in range(args.sealing):
             # Alternate the order (AB, BA, ...) so that a drift of the machine cancels.
             if number % 2 == 0:
@@ -1223,6 +1243,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  median ratio with/without  {median:.3f}   target >= 0.95  "
             f"{'met' if median >= 0.95 else 'TARGET MISSED'}"
+        )
+        print(
+            "  an ingested event costs the machine "
+            + ", ".join(f"{cpu:.0f}" for cpu in ingest_cpu)
+            + " us of CPU (phases without sealing, client and server); the sealer's lines"
+            " above give its cost a record"
         )
     if args.profile:
         profile_requests(url, fixture, batches[: args.profile])
