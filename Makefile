@@ -75,10 +75,18 @@ typecheck: install
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+# The peers bench/tracking_peers.py compares with: the bench extra, never a runtime
+# dependency (and never in auditproj's INSTALLED_APPS).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
 ## bench: the benchmarks under bench/ (need DATABASE_URL on PostgreSQL)
-bench: install
+bench: install $(BENCH_STAMP)
 	$(BIN)/python bench/ingest.py --rules
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/tracking_peers.py
 	$(BIN)/python bench/activity.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/analysis.py --ingest

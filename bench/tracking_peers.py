@@ -1,0 +1,406 @@
+"""Change tracking against its peers: what a tracked save costs over a plain one, for
+our audit app and for django-pghistory, django-simple-history and django-auditlog, in
+one run on one PostgreSQL database.
+
+``bench/tracking.py`` measures ours alone (on against off); this puts the figure next
+to what the usual Django libraries cost doing the same job on the same machine at the
+same moment, so that "ours costs 1.4x" can be read against "a trigger costs 1.1x".
+Five models with the same fields (``bench/peers/models.py``, a catalog entity's
+columns): one tracked by nothing (the baseline), one by ``audit.register(...,
+track=True)``, one by ``@pghistory.track()``, one by simple-history's
+``HistoricalRecords()``, one by ``auditlog.register``. Each tool is given the acting
+user its documented way; each timed loop creates N objects and edits each E times,
+every save in autocommit as a request makes it. The acting user is set once around a
+loop, as a middleware sets it once for a request making many saves, or with
+``--context-per-save`` around each save, as for a request per save (pghistory then
+writes a context row per save).
+
+A run is many short rounds; in each, every variant runs its loop once, in an order
+rotated from round to round so that none always goes first. A variant's time over the
+plain loop's time in the same round is its ratio; the report gives each variant's
+median ratio with quartiles, saves/s and the extra microseconds a save costs, because a
+shared machine swings single rounds by ±20%. After every loop the rows each tool
+recorded are counted: one per save, creations and edits apart, each with the acting
+user, or the run stops (exit 1). Targets: ours at most 1.10x plain, and ours cheaper
+than pghistory (``TARGET MISSED`` otherwise; the exit status stays 0).
+
+The peers are the ``bench`` extra (``pip install -e '.[dev,bench]'``); they are loaded
+only by ``bench.peers_settings``, never by the project's settings. The database is the
+benchmark's own, created if absent and migrated: each run empties its audit and bench
+tables first.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/audit_bench_peers \\
+        .venv/bin/python bench/tracking_peers.py [--objects 100] [--edits 3] [--rounds 20] \\
+        [--context-per-save]
+    .venv/bin/python bench/tracking_peers.py --quick     # 20 objects, 3 rounds: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/audit_bench_peers"
+SETTINGS = "bench.peers_settings"
+PEERS = ("django-pghistory", "django-pgtrigger", "django-simple-history", "django-auditlog")
+TARGET_RATIO = 1.10
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of tracking a save, and how to check what it recorded.
+
+    ``acting(user)`` sets the acting user the tool's documented way, as its middleware
+    does for a request (around a loop, or around each save: ``Shape.per_save``);
+    ``prepare(obj, user)`` is for a tool that takes the user on the instance.
+    ``recorded(user)`` counts the rows the tool holds: all of this variant's, the
+    creations with ``user`` as actor, the edits with ``user``.
+    """
+
+    name: str
+    model: type[Any]
+    acting: Callable[[Any], AbstractContextManager[Any]]
+    prepare: Callable[[Any, Any], None]
+    recorded: Callable[[Any], tuple[int, int, int]] | None
+    tables: tuple[str, ...]
+
+
+def _no_user(obj: Any, user: Any) -> None:
+    """Tools that read the acting user from a context need nothing on the instance."""
+
+
+def _history_user(obj: Any, user: Any) -> None:
+    """django-simple-history's documented manual way: ``_history_user`` on the instance
+    (its middleware otherwise reads ``request.user``)."""
+    obj._history_user = user
+
+
+def variants() -> list[Variant]:
+    """The five variants, plain first; built after ``django.setup()``."""
+    import pghistory
+    from auditlog.context import set_actor
+    from auditlog.models import LogEntry
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+    from pghistory.models import Context as PghContext
+
+    import audit
+    from audit.models import AuditRecord, EntityLink
+    from bench.peers.apps import KIND
+    from bench.peers.models import (
+        AuditlogItem,
+        OursItem,
+        PghistoryItem,
+        PlainItem,
+        SimpleHistoryItem,
+    )
+
+    pgh_event = apps.get_model("bench_peers", "PghistoryItemEvent")
+    simple_history = SimpleHistoryItem.history.model
+    auditlog_type = ContentType.objects.get_for_model(AuditlogItem)
+
+    def ours(user: Any) -> tuple[int, int, int]:
+        records = AuditRecord.objects.filter(type__name__startswith=f"{KIND}-")
+        mine = records.filter(user=user, session__isnull=False)
+        return (
+            records.count(),
+            mine.filter(type__name=f"{KIND}-created").count(),
+            mine.filter(type__name=f"{KIND}-edited").count(),
+        )
+
+    def pgh(user: Any) -> tuple[int, int, int]:
+        mine = pgh_event.objects.filter(pgh_context__metadata__user=user.pk)
+        return (
+            pgh_event.objects.count(),
+            mine.filter(pgh_label="insert").count(),
+            mine.filter(pgh_label="update").count(),
+        )
+
+    def simple(user: Any) -> tuple[int, int, int]:
+        mine = simple_history.objects.filter(history_user=user)
+        return (
+            simple_history.objects.count(),
+            mine.filter(history_type="+").count(),
+            mine.filter(history_type="~").count(),
+        )
+
+    def auditlog(user: Any) -> tuple[int, int, int]:
+        entries = LogEntry.objects.filter(content_type=auditlog_type)
+        mine = entries.filter(actor=user)
+        return (
+            entries.count(),
+            mine.filter(action=LogEntry.Action.CREATE).count(),
+            mine.filter(action=LogEntry.Action.UPDATE).count(),
+        )
+
+    def table(model: Any) -> str:
+        return str(model._meta.db_table)
+
+    return [
+        Variant(
+            "plain",
+            PlainItem,
+            lambda user: contextlib.nullcontext(),
+            _no_user,
+            None,
+            (table(PlainItem),),
+        ),
+        Variant(
+            "ours",
+            OursItem,
+            lambda user: audit.bind(audit.AuditContext(user=user)),  # as our middleware binds
+            _no_user,
+            ours,
+            (table(EntityLink), table(AuditRecord), table(OursItem)),
+        ),
+        Variant(
+            "pghistory",
+            PghistoryItem,
+            lambda user: pghistory.context(user=user.pk),  # what HistoryMiddleware sets
+            _no_user,
+            pgh,
+            (table(pgh_event), table(PghContext), table(PghistoryItem)),
+        ),
+        Variant(
+            "simple-history",
+            SimpleHistoryItem,
+            lambda user: contextlib.nullcontext(),
+            _history_user,
+            simple,
+            (table(simple_history), table(SimpleHistoryItem)),
+        ),
+        Variant(
+            "auditlog",
+            AuditlogItem,
+            lambda user: set_actor(user),  # AuditlogMiddleware: set_extra_data(actor=...)
+            _no_user,
+            auditlog,
+            (table(LogEntry), table(AuditlogItem)),
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one timed loop does: ``objects`` creations, ``edits`` saves of each after
+    it, and whether the acting user is set around each save (a request per save) or
+    once around the loop (one request making them all)."""
+
+    objects: int
+    edits: int
+    per_save: bool = False
+
+    @property
+    def saves(self) -> int:
+        return self.objects * (1 + self.edits)
+
+
+def loop(variant: Variant, shape: Shape, user: Any) -> float:
+    """Create the objects and save each ``edits`` more times, with the acting user set
+    as the tool documents; returns seconds. A create is ``objects.create``'s own steps,
+    so that a tool taking the user on the instance gets it before the INSERT."""
+
+    def acting() -> AbstractContextManager[Any]:
+        return variant.acting(user) if shape.per_save else contextlib.nullcontext()
+
+    started = time.perf_counter()
+    with contextlib.nullcontext() if shape.per_save else variant.acting(user):
+        for n in range(shape.objects):
+            obj = variant.model(name=f"Item {n}", owner=user, description="")
+            variant.prepare(obj, user)
+            with acting():
+                obj.save(force_insert=True)
+            for e in range(shape.edits):
+                obj.description = f"revision {e} of a realistic description " * 3
+                with acting():
+                    obj.save()
+    return time.perf_counter() - started
+
+
+def checked_loop(variant: Variant, shape: Shape, user: Any) -> float:
+    """``loop``, then proof that the tool recorded every save, creations and edits
+    apart, each with the acting user; stops the run otherwise (a tool that silently
+    recorded nothing would look cheap)."""
+    before = variant.recorded(user) if variant.recorded else None
+    seconds = loop(variant, shape, user)
+    if variant.recorded is None or before is None:
+        return seconds
+    after = variant.recorded(user)
+    total, created, edited = (a - b for a, b in zip(after, before, strict=True))
+    expected = (shape.saves, shape.objects, shape.objects * shape.edits)
+    if (total, created, edited) != expected:
+        sys.exit(
+            f"{variant.name}: expected {expected[0]} rows ({expected[1]} creations and "
+            f"{expected[2]} edits, each with the acting user), found {total} rows, "
+            f"{created} creations and {edited} edits with the user"
+        )
+    return seconds
+
+
+def check_our_types() -> None:
+    """Our kind's types exist after the warm-up and are server-only: registering a kind
+    makes its ``KIND-created`` / ``-edited`` types on first use (``audit.event_types``),
+    marked server-only because the kind is registered (``audit.server_types``)."""
+    from audit.models import EventType
+    from bench.peers.apps import KIND
+
+    wanted = {f"{KIND}-created", f"{KIND}-edited"}
+    found = set(
+        EventType.objects.filter(name__in=wanted, server_only=True).values_list("name", flat=True)
+    )
+    if found != wanted:
+        sys.exit(f"ours: expected server-only types {sorted(wanted)}, found {sorted(found)}")
+
+
+def start_clean(connection: Any, tables: list[str]) -> None:
+    """Every run starts from the same empty tables: what earlier runs left (and their
+    dead row versions) would otherwise make each run slower than the last, the tracked
+    variants more than the plain one (``bench/tracking.py``'s reason)."""
+    quoted = ", ".join(f'"{name}"' for name in tables)
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {quoted} CASCADE")
+        for name in tables:
+            cursor.execute(f'VACUUM (ANALYZE) "{name}"')
+
+
+def rotated(items: list[Variant], round_: int) -> list[Variant]:
+    """The variants in this round's order: each round starts one further along."""
+    shift = round_ % len(items)
+    return items[shift:] + items[:shift]
+
+
+def load() -> str:
+    """The 1, 5 and 15-minute load averages: a busy machine shows in the figures."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def report(
+    shape: Shape, names: list[str], times: dict[str, list[float]], header: list[str]
+) -> None:
+    """The table and the targets: medians of per-round ratios, so that a round the
+    machine slowed down counts once, whichever variant it hit."""
+    saves = shape.saves
+    plain = times["plain"]
+    ratios = {name: [t / p for t, p in zip(times[name], plain, strict=True)] for name in names}
+    for line in header:
+        print(line)
+    print(
+        f"\n{'':16}{'median s':>10}{'saves/s':>10}{'ratio':>9}{'quartiles':>13}"
+        f"{'extra us/save':>15}"
+    )
+    for name in names:
+        median = statistics.median(times[name])
+        q1, _, q3 = statistics.quantiles(ratios[name], n=4)
+        extra = statistics.median(
+            (t - p) / saves * 1e6 for t, p in zip(times[name], plain, strict=True)
+        )
+        quartiles = f"{q1:.2f}-{q3:.2f}"
+        print(
+            f"{name:16}{median:10.3f}{saves / median:10,.0f}"
+            f"{statistics.median(ratios[name]):8.2f}x{quartiles:>13}{extra:15,.0f}"
+        )
+    ours = statistics.median(ratios["ours"])
+    pgh = statistics.median(ratios["pghistory"])
+    targets = [
+        (f"ours <= {TARGET_RATIO:.2f}x plain", f"{ours:.2f}x", ours <= TARGET_RATIO),
+        ("ours < pghistory", f"{ours:.2f}x vs {pgh:.2f}x", ours < pgh),
+    ]
+    print()
+    for target, figure, met in targets:
+        print(f"target {target:25}{figure:16}{'met' if met else 'TARGET MISSED'}")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--objects", type=int, default=100)
+    parser.add_argument("--edits", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 20 objects, 3 rounds")
+    parser.add_argument(
+        "--context-per-save",
+        action="store_true",
+        help="set the acting user around each save (a request per save), not once a loop",
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.objects, args.rounds = 20, 3
+    if args.rounds < 2 or args.objects < 1 or args.edits < 0:
+        parser.error("needs at least 2 rounds (for quartiles) and 1 object")
+    return args
+
+
+def setup() -> None:
+    """The benchmark's database, created and migrated with the bench settings, and
+    Django set up on them in this process."""
+    url = os.environ.setdefault("DATABASE_URL", DEFAULT_URL)
+    if not url.startswith("postgres"):
+        sys.exit("bench/tracking_peers.py needs PostgreSQL: set DATABASE_URL=postgres://...")
+    os.environ.pop("REDIS_URL", None)
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    try:
+        for name in PEERS:
+            version(name)
+    except PackageNotFoundError as missing:
+        sys.exit(f"{missing}: install the bench extra: .venv/bin/pip install -e '.[dev,bench]'")
+    from ingest import ensure_database  # bench/ is this script's own directory
+
+    ensure_database(url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True, env=os.environ
+    )
+    sys.path.insert(0, str(ROOT))
+
+    import django
+
+    django.setup()
+
+
+def main() -> None:
+    args = parse_args()
+    load_before = load()
+    setup()
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    user, _ = User.objects.get_or_create(username="bench-tracking-peers")
+    shape = Shape(args.objects, args.edits, args.context_per_save)
+    all_variants = variants()
+    start_clean(connection, [name for v in all_variants for name in v.tables])
+    times: dict[str, list[float]] = {v.name: [] for v in all_variants}
+    for variant in all_variants:  # warm caches, plans, and our kind's event types
+        checked_loop(variant, shape, user)
+    check_our_types()
+    for round_ in range(args.rounds):
+        for variant in rotated(all_variants, round_):
+            times[variant.name].append(checked_loop(variant, shape, user))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        server = cursor.fetchone()[0]
+    header = [
+        f"\nTracked saves against plain ones on PostgreSQL {server}: {args.rounds} rounds "
+        f"of {shape.objects} creates + {shape.objects * shape.edits} edits ({shape.saves} "
+        "saves) per variant, each save in autocommit, the variants' order rotated each round",
+        "acting user set "
+        + ("around each save" if shape.per_save else "once around each variant's loop"),
+        "versions: " + ", ".join(f"{name} {version(name)}" for name in ("Django", *PEERS)),
+        f"load average before {load_before}, after {load()}",
+        "every save recorded, with the acting user, by every tracking variant",
+    ]
+    report(shape, [v.name for v in all_variants], times, header)
+
+
+if __name__ == "__main__":
+    main()
