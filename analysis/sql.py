@@ -1,10 +1,12 @@
 """The analysis app's SQL on PostgreSQL: the triggers that write deltas, and the fold.
 
 Triggers, one per INSERT statement on the records and the links tables (so the
-one-statement batch insert, a tracked save's statement and ``bulk_create`` all count,
-at no extra round trip): each reads the rows its statement inserted from a transition
-table and inserts their counts, grouped, into the delta tables. Only INSERTs, so two
-writers never wait for each other on a counter.
+one-statement batch insert and ``bulk_create`` count at no extra round trip): each reads
+the rows its statement inserted from a transition table and inserts their counts,
+grouped, into the delta tables. A tracked save's one record and its links are counted
+by row triggers instead, whose plans are kept (a statement trigger's query over a
+transition table is planned at every call, which a single-record save felt). Only
+INSERTs, so two writers never wait for each other on a counter.
 
 The fold is one statement: it deletes the delta rows it can see and, in the same
 statement, adds their sums to every rollup (``INSERT ... ON CONFLICT DO UPDATE``, keys
@@ -19,6 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import audit
+
+SINGLE_RECORD = audit.SINGLE_RECORD_SETTING
+
 # pg_advisory_xact_lock key of folds and rebuilds: "analysis" in ASCII.
 FOLD_LOCK = 0x616E616C79736973
 
@@ -26,11 +32,19 @@ CHANGE_TYPES = "-(created|edited|deleted|published|transformations-edited)$"
 
 ZONE = "COALESCE((SELECT time_zone FROM analysis_rollupstate LIMIT 1), 'UTC')"
 
+# A tracked save's one record (``audit.sql.SINGLE_RECORD`` on) is counted by the row
+# triggers below; the statement triggers count every other INSERT, grouped.
+SINGLE = f"current_setting('{SINGLE_RECORD}', true) = 'on'"
+
 COUNT_RECORDS = f"""
 CREATE OR REPLACE FUNCTION analysis_count_records() RETURNS trigger AS $$
 DECLARE
-    zone text := {ZONE};
+    zone text;
 BEGIN
+    IF {SINGLE} THEN
+        RETURN NULL;
+    END IF;
+    zone := {ZONE};
     INSERT INTO analysis_delta (hour, day, type_id, level, user_id, session_id,
         fingerprint, events, first_at, last_at, first_id, last_id)
     SELECT date_trunc('hour', r.created_at, 'UTC'), (r.created_at AT TIME ZONE zone)::date,
@@ -55,8 +69,12 @@ FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_records();
 COUNT_LINKS = f"""
 CREATE OR REPLACE FUNCTION analysis_count_links() RETURNS trigger AS $$
 DECLARE
-    zone text := {ZONE};
+    zone text;
 BEGIN
+    IF {SINGLE} THEN
+        RETURN NULL;
+    END IF;
+    zone := {ZONE};
     INSERT INTO analysis_entitydelta (day, content_type_id, object_id, changed, events)
     SELECT (l.created_at AT TIME ZONE zone)::date, l.content_type_id, l.object_id,
         (l.role = '' AND t.name ~ '{CHANGE_TYPES}'), count(*)
@@ -76,7 +94,88 @@ REFERENCING NEW TABLE AS new_links
 FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_links();
 """
 
+# The row path: a tracked save stores one record and a few links, and a statement
+# trigger's grouped INSERT over its transition table is planned again at every call
+# (50 and 150 microseconds a save, the links' one joining the records table for the
+# record's type: bench/README.md). A row trigger's plans are kept. The record's row
+# trigger looks its type up by key and leaves whether it is a change in
+# ``analysis.change_record`` (``id:t`` or ``id:f``), which its links' row triggers,
+# firing next in the same function, read instead of looking the record up again.
+COUNT_RECORD_ROW = f"""
+CREATE OR REPLACE FUNCTION analysis_count_record_row() RETURNS trigger AS $$
+DECLARE
+    zone text := {ZONE};
+    change boolean;
+BEGIN
+    INSERT INTO analysis_delta (hour, day, type_id, level, user_id, session_id,
+        fingerprint, events, first_at, last_at, first_id, last_id)
+    VALUES (date_trunc('hour', NEW.created_at, 'UTC'), (NEW.created_at AT TIME ZONE zone)::date,
+        NEW.type_id, NEW.level, NEW.user_id, NEW.session_id, NEW.fingerprint, 1,
+        NEW.created_at, NEW.created_at, NEW.id, NEW.id);
+    change := COALESCE(
+        (SELECT t.name FROM audit_eventtype t WHERE t.id = NEW.type_id) ~ '{CHANGE_TYPES}',
+        false);
+    PERFORM set_config('analysis.change_record',
+        NEW.id || ':' || CASE WHEN change THEN 't' ELSE 'f' END, true);
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+COUNT_RECORD_ROW_TRIGGER = f"""
+CREATE OR REPLACE TRIGGER analysis_count_record_row
+AFTER INSERT ON audit_auditrecord
+FOR EACH ROW WHEN ({SINGLE})
+EXECUTE FUNCTION analysis_count_record_row();
+"""
+
+COUNT_LINK_ROW = f"""
+CREATE OR REPLACE FUNCTION analysis_count_link_row() RETURNS trigger AS $$
+DECLARE
+    zone text := {ZONE};
+    known text := current_setting('analysis.change_record', true);
+    change boolean := false;
+BEGIN
+    IF NEW.role = '' THEN
+        IF known = NEW.record_id || ':t' THEN
+            change := true;
+        ELSIF known IS DISTINCT FROM NEW.record_id || ':f' THEN
+            change := COALESCE((
+                SELECT t.name FROM audit_eventtype t WHERE t.id = (
+                    SELECT r.type_id FROM audit_auditrecord r WHERE r.id = NEW.record_id)
+            ) ~ '{CHANGE_TYPES}', false);
+        END IF;
+    END IF;
+    INSERT INTO analysis_entitydelta (day, content_type_id, object_id, changed, events)
+    VALUES ((NEW.created_at AT TIME ZONE zone)::date, NEW.content_type_id, NEW.object_id,
+        change, 1);
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+COUNT_LINK_ROW_TRIGGER = f"""
+CREATE OR REPLACE TRIGGER analysis_count_link_row
+AFTER INSERT ON audit_entitylink
+FOR EACH ROW WHEN ({SINGLE})
+EXECUTE FUNCTION analysis_count_link_row();
+"""
+
 INSTALL = (COUNT_RECORDS, COUNT_RECORDS_TRIGGER, COUNT_LINKS, COUNT_LINKS_TRIGGER)
+INSTALL_ROWS = (
+    COUNT_RECORDS,
+    COUNT_LINKS,
+    COUNT_RECORD_ROW,
+    COUNT_RECORD_ROW_TRIGGER,
+    COUNT_LINK_ROW,
+    COUNT_LINK_ROW_TRIGGER,
+)
+UNINSTALL_ROWS = (
+    "DROP TRIGGER IF EXISTS analysis_count_record_row ON audit_auditrecord",
+    "DROP TRIGGER IF EXISTS analysis_count_link_row ON audit_entitylink",
+    "DROP FUNCTION IF EXISTS analysis_count_record_row()",
+    "DROP FUNCTION IF EXISTS analysis_count_link_row()",
+)
 UNINSTALL = (
     "DROP TRIGGER IF EXISTS analysis_count_records ON audit_auditrecord",
     "DROP TRIGGER IF EXISTS analysis_count_links ON audit_entitylink",

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     )
     from .sessions import close_session, open_session
     from .signals import records_purged, records_stored
+    from .sql import SINGLE_RECORD as SINGLE_RECORD_SETTING
     from .storage import StoredRecord
     from .unavailable import unavailable_response
     from .untracked import disabled
@@ -76,6 +77,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Message": ("logger", "Message"),
     "OutOfOrder": ("clock", "OutOfOrder"),
     "SETTINGS": ("config", "SETTINGS"),
+    "SINGLE_RECORD_SETTING": ("sql", "SINGLE_RECORD"),
     "SessionRef": ("context", "SessionRef"),
     "StoredRecord": ("storage", "StoredRecord"),
     "StrictCursorPagination": ("api.pagination", "StrictCursorPagination"),
@@ -113,6 +115,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 __all__ = [
     "MASK",
     "SETTINGS",
+    "SINGLE_RECORD_SETTING",
     "ActivityQuery",
     "AppSettings",
     "AuditContext",

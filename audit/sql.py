@@ -107,12 +107,19 @@ def _declare(args: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"{name} {kind}" for name, kind in args)
 
 
+# While it stores its one record, the function says so in ``audit.single_record``
+# (transaction-local, back to off before it returns): statement-level triggers of other
+# apps, which PL/pgSQL plans again at every call because they read a transition table,
+# can leave such a record to a row-level trigger, whose plan is kept (``analysis.sql``).
+SINGLE_RECORD = "audit.single_record"
+
 INSERT_RECORD = f"""
 CREATE OR REPLACE FUNCTION audit_insert_record({_declare(INSERT_RECORD_ARGS)})
 RETURNS bigint AS $$
 DECLARE
     new_id bigint;
 BEGIN
+    PERFORM set_config('{SINGLE_RECORD}', 'on', true);
     INSERT INTO audit_auditrecord (uuid, type_id, level, message, params, changes,
         stack_trace, fingerprint, user_id, session_id, created_at, client_time, source,
         request_id)
@@ -126,6 +133,7 @@ BEGIN
         content_type_id integer, object_id varchar, role varchar, name varchar
     )) WITH ORDINALITY AS l
     ORDER BY l.ordinality;
+    PERFORM set_config('{SINGLE_RECORD}', 'off', true);
     RETURN new_id;
 END;
 $$ LANGUAGE plpgsql;

@@ -48,6 +48,32 @@ def test_every_insert_path_is_counted_once(user, staff) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.postgres
+def test_a_tracked_save_is_counted_by_the_row_triggers(user) -> None:
+    """A tracked save's record and links take the row path (plans kept), and only it:
+    with the statement triggers switched off, a tracked save is still counted, with its
+    change, and a batch is not; with them on, each is counted once (the test above)."""
+    from tests.pg_roles import is_superuser
+
+    if not is_superuser():
+        pytest.skip("switching a trigger off needs the tables' owner")
+    with connection.cursor() as cursor:  # undone with the test's transaction
+        cursor.execute("ALTER TABLE audit_auditrecord DISABLE TRIGGER analysis_count_records")
+        cursor.execute("ALTER TABLE audit_entitylink DISABLE TRIGGER analysis_count_links")
+    with audit.bind(audit.AuditContext(user=user)):
+        project = Project.objects.create(name="P", owner=user)
+        project.description = "edited"
+        project.save()
+    api(user).post("/api/audit/events/", [{"type": "log"}] * 3, format="json")
+    assert AuditRecord.objects.count() == 5
+    assert _counted() == 2  # the two tracked saves; the batch waited for its triggers
+    assert sum(EntityDay.objects.filter(changed=True).values_list("events", flat=True)) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s, true)", [audit.SINGLE_RECORD_SETTING])
+        assert cursor.fetchone()[0] == "off"  # said only while the record was stored
+
+
+@pytest.mark.django_db
 def test_a_rolled_back_batch_leaves_no_count(user) -> None:
     from django.db import transaction
 
