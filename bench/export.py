@@ -8,25 +8,33 @@ costs the insert path, since the outbox is filled inside every INSERT of records
 What one run does, on its own PostgreSQL database (``DATABASE_URL``, default
 ``audit_bench``, created if absent and migrated; its audit tables are truncated):
 
-1. starts moto's server in a process of its own on 127.0.0.1 (real HTTP, as a remote
+1. measures HTTP ingest in this run: ``bench/ingest.py --events N --json`` (gunicorn,
+   a client process, batches of 500) on the same database, so that the drain is
+   compared with what ingest stores on the same machine at the same time;
+2. starts moto's server in a process of its own on 127.0.0.1 (real HTTP, as a remote
    CloudWatch would be; in-process it would share the GIL with the exporter);
-2. stores N records through ``audit.recording.record_events`` in batches of 500 twice:
-   once with the outbox trigger disabled (no export at all), once with the export
-   enabled and every record's type mapped (three streams), which fills the outbox;
-3. drains the outbox with ``--workers`` processes calling ``export.drain()`` (what the
-   Celery task and ``manage.py cloudwatch_export`` run) and times it until empty; the
-   records go to three streams, or to one with ``--streams 1`` (the exporter keeps one
-   batch in flight per stream, so one stream is its slowest case);
-4. reads every stream back from moto and checks that each record arrived exactly once;
-5. prints the figures, and a JSON line with ``--json``.
+3. stores records through ``audit.recording.record_events`` in batches of 500, with the
+   outbox trigger off and in the export's other states, to show what the outbox costs
+   the insert path;
+4. for each worker count of ``--workers`` (1 and 2): stores N records with every type
+   mapped (the outbox fills in their transactions), drains them with that many
+   processes calling ``export.drain()`` (what the Celery task and ``manage.py
+   cloudwatch_export`` run) to a log group of their own and times it until the outbox
+   is empty; the records go to three streams, or to one with ``--streams 1`` (the
+   exporter keeps one batch in flight per stream, so one stream is its slowest case);
+5. reads every stream back from moto and checks that each record arrived exactly once;
+6. prints the figures: each drain against this run's HTTP ingest (target: one worker
+   at least as fast), two workers against one, and a JSON line with ``--json``.
 
 Run from the project root:
-``.venv/bin/python bench/export.py [--records N] [--workers W] [--streams 1|2|3]``.
+``.venv/bin/python bench/export.py [--records N] [--workers 1,2] [--streams 1|2|3]
+[--http-events N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -253,23 +261,109 @@ def _ingest_rounds(records: int, rounds: int, group: str, moto_url: str) -> dict
     return {variant: statistics.median(found) for variant, found in rates.items()}
 
 
+def _http_ingest_rate(url: str, events: int) -> float:
+    """HTTP ingest's events/s in this run: ``bench/ingest.py`` (gunicorn, its own client
+    process, batches of 500) on the same database, before the export's own phases."""
+    env = {**os.environ, "DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "ingest.py"), "--events", str(events), "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not lines:
+        raise SystemExit(f"bench/ingest.py failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return float(json.loads(lines[-1])["http_events_per_s"])
+
+
+@dataclasses.dataclass
+class Drained:
+    workers: int
+    seconds: float
+    sent: int
+    errors: list[str]
+    resent: int
+    left: int
+    once: bool
+    worker_cpu: float
+    moto_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.seconds if self.seconds else 0.0
+
+
+def _store_and_drain(records: int, streams: int, workers: int, moto: MotoServer) -> Drained:
+    """Store ``records`` mapped records (the outbox fills in their transactions), drain
+    them with ``workers`` processes to a log group of their own, and check that each
+    record arrived exactly once."""
+    from audit.models import AuditRecord
+    from cloudwatch_export.models import OutboxEntry
+
+    group = f"/bench/export-{int(time.time())}-{workers}w"
+    _truncate()
+    _configure("enabled, all mapped", group, moto.url)
+    _ingest(_events(records, seed=7, streams=streams))
+    waiting = OutboxEntry.objects.count()
+    assert waiting == records, f"{waiting} queued, expected {records}"
+    print(
+        f"draining {waiting:,} records to {streams} stream(s) with {workers} worker(s) ...",
+        flush=True,
+    )
+    before = os.times()
+    moto_before = _cpu_seconds(moto.process.pid)
+    seconds, sent, errors, resent = _drain(workers)
+    after = os.times()
+    worker_cpu = after.children_user + after.children_system
+    worker_cpu -= before.children_user + before.children_system
+    delivered = _delivered(group, moto.url, streams)
+    stored = set(AuditRecord.objects.values_list("id", flat=True))
+    return Drained(
+        workers=workers,
+        seconds=seconds,
+        sent=sent,
+        errors=errors,
+        resent=resent,
+        left=OutboxEntry.objects.count(),
+        once=all(count == 1 for count in delivered.values()) and set(delivered) == stored,
+        worker_cpu=worker_cpu,
+        moto_cpu=_cpu_seconds(moto.process.pid) - moto_before,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000, help="records to drain")
-    parser.add_argument("--workers", type=int, default=1, help="draining processes")
+    parser.add_argument(
+        "--workers", default="1,2", help="draining processes, one drain per count (1,2)"
+    )
     parser.add_argument(
         "--streams", type=int, default=3, choices=(1, 2, 3), help="streams the records go to"
     )
     parser.add_argument("--ingest-records", type=int, default=20_000, help="per ingest run")
     parser.add_argument("--rounds", type=int, default=3, help="ingest runs per variant")
+    parser.add_argument(
+        "--http-events",
+        type=int,
+        default=100_000,
+        help="events for this run's HTTP ingest figure (bench/ingest.py); 0: use the "
+        f"reference figure, {INGEST_TARGET:,}/s",
+    )
     parser.add_argument("--json", action="store_true", help="also print a JSON line")
     args = parser.parse_args(argv)
+    workers = [int(part) for part in str(args.workers).split(",") if part]
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit(f"the benchmark needs PostgreSQL; DATABASE_URL is {url!r}")
+    load_before = os.getloadavg()[0]
+    http_rate = 0.0
+    if args.http_events:
+        print(f"HTTP ingest of {args.http_events:,} events (bench/ingest.py) ...", flush=True)
+        http_rate = _http_ingest_rate(url, args.http_events)
     _setup(url)
-    from audit.models import AuditRecord
-    from cloudwatch_export.models import OutboxEntry
 
     moto = MotoServer()
     try:
@@ -282,73 +376,77 @@ def main(argv: list[str] | None = None) -> int:
             ingest = _ingest_rounds(args.ingest_records, args.rounds, group, moto.url)
         finally:
             _trigger(on=True)
-        print(f"storing {args.records:,} mapped records ...", flush=True)
-        _truncate()
-        _configure("enabled, all mapped", group, moto.url)
-        _ingest(_events(args.records, seed=7, streams=args.streams))
-        waiting = OutboxEntry.objects.count()
-        assert waiting == args.records, f"{waiting} queued, expected {args.records}"
-        print(
-            f"draining {waiting:,} records to {args.streams} stream(s) with {args.workers} "
-            "worker(s) ...",
-            flush=True,
-        )
-        before = os.times()
-        moto_before = _cpu_seconds(moto.process.pid)
-        seconds, sent, errors, resent = _drain(args.workers)
-        after = os.times()
-        worker_cpu = after.children_user + after.children_system
-        worker_cpu -= before.children_user + before.children_system
-        moto_cpu = _cpu_seconds(moto.process.pid) - moto_before
-        left = OutboxEntry.objects.count()
-        delivered = _delivered(group, moto.url, args.streams)
-        stored = set(AuditRecord.objects.values_list("id", flat=True))
+        drains = [_store_and_drain(args.records, args.streams, w, moto) for w in workers]
     finally:
         moto.stop()
-    once = all(count == 1 for count in delivered.values()) and set(delivered) == stored
-    rate = sent / seconds if seconds else 0.0
-    per_cpu = sent / worker_cpu if worker_cpu else 0.0
+    target = http_rate or INGEST_TARGET
+    source = "HTTP ingest in this run" if http_rate else "the reference HTTP figure"
     baseline = ingest["no trigger"]
     print()
     print("ingest through audit.recording, batches of 500 (median events/s):")
     for variant, found in ingest.items():
         cost = "" if variant == "no trigger" else f"  ({(baseline / found - 1) * 100:+.1f}% time)"
         print(f"  {variant:<36}{found:>10,.0f}{cost}")
-    print(
-        f"drain of {args.records:,} records to {args.streams} stream(s) with "
-        f"{args.workers} worker(s):"
-    )
-    print(f"  {'time until the outbox is empty (s)':<36}{seconds:>10.2f}")
-    print(f"  {'records/s':<36}{rate:>10,.0f}")
-    print(f"  {'exporter CPU (s)':<36}{worker_cpu:>10.2f}  ({per_cpu:,.0f} records per CPU second)")
-    print(f"  {'moto CPU (s), the CloudWatch stand-in':<36}{moto_cpu:>10.2f}")
-    print(f"  {'load average (1 min)':<36}{os.getloadavg()[0]:>10.2f}")
-    verdict = "met" if rate >= INGEST_TARGET else "TARGET MISSED"
-    target = f"{INGEST_TARGET:>10,}  {rate / INGEST_TARGET:.2f}x {verdict}"
-    print(f"  {'target (bench/ingest.py HTTP rate)':<36}{target}")
-    print(f"  {'every record delivered exactly once':<36}{once!s:>10}")
-    print(f"  {'records resent (reported)':<36}{resent:>10,}")
-    if errors or left:
-        print(f"errors: {errors}; {left} records left in the outbox")
+    if http_rate:
+        print(f"HTTP ingest (bench/ingest.py, {args.http_events:,} events): {http_rate:,.0f}/s")
+    for drained in drains:
+        per_cpu = drained.sent / drained.worker_cpu if drained.worker_cpu else 0.0
+        print(
+            f"drain of {args.records:,} records to {args.streams} stream(s) with "
+            f"{drained.workers} worker(s):"
+        )
+        print(f"  {'time until the outbox is empty (s)':<36}{drained.seconds:>10.2f}")
+        print(f"  {'records/s':<36}{drained.rate:>10,.0f}")
+        print(
+            f"  {'exporter CPU (s)':<36}{drained.worker_cpu:>10.2f}  "
+            f"({per_cpu:,.0f} records per CPU second)"
+        )
+        print(f"  {'moto CPU (s), the CloudWatch stand-in':<36}{drained.moto_cpu:>10.2f}")
+        print(f"  {'every record delivered exactly once':<36}{drained.once!s:>10}")
+        print(f"  {'records resent (reported)':<36}{drained.resent:>10,}")
+        print(f"  {'drain / ' + source:<36}{drained.rate / target:>10.2f}")
+        if drained.errors or drained.left:
+            print(f"  errors: {drained.errors}; {drained.left} records left in the outbox")
+    single = next((d for d in drains if d.workers == 1), None)
+    if single is not None:
+        verdict = "met" if single.rate >= target else "TARGET MISSED"
+        print(
+            f"target: one worker drains at least as fast as {source} ({target:,.0f}/s): "
+            f"{single.rate / target:.2f}x {verdict}"
+        )
+        for drained in drains:
+            if drained.workers > 1 and single.rate:
+                print(
+                    f"{drained.workers} workers drain {drained.rate / single.rate:.2f}x "
+                    "as fast as one"
+                )
+    print(f"load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     if args.json:
         print(
             json.dumps(
                 {
                     "records": args.records,
-                    "workers": args.workers,
                     "streams": args.streams,
                     "ingest_events_per_second": {k: round(v) for k, v in ingest.items()},
-                    "drain_seconds": round(seconds, 3),
-                    "drain_records_per_second": round(rate),
-                    "exporter_cpu_seconds": round(worker_cpu, 2),
-                    "moto_cpu_seconds": round(moto_cpu, 2),
-                    "target": INGEST_TARGET,
-                    "delivered_once": once,
-                    "resent": resent,
+                    "http_ingest_events_per_second": round(http_rate),
+                    "drains": [
+                        {
+                            "workers": d.workers,
+                            "seconds": round(d.seconds, 3),
+                            "records_per_second": round(d.rate),
+                            "exporter_cpu_seconds": round(d.worker_cpu, 2),
+                            "moto_cpu_seconds": round(d.moto_cpu, 2),
+                            "delivered_once": d.once,
+                            "resent": d.resent,
+                        }
+                        for d in drains
+                    ],
+                    "target": round(target),
                 }
             )
         )
-    return 0 if not errors and not left and once else 1
+    ok = all(not d.errors and not d.left and d.once for d in drains)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
