@@ -115,9 +115,11 @@ TARGET_RATIO = 2.0  # p95 at the largest stage / p95 at the smallest
 TARGET_OVERVIEW_MS = 100.0
 TARGET_FRESH_S = 5.0
 TARGET_INGEST = 0.9
-TRIGGERS = (
+TRIGGERS = (  # "off" is every trigger of the analysis app, row ones included
     ("audit_auditrecord", "analysis_count_records"),
     ("audit_entitylink", "analysis_count_links"),
+    ("audit_auditrecord", "analysis_count_record_row"),
+    ("audit_entitylink", "analysis_count_link_row"),
 )
 AUDIT_TABLES = ("audit_auditrecord", "audit_entitylink", "audit_usersession")
 ANALYSIS_TABLES = (
