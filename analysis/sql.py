@@ -122,12 +122,17 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
-COUNT_RECORD_ROW_TRIGGER = f"""
-CREATE OR REPLACE TRIGGER analysis_count_record_row
-AFTER INSERT ON audit_auditrecord
-FOR EACH ROW WHEN ({SINGLE})
-EXECUTE FUNCTION analysis_count_record_row();
-"""
+
+def _row_trigger(name: str, table: str) -> str:
+    """The row trigger ``name`` on ``table``, calling the function of the same name, for
+    the single records only."""
+    return (
+        f"CREATE OR REPLACE TRIGGER {name} AFTER INSERT ON {table} "
+        f"FOR EACH ROW WHEN ({SINGLE}) EXECUTE FUNCTION {name}()"
+    )
+
+
+COUNT_RECORD_ROW_TRIGGER = _row_trigger("analysis_count_record_row", "audit_auditrecord")
 
 COUNT_LINK_ROW = f"""
 CREATE OR REPLACE FUNCTION analysis_count_link_row() RETURNS trigger AS $$
@@ -154,12 +159,7 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
-COUNT_LINK_ROW_TRIGGER = f"""
-CREATE OR REPLACE TRIGGER analysis_count_link_row
-AFTER INSERT ON audit_entitylink
-FOR EACH ROW WHEN ({SINGLE})
-EXECUTE FUNCTION analysis_count_link_row();
-"""
+COUNT_LINK_ROW_TRIGGER = _row_trigger("analysis_count_link_row", "audit_entitylink")
 
 INSTALL = (COUNT_RECORDS, COUNT_RECORDS_TRIGGER, COUNT_LINKS, COUNT_LINKS_TRIGGER)
 INSTALL_ROWS = (
