@@ -32,6 +32,9 @@ CHANGE_TYPES = "-(created|edited|deleted|published|transformations-edited)$"
 
 ZONE = "COALESCE((SELECT time_zone FROM analysis_rollupstate LIMIT 1), 'UTC')"
 
+# Where the records' statement trigger leaves its records for their links' (below).
+STATEMENT_RECORDS = "analysis.statement_records"
+
 # A tracked save's one record (``audit.sql.SINGLE_RECORD`` on) is counted by the row
 # triggers below; the statement triggers count every other INSERT, grouped.
 SINGLE = f"current_setting('{SINGLE_RECORD}', true) = 'on'"
@@ -40,6 +43,10 @@ COUNT_RECORDS = f"""
 CREATE OR REPLACE FUNCTION analysis_count_records() RETURNS trigger AS $$
 DECLARE
     zone text;
+    change_types bigint[];
+    lo bigint;
+    hi bigint;
+    changes bigint[];
 BEGIN
     IF {SINGLE} THEN
         RETURN NULL;
@@ -52,6 +59,14 @@ BEGIN
         min(r.created_at), max(r.created_at), min(r.id), max(r.id)
     FROM new_records r
     GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    -- For the links the same transaction inserts next: which of these records are
+    -- changes, so that their trigger need not look the records up ({STATEMENT_RECORDS}).
+    change_types := ARRAY(SELECT t.id FROM audit_eventtype t WHERE t.name ~ '{CHANGE_TYPES}');
+    SELECT min(r.id), max(r.id), array_agg(r.id) FILTER (WHERE r.type_id = ANY(change_types))
+    INTO lo, hi, changes FROM new_records r;
+    PERFORM set_config('{STATEMENT_RECORDS}',
+        COALESCE(lo || ':' || hi || ':' || COALESCE(array_to_string(changes, ','), ''), ''),
+        true);
     RETURN NULL;
 END;
 $$ LANGUAGE plpgsql;
@@ -65,22 +80,50 @@ FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_records();
 """
 
 # A link is a use of its entity; it is a change when the record changed that very entity
-# (role "": not the project a query's edit also links).
+# (role "": not the project a query's edit also links). The records' statement trigger
+# leaves, in ``STATEMENT_RECORDS``, the id range of the records its statement inserted
+# and which of them are changes: the links that follow them (the storing functions
+# insert a statement's records, then their links) are judged from that, without a
+# join of the records table, which PL/pgSQL plans at every call and which the planner
+# read whole when its statistics said the table was small (half of a COPY's time:
+# bench/README.md). A link outside that range has its record looked up by key.
+IS_CHANGE = f"""
+CREATE OR REPLACE FUNCTION analysis_is_change(p_record_id bigint) RETURNS boolean AS $$
+BEGIN
+    RETURN COALESCE((
+        SELECT t.name FROM audit_eventtype t WHERE t.id = (
+            SELECT r.type_id FROM audit_auditrecord r WHERE r.id = p_record_id)
+    ) ~ '{CHANGE_TYPES}', false);
+END;
+$$ LANGUAGE plpgsql STABLE;
+"""
+
 COUNT_LINKS = f"""
 CREATE OR REPLACE FUNCTION analysis_count_links() RETURNS trigger AS $$
 DECLARE
     zone text;
+    known text;
+    lo bigint;
+    hi bigint;
+    changes bigint[];
 BEGIN
     IF {SINGLE} THEN
         RETURN NULL;
     END IF;
     zone := {ZONE};
+    known := current_setting('{STATEMENT_RECORDS}', true);
+    IF known IS NOT NULL AND known <> '' THEN
+        lo := split_part(known, ':', 1)::bigint;
+        hi := split_part(known, ':', 2)::bigint;
+        changes := string_to_array(NULLIF(split_part(known, ':', 3), ''), ',')::bigint[];
+    END IF;
     INSERT INTO analysis_entitydelta (day, content_type_id, object_id, changed, events)
     SELECT (l.created_at AT TIME ZONE zone)::date, l.content_type_id, l.object_id,
-        (l.role = '' AND t.name ~ '{CHANGE_TYPES}'), count(*)
+        (l.role = '' AND CASE
+            WHEN l.record_id BETWEEN lo AND hi THEN COALESCE(l.record_id = ANY(changes), false)
+            ELSE analysis_is_change(l.record_id)
+        END), count(*)
     FROM new_links l
-    JOIN audit_auditrecord r ON r.id = l.record_id
-    JOIN audit_eventtype t ON t.id = r.type_id
     GROUP BY 1, 2, 3, 4;
     RETURN NULL;
 END;
@@ -161,7 +204,7 @@ $$ LANGUAGE plpgsql;
 
 COUNT_LINK_ROW_TRIGGER = _row_trigger("analysis_count_link_row", "audit_entitylink")
 
-INSTALL = (COUNT_RECORDS, COUNT_RECORDS_TRIGGER, COUNT_LINKS, COUNT_LINKS_TRIGGER)
+INSTALL = (IS_CHANGE, COUNT_RECORDS, COUNT_RECORDS_TRIGGER, COUNT_LINKS, COUNT_LINKS_TRIGGER)
 INSTALL_ROWS = (
     COUNT_RECORDS,
     COUNT_LINKS,
@@ -176,11 +219,14 @@ UNINSTALL_ROWS = (
     "DROP FUNCTION IF EXISTS analysis_count_record_row()",
     "DROP FUNCTION IF EXISTS analysis_count_link_row()",
 )
+# The links judged from what the records' trigger left (migration 0004).
+INSTALL_STATEMENT_RECORDS = (IS_CHANGE, COUNT_RECORDS, COUNT_LINKS)
 UNINSTALL = (
     "DROP TRIGGER IF EXISTS analysis_count_records ON audit_auditrecord",
     "DROP TRIGGER IF EXISTS analysis_count_links ON audit_entitylink",
     "DROP FUNCTION IF EXISTS analysis_count_records()",
     "DROP FUNCTION IF EXISTS analysis_count_links()",
+    "DROP FUNCTION IF EXISTS analysis_is_change(bigint)",
 )
 
 

@@ -74,6 +74,40 @@ def test_a_tracked_save_is_counted_by_the_row_triggers(user) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.postgres
+def test_a_link_stored_apart_from_its_record_is_judged_by_its_record(user) -> None:
+    """The links' trigger takes the change records of the records' statement that came
+    just before; a link to a record of another statement has its record looked up."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from audit.models import EntityLink
+
+    with audit.bind(audit.AuditContext(user=user)):
+        Project.objects.bulk_create([Project(name=f"B{n}", owner=user) for n in range(2)])
+    created = AuditRecord.objects.filter(type__name="project-created").order_by("id")
+    assert created.count() == 2
+    _counted()
+    before = sum(EntityDay.objects.filter(changed=True).values_list("events", flat=True))
+    audit.log("log", "a later statement, in range of nothing above")
+    project_type = ContentType.objects.get_for_model(Project)
+    EntityLink.objects.bulk_create(
+        [
+            EntityLink(
+                record=created[0], content_type_id=project_type.pk, object_id="x", role="",
+                name="x", created_at=created[0].created_at,
+            ),
+            EntityLink(
+                record=created[1], content_type_id=project_type.pk, object_id="y",
+                role="reviewer", name="y", created_at=created[1].created_at,
+            ),
+        ]
+    )  # fmt: skip
+    _counted()
+    after = sum(EntityDay.objects.filter(changed=True).values_list("events", flat=True))
+    assert after == before + 1  # the link in no role to a creation; the reviewer is a use
+
+
+@pytest.mark.django_db
 def test_a_rolled_back_batch_leaves_no_count(user) -> None:
     from django.db import transaction
 
