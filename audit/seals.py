@@ -188,6 +188,22 @@ def _read(low: int, high: int) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any
         after = rows[-1][0]
 
 
+def _hashes(cursor: Any, after: int, upto: int) -> list[tuple[Any, ...]]:
+    """One range's rows of ``_HASHES_POSTGRESQL``, joined by hash or merge, never by a
+    nested loop: with statistics that call the tables small (freshly emptied, or never
+    analyzed) the planner would loop over the links' aggregate once per record, and a
+    range of 5,000 records took 20 s instead of 30 ms. ``SET LOCAL`` lasts until the
+    transaction ends, so the setting is put back as it was right after."""
+    with transaction.atomic():
+        cursor.execute("SELECT current_setting('enable_nestloop')")
+        before = cursor.fetchone()[0]
+        cursor.execute("SET LOCAL enable_nestloop = off")
+        cursor.execute(_HASHES_POSTGRESQL, [after, upto, after, upto])
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        cursor.execute("SELECT set_config('enable_nestloop', %s, true)", [before])
+    return rows
+
+
 def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, int]]:
     """(id, 32-byte hash, number of links, time in microseconds since 1970 UTC) of each
     record with ``low <= id <= high``, in id order."""
@@ -200,8 +216,7 @@ def records_between(low: int, high: int) -> Iterator[tuple[int, bytes, int, int]
         with connection.cursor() as cursor:
             while after < high:
                 upto = min(high, after + READ)
-                cursor.execute(_HASHES_POSTGRESQL, [after, upto, after, upto])
-                rows = cursor.fetchall()
+                rows = _hashes(cursor, after, upto)
                 for pk, hashed, links, micros in rows:
                     yield pk, bytes(hashed), links, micros
                 if rows:  # a range of READ ids holds READ records at most: all were read
