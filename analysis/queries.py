@@ -177,12 +177,8 @@ def _series(question: Question) -> tuple[dict[datetime, int], dict[datetime, int
         .values("b")
         .annotate(n=Sum("events"))
     }
-    if _day_grain(question):
-        bitmaps = _type_level(_days(UsersDay.objects.all(), question), question)
-        per_bucket = _distinct(bitmaps.annotate(b=_bucket_of("day", question)), "b")
-    else:
-        bitmaps = _type_level(_hours(UsersHour.objects.all(), question), question)
-        per_bucket = _distinct(bitmaps.annotate(b=_bucket_of("hour", question)), "b")
+    bitmaps, field = _user_bitmaps(question)
+    per_bucket = _distinct(bitmaps.annotate(b=_bucket_of(field, question)), "b")
     users = {_key(key, question): count for key, count in per_bucket.items()}
     total_users = _distinct(bitmaps, None).get(None, 0)
     return events, users, {"events": sum(events.values()), "users": total_users}
@@ -195,11 +191,16 @@ def _totals(question: Question) -> dict[str, int]:
     events = _type_level(_hours(TypeHour.objects.all(), question), question).aggregate(
         n=Sum("events")
     )["n"]
-    if _day_grain(question):
-        bitmaps = _type_level(_days(UsersDay.objects.all(), question), question)
-    else:
-        bitmaps = _type_level(_hours(UsersHour.objects.all(), question), question)
+    bitmaps, _ = _user_bitmaps(question)
     return {"events": int(events or 0), "users": _distinct(bitmaps, None).get(None, 0)}
+
+
+def _user_bitmaps(question: Question) -> tuple[QuerySet[Any], str]:
+    """The period's users bitmaps, by day where the day rollups answer exactly, else by
+    hour; and the name of their time field."""
+    if _day_grain(question):
+        return _type_level(_days(UsersDay.objects.all(), question), question), "day"
+    return _type_level(_hours(UsersHour.objects.all(), question), question), "hour"
 
 
 def _series_of_users(

@@ -1198,29 +1198,10 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     lean_phase(1)
     copy_phase(1)
-    for config in args.server:
-        run = run_http(
-            config,
-            env=env,
-            url=url,
-            fixture=fixture,
-            batches=batches,
-            sizes=sizes,
-            warmup=warmup,
-            warmup_sizes=warmup_sizes,
-            connections=args.connections or default_connections(config),
-            expected_links=links,
-        )
-        runs.append(run)
-        print(
-            f"HTTP {config.label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s",
-            flush=True,
-        )
 
-    def http_phase(label: str, seal_every: float = 0.0) -> HttpRun:
-        """One more HTTP phase on the first server set-up, for the comparisons below."""
-        config = args.server[0]
-        run = run_http(
+    def serve(config: ServerConfig, seal_every: float = 0.0) -> HttpRun:
+        """One HTTP phase of these events on ``config``."""
+        return run_http(
             config,
             env=env,
             url=url,
@@ -1233,6 +1214,19 @@ def main(argv: list[str] | None = None) -> int:
             expected_links=links,
             seal_every=seal_every,
         )
+
+    for config in args.server:
+        run = serve(config)
+        runs.append(run)
+        print(
+            f"HTTP {config.label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s",
+            flush=True,
+        )
+
+    def http_phase(label: str, seal_every: float = 0.0) -> HttpRun:
+        """One more HTTP phase on the first server set-up, for the comparisons below."""
+        config = args.server[0]
+        run = serve(config, seal_every)
         print(f"HTTP {label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s")
         return run
 
