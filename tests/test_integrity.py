@@ -121,7 +121,8 @@ def test_ids_left_unused_are_jumped_over(user) -> None:
     assert after > before + 3 * seals.READ
     sealed = seals.seal()
     assert sealed.records == AuditRecord.objects.filter(id__lte=after).count()
-    assert Seal.objects.get().last_record_id == after
+    # A block spans BLOCK ids at most: the record after the gap starts a seal of its own.
+    assert Seal.objects.latest("id").last_record_id == after
     assert [pk for pk, *_ in seals.records_between(before, after)] == [before, after]
     assert seals.verify().ok
 
@@ -332,3 +333,38 @@ def test_the_hash_read_puts_the_planner_setting_back(user) -> None:
         assert len(list(seals.records_between(first, last))) == 2
         cursor.execute("SELECT current_setting('enable_nestloop')")
         assert cursor.fetchone()[0] == "on"
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_the_database_sums_a_block_as_the_records_hashes_give_it(user, group, monkeypatch) -> None:
+    """On PostgreSQL the sealer gets one row a block (count, hashes in id order, links,
+    newest time) instead of one a record: the same block, byte for byte, as the one
+    made from each record's hash; it stops before the first record of another UTC day,
+    spans at most ``BLOCK`` ids, and names only the ids used when some were skipped."""
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    first = at(user, midnight - timedelta(hours=2), "log", entities=[user, group])
+    at(user, midnight - timedelta(minutes=1), "log", entities=[group])
+    _as_superuser(  # two ids left unused
+        "SELECT setval(pg_get_serial_sequence('audit_auditrecord', 'id'), %s)", [first + 3]
+    )
+    third = at(user, midnight - timedelta(seconds=1), "log")
+    next_day = at(user, midnight + timedelta(minutes=1), "log", entities=[user])
+    assert first is not None and third is not None and next_day is not None
+
+    summed = seals._block_postgresql(first, next_day)
+    assert summed == seals._block_of_records(first, next_day)
+    assert summed is not None
+    assert (summed.first, summed.last, summed.records) == (first, third, 3)
+    assert summed.ids == f"{first}-{first + 1},{third}"
+    assert summed.links == 3
+    assert summed.last_at == seals._micros(AuditRecord.objects.get(pk=third).created_at)
+    following = seals._block_postgresql(third + 1, next_day)
+    assert following == seals._block_of_records(third + 1, next_day)
+    assert following is not None and following.ids == str(next_day)
+
+    monkeypatch.setattr(seals, "BLOCK", 3)  # ids first..first+2: the gap's id is one
+    small = seals._block_postgresql(first, next_day)
+    assert small is not None and small.ids == f"{first}-{first + 1}" and small.records == 2
+    seals.seal()
+    assert seals.verify().ok
