@@ -88,6 +88,7 @@ bench: install $(BENCH_STAMP)
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/tracking_peers.py
 	$(BIN)/python bench/activity.py
+	$(BIN)/python bench/activity_http.py
 	$(BIN)/python bench/export.py
 	$(BIN)/python bench/analysis.py --ingest
 

@@ -125,8 +125,12 @@ class Fixture:
     type_levels: list[str]
 
 
-def prepare() -> Fixture:
-    """Staff user, session row, 10,001 groups; empties the audit tables."""
+def prepare(*, empty: bool = True) -> Fixture:
+    """Staff user, session row, 10,001 groups; empties the audit tables.
+
+    ``empty=False`` (``bench/activity_http.py --reuse``) leaves the records and the
+    ``bench_entities`` table of an earlier fill as they are and only looks the rest up.
+    """
     from django.contrib.auth.models import Group, User
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection
@@ -135,21 +139,23 @@ def prepare() -> Fixture:
 
     staff, _ = User.objects.get_or_create(username=STAFF_NAME, defaults={"is_staff": True})
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE audit_entitylink, audit_auditrecord RESTART IDENTITY CASCADE")
+        if empty:
+            cursor.execute("TRUNCATE audit_entitylink, audit_auditrecord RESTART IDENTITY CASCADE")
         cursor.execute(
             "INSERT INTO auth_group (name) SELECT %s || g FROM generate_series(1, %s) g "
             "ON CONFLICT (name) DO NOTHING",
             [GROUP_PREFIX, NORMAL_ENTITIES],
         )
-        cursor.execute("DROP TABLE IF EXISTS bench_entities")
-        # idx 0..9,999 -> a normal group's id, for the fill's hash to pick from.
-        cursor.execute(
-            "CREATE UNLOGGED TABLE bench_entities AS "
-            "SELECT (row_number() OVER (ORDER BY id) - 1)::int AS idx, id::text AS object_id, "
-            "name FROM auth_group WHERE name ~ %s",
-            [f"^{GROUP_PREFIX}[0-9]+$"],
-        )
-        cursor.execute("CREATE UNIQUE INDEX ON bench_entities (idx)")
+        if empty:
+            cursor.execute("DROP TABLE IF EXISTS bench_entities")
+            # idx 0..9,999 -> a normal group's id, for the fill's hash to pick from.
+            cursor.execute(
+                "CREATE UNLOGGED TABLE bench_entities AS "
+                "SELECT (row_number() OVER (ORDER BY id) - 1)::int AS idx, "
+                "id::text AS object_id, name FROM auth_group WHERE name ~ %s",
+                [f"^{GROUP_PREFIX}[0-9]+$"],
+            )
+            cursor.execute("CREATE UNIQUE INDEX ON bench_entities (idx)")
     hot, _ = Group.objects.get_or_create(name=HOT_NAME)
     session, _ = UserSession.objects.get_or_create(
         user=staff, kind=SessionKind.SERVER, client="bench:activity"
@@ -204,8 +210,10 @@ JOIN bench_entities e ON e.idx = s.idx
 """
 
 
-def fill(fixture: Fixture, start: int, stop: int) -> float:
-    """Records ``start..stop`` and their links, server side, then ANALYZE; seconds."""
+def fill(fixture: Fixture, start: int, stop: int, *, vacuum: bool = True) -> float:
+    """Records ``start..stop`` and their links, server side, then VACUUM (ANALYZE)
+    unless ``vacuum`` is false (a caller filling in steps vacuums once, at the end);
+    seconds."""
     from django.db import connection, transaction
 
     began = time.perf_counter()
@@ -231,11 +239,19 @@ def fill(fixture: Fixture, start: int, stop: int) -> float:
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('audit_auditrecord', 'id'), %s)", [stop]
         )
-        # As autovacuum would after a while: statistics, and a visibility map that lets
-        # the link index be read without visiting the table.
+    if vacuum:
+        vacuum_tables()
+    return time.perf_counter() - began
+
+
+def vacuum_tables() -> None:
+    """As autovacuum would after a while: statistics, and a visibility map that lets
+    the link index be read without visiting the table."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE) audit_auditrecord")
         cursor.execute("VACUUM (ANALYZE) audit_entitylink")
-    return time.perf_counter() - began
 
 
 @dataclass
