@@ -232,7 +232,15 @@ class ErrorDay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["fingerprint", "day"], name="analysis_ed_key")
         ]
-        indexes = [models.Index(fields=["day", "fingerprint"], name="analysis_ed_day")]
+        # The error list sums each group's events over the period's days: with the
+        # count in the index it reads the index alone (PostgreSQL), not rows made wide
+        # by the users bitmap (half a kilobyte for 2,000 users; 9 ms for 90 days of 300
+        # groups against 5 ms).
+        indexes = [
+            models.Index(
+                fields=["day", "fingerprint"], include=["events"], name="analysis_ed_day_events"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.fingerprint[:8]}: {self.events} on {self.day}"

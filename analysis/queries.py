@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -542,12 +542,19 @@ def errors(
         count_users(rows)
     rows.sort(key=lambda row: (row[sort], row["fingerprint"]), reverse=True)
     page = rows[offset : offset + limit + 1]
-    if sort != "users":
-        count_users(page)
+    fingerprints = [row["fingerprint"] for row in page]
+    if connection.vendor == "postgresql":  # the page's users and trends in one pass
+        users, lines = _users_and_trends(fingerprints, question)
+        if sort != "users":
+            for row in page:
+                row["users"] = users.get(row["fingerprint"], 0)
+    else:
+        if sort != "users":
+            count_users(page)
+        lines = trends(fingerprints, question)
     names = dict(
         EventType.objects.filter(pk__in={r["type"] for r in page}).values_list("pk", "name")
     )
-    lines = trends([row["fingerprint"] for row in page], question)
     for row in page:
         row["type"] = names.get(row["type"], row["type"])
         row["trend"] = lines[row["fingerprint"]]
@@ -573,8 +580,23 @@ def trend(fingerprint: str, question: Question) -> list[int]:
     return trends([fingerprint], question)[fingerprint]
 
 
+# Each group's distinct users and its days as two arrays (offsets from the period's
+# first day, counts; fed the same rows, so aligned without sorting): one row a group
+# instead of one a group and day, and one pass for the users and the trend. A 90-day page
+# of 50 groups brings 50 rows into Python, not 4,500 (at 10 million records those rows
+# and a second pass for the users were half the answer).
+_USERS_AND_TRENDS = """
+SELECT fingerprint, bit_count(bit_or(users)), array_agg(day - %s::date), array_agg(events)
+FROM analysis_errorday WHERE fingerprint = ANY(%s) AND day >= %s AND day <= %s
+GROUP BY fingerprint
+"""
+
+
 def trends(fingerprints: list[str], question: Question) -> dict[str, list[int]]:
     """Each error group's occurrences per bucket of the period, in one query."""
+    if connection.vendor == "postgresql":
+        return _users_and_trends(fingerprints, question)[1]
+    buckets = question.buckets()
     per_bucket: dict[str, dict[datetime, int]] = {name: {} for name in fingerprints}
     starts: dict[Any, datetime] = {}  # a bucket's start, worked out once per bucket
     for row in (
@@ -586,8 +608,33 @@ def trends(fingerprints: list[str], question: Question) -> dict[str, list[int]]:
         if (start := starts.get(row["b"])) is None:
             start = starts[row["b"]] = _key(row["b"], question)
         per_bucket[row["fingerprint"]][start] = int(row["n"])
-    buckets = question.buckets()
     return {name: [counts.get(b, 0) for b in buckets] for name, counts in per_bucket.items()}
+
+
+def _users_and_trends(
+    fingerprints: list[str], question: Question
+) -> tuple[dict[str, int], dict[str, list[int]]]:
+    """Each group's distinct users in the period and its ``trends`` line (PostgreSQL):
+    each day of the period is mapped to its bucket once (``_key`` floors a day to its
+    week or keeps it), then a group's counts are added up by that map."""
+    buckets = question.buckets()
+    first, last = day_span(question)
+    position = {start: index for index, start in enumerate(buckets)}
+    bucket_of_day = [
+        position.get(_key(first + timedelta(days=n), question))
+        for n in range((last - first).days + 1)
+    ]
+    users: dict[str, int] = {}
+    lines = {name: [0] * len(buckets) for name in fingerprints}
+    with connection.cursor() as cursor:
+        cursor.execute(_USERS_AND_TRENDS, [first, fingerprints, first, last])
+        for fingerprint, hit, offsets, counts in cursor.fetchall():
+            users[fingerprint] = int(hit or 0)
+            line = lines[fingerprint]
+            for offset, count in zip(offsets, counts, strict=True):
+                if (index := bucket_of_day[offset]) is not None:
+                    line[index] += int(count)
+    return users, lines
 
 
 def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:

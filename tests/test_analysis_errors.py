@@ -146,3 +146,39 @@ def test_errors_without_a_user_count_no_user(staff) -> None:
     [row] = _errors(api(staff))
     assert row["count"] == 1 and row["users"] == 0
     assert User.objects.count() == 1 and datetime.now(UTC)
+
+
+def test_each_groups_trend_counts_its_occurrences_per_bucket(staff, user) -> None:
+    """The list's sparkline is exact: per day, per week (Monday weeks, partial at both
+    ends) and per hour of another time zone, zeros included, each group its own."""
+    one = "Error: one\n    at f (a.js:1:1)"
+    two = "Error: two\n    at g (b.js:1:1)"
+    for day, hour, name, trace in (
+        (2, 10, "one", one),
+        (2, 11, "one", one),
+        (4, 9, "one", one),
+        (4, 9, "two", two),
+        (9, 8, "one", one),  # the next Monday
+        (11, 23, "two", two),
+    ):
+        when = datetime(2026, 11, day, hour, tzinfo=UTC)
+        at(user, when, "error", message=name, stack_trace=trace)
+    period = {"since": "2026-10-30", "until": "2026-11-12"}
+    groups = {row["message"]: row for row in _errors(api(staff), **period)}
+    assert groups["one"]["trend"] == [0, 0, 0, 2, 0, 1, 0, 0, 0, 0, 1, 0, 0]  # Oct 30..Nov 11
+    assert groups["two"]["trend"] == [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1]
+    weeks = {row["message"]: row["trend"] for row in _errors(api(staff), **period, bucket="week")}
+    assert weeks == {"one": [0, 3, 1], "two": [0, 1, 1]}  # weeks of Oct 26, Nov 2, Nov 9
+    hours = {
+        row["message"]: row["trend"]
+        for row in _errors(
+            api(staff),
+            since="2026-11-11T00:00:00-05:00",
+            until="2026-11-12T00:00:00-05:00",
+            bucket="hour",
+            tz="America/New_York",
+        )
+    }
+    # The rollups keep errors by day: asked by the hour, a day's occurrences fall in
+    # its first hour that the period holds.
+    assert len(hours["two"]) == 24 and sum(hours["two"]) == 1
