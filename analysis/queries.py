@@ -516,18 +516,22 @@ def errors(
         groups = groups.filter(type_id__in=question.types)
     if status:
         groups = groups.filter(status__in=status)
-    found = list(groups)
+    # Plain rows, not models: a model instance costs a tracked model's snapshot each,
+    # and a 90-day list may hold every group there is.
+    found = groups.values(
+        "fingerprint", "type_id", "message", "first_seen", "last_seen", "status", "last_record_id"
+    )
     rows: list[dict[str, Any]] = [
         {
-            "fingerprint": group.fingerprint,
-            "type": group.type_id,
-            "message": group.message or "",
-            "count": counts.get(group.fingerprint, 0),
+            "fingerprint": group["fingerprint"],
+            "type": group["type_id"],
+            "message": group["message"] or "",
+            "count": counts.get(group["fingerprint"], 0),
             "users": 0,
-            "first_seen": group.first_seen,
-            "last_seen": group.last_seen,
-            "status": group.status,
-            "sample": group.last_record_id,
+            "first_seen": group["first_seen"],
+            "last_seen": group["last_seen"],
+            "status": group["status"],
+            "sample": group["last_record_id"],
         }
         for group in found
     ]
