@@ -400,6 +400,82 @@ def expect_rows(url: str, records: int, links: int, phase: str) -> None:
         )
 
 
+# Records already stored (``--at-size``), written by the server itself: the bench
+# user's, in its COPY session, of the types the events use, over the 90 days before the
+# events' own times (ids follow time, as they do in use); every third links the group.
+FILL_RECORDS = """
+INSERT INTO audit_auditrecord (uuid, type_id, level, message, params, stack_trace,
+    fingerprint, user_id, session_id, created_at, client_time, source, request_id)
+SELECT md5('bench-ingest-fill-' || g)::uuid, (%(types)s::bigint[])[1 + g %% %(n)s],
+       (%(levels)s::text[])[1 + g %% %(n)s], 'Stored before the run: record ' || g,
+       jsonb_build_object('n', g, 'view', 'table'), '', '', %(user)s, %(session)s,
+       %(start)s::timestamptz + (g::bigint * %(step)s) * interval '1 microsecond', NULL,
+       'client', ''
+FROM generate_series(%(low)s, %(high)s) g
+"""
+FILL_LINKS = """
+INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
+    created_at)
+SELECT id, %(ct)s, %(group)s, '', %(name)s, created_at FROM audit_auditrecord
+WHERE id >= %(first)s AND id %% 3 = 0
+"""
+
+
+def fill_records(url: str, fixture: Fixture, count: int, step: int = 500_000) -> float:
+    """``count`` records (a third of them with a link) stored before the phase, in
+    statements of ``step``, the analysis triggers off meanwhile (the rollups would fold
+    each statement's millions; ingest is measured with them on), then VACUUM (ANALYZE)
+    as autovacuum would have; seconds."""
+    import psycopg
+
+    began = time.perf_counter()
+    # Not the trail's own types: the phase's count leaves those out.
+    types = [value for name, value in fixture.type_ids.items() if not name.startswith("trail-")]
+    days = 90 * 86_400_000_000  # microseconds
+    params: dict[str, Any] = {
+        "types": [type_id for type_id, _ in types],
+        "levels": [level for _, level in types],
+        "n": len(types),
+        "user": fixture.user_id,
+        "session": fixture.copy_session_id,
+        "start": datetime.now(UTC) - timedelta(days=92),
+        "step": max(1, days // count),
+    }
+    triggers = [
+        ("audit_auditrecord", "analysis_count_records"),
+        ("audit_auditrecord", "analysis_count_record_row"),
+        ("audit_entitylink", "analysis_count_links"),
+        ("audit_entitylink", "analysis_count_link_row"),
+    ]
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table, trigger in triggers:
+            conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")  # type: ignore[arg-type]
+        try:
+            first = None
+            for low in range(1, count + 1, step):
+                high = min(count, low + step - 1)
+                with conn.transaction():
+                    conn.execute(FILL_RECORDS, {**params, "low": low, "high": high})
+                if first is None:
+                    row = conn.execute("SELECT min(id) FROM audit_auditrecord").fetchone()
+                    first = int(row[0]) if row else 1
+            conn.execute(
+                FILL_LINKS,
+                {
+                    "ct": fixture.group_content_type_id,
+                    "group": str(fixture.group_id),
+                    "name": fixture.group_name,
+                    "first": first,
+                },
+            )
+        finally:
+            for table, trigger in triggers:
+                conn.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")  # type: ignore[arg-type]
+        for table in ("audit_auditrecord", "audit_entitylink"):
+            conn.execute(f"VACUUM (ANALYZE) {table}")  # type: ignore[arg-type]
+    return time.perf_counter() - began
+
+
 # --------------------------------------------------------------------------------------
 # COPY baseline
 # --------------------------------------------------------------------------------------
@@ -896,9 +972,11 @@ def run_http(
     connections: int,
     expected_links: int,
     seal_every: float = 0.0,
+    prefill: int = 0,
 ) -> HttpRun:
     """Serve with ``config``, warm every worker up, then time the client process; with
-    ``seal_every``, a sealer process seals what is new that often meanwhile."""
+    ``seal_every``, a sealer process seals what is new that often meanwhile; with
+    ``prefill``, into tables that already hold that many records."""
     truncate(url)
     with Gunicorn(config, env) as server:
         # Untimed: loads the app in each worker, opens DB connections, fills caches.
@@ -906,6 +984,9 @@ def run_http(
         if warm["failures"]:
             raise SystemExit(f"warm-up failed: {warm['failures'][:3]}\n{server.log_tail()}")
         truncate(url)
+        if prefill:
+            took = fill_records(url, fixture, prefill)
+            print(f"  filled {prefill:,} records in {took:.0f} s, then VACUUM (ANALYZE)")
         context = multiprocessing.get_context("spawn")
         with (
             Sealer(env, seal_every),
@@ -931,7 +1012,10 @@ def run_http(
             f"HTTP ingest: sent {sent}, accepted {result['accepted']} "
             f"({result['distinct_ids']} distinct ids) {' '.join(problems)}"
         )
-    expect_rows(url, sent, expected_links, f"HTTP ({config.label})")
+    if prefill:
+        expect_rows(url, sent + prefill, expected_links + prefill // 3, f"HTTP ({config.label})")
+    else:
+        expect_rows(url, sent, expected_links, f"HTTP ({config.label})")
     if seal_every:
         check_sealed(env, url)
     return HttpRun(
@@ -1105,6 +1189,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run ROUNDS pairs of phases with and without a sealer sealing every "
         "second, and print the median ratio (target: at least 0.95)",
     )
+    parser.add_argument(
+        "--at-size",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run a phase into tables already holding N records (filled server-side) "
+        "and one into empty tables again, and print the ratio (target: at least 0.8)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument(
         "--profile",
@@ -1199,7 +1291,7 @@ def main(argv: list[str] | None = None) -> int:
     lean_phase(1)
     copy_phase(1)
 
-    def serve(config: ServerConfig, seal_every: float = 0.0) -> HttpRun:
+    def serve(config: ServerConfig, seal_every: float = 0.0, prefill: int = 0) -> HttpRun:
         """One HTTP phase of these events on ``config``."""
         return run_http(
             config,
@@ -1213,6 +1305,7 @@ def main(argv: list[str] | None = None) -> int:
             connections=args.connections or default_connections(config),
             expected_links=links,
             seal_every=seal_every,
+            prefill=prefill,
         )
 
     for config in args.server:
@@ -1223,10 +1316,10 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
-    def http_phase(label: str, seal_every: float = 0.0) -> HttpRun:
+    def http_phase(label: str, seal_every: float = 0.0, prefill: int = 0) -> HttpRun:
         """One more HTTP phase on the first server set-up, for the comparisons below."""
         config = args.server[0]
-        run = serve(config, seal_every)
+        run = serve(config, seal_every, prefill)
         print(f"HTTP {label}: {run.seconds:.2f}s, {_rate(run.events_per_second)} events/s")
         return run
 
@@ -1257,6 +1350,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 with_sealing, without = sealing_phase(1.0), sealing_phase(0.0)
             seal_ratios.append((with_sealing, without, with_sealing / without))
+    sized: list[HttpRun] = []  # into tables of --at-size records, then empty again
+    if args.at_size:
+        sized.append(http_phase(f"into {args.at_size:,} records", prefill=args.at_size))
+        sized.append(http_phase("into empty tables, again"))
     copy_phase(2)
     lean_phase(2)
     load = (load_before, os.getloadavg()[0])
@@ -1274,6 +1371,17 @@ def main(argv: list[str] | None = None) -> int:
         f"  ratio HTTP / lean COPY        {lean_ratio:.3f}   target >= 0.5  "
         f"{'met' if lean_ratio >= 0.5 else 'TARGET MISSED'}"
     )
+    if sized:
+        empty = (runs[0].events_per_second + sized[1].events_per_second) / 2
+        ratio = sized[0].events_per_second / empty
+        print(f"\nIngest as the trail grows (the same events, {args.events:,} of them):")
+        full = sized[0].events_per_second
+        print(f"  into empty tables (mean of the runs before and after)  {_rate(empty)} events/s")
+        print(f"  into tables holding {args.at_size:,} records  {_rate(full)} events/s")
+        print(
+            f"  ratio full / empty  {ratio:.3f}   target >= 0.8  "
+            f"{'met' if ratio >= 0.8 else 'TARGET MISSED'}"
+        )
     if rule_runs:
         without = [runs[0].events_per_second, rule_runs[1].events_per_second]
         mean_without = sum(without) / len(without)
