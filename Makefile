@@ -84,8 +84,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 ## bench: the benchmarks under bench/ (need DATABASE_URL on PostgreSQL)
 bench: install $(BENCH_STAMP)
-	$(BIN)/python bench/ingest.py --rules
+	$(BIN)/python bench/ingest.py --rules --sealing 3 --at-size 10000000
 	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/tracking_profile.py
 	$(BIN)/python bench/tracking_peers.py
 	$(BIN)/python bench/activity.py
 	$(BIN)/python bench/activity_http.py
