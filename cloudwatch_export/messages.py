@@ -6,7 +6,8 @@ a handful of set-based queries per batch instead of through the serializer, whic
 costs a query per record for the entities and runs at about 300 records/s: the
 exporter must keep up with ingest (about 10,000 events/s). ``params`` and ``changes``
 travel as the database's JSON text, embedded as they are, never decoded and encoded
-again.
+again; the session's UUID comes as text, and the two times as integers that
+``times.ApiTimes`` writes as the read API does, no ``datetime`` per record.
 
 Text is one line that starts with time, type, user and record id, then the level, the
 message (newlines escaped), params, entities and changes when present, the session,
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
 
 import msgspec
 from django.contrib.auth import get_user_model
@@ -29,9 +29,9 @@ from django.utils import timezone
 import audit
 from audit.models import AuditRecord, EntityLink
 
-from .batcher import millis
+from . import times
 from .models import MessageFormat
-from .queries import id_list
+from .queries import BeyondPython, EpochMicros, UuidText, id_list
 
 _CHUNK = 5000
 _encoder = msgspec.json.Encoder()
@@ -55,23 +55,14 @@ class _Record:
     params: str  # JSON text, as stored
     user_id: int | None
     session: str
-    created_at: datetime
-    client_time: datetime | None
+    created_us: int  # microseconds since 1970 (``times``)
+    client_us: int | None
     source: str
     changes: str | None  # JSON text or None
     stack_trace: str
     fingerprint: str
     user: str | None = None
     entities: list[dict[str, str]] = field(default_factory=list)
-
-
-def api_time(value: datetime | None, zone: tzinfo | None = None) -> str | None:
-    """A datetime as DRF's ``DateTimeField`` writes it (current time zone, 'Z' for UTC);
-    ``zone`` saves looking the current one up for every record of a batch."""
-    if value is None:
-        return None
-    text = value.astimezone(zone or timezone.get_current_timezone()).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -97,8 +88,16 @@ def _load(record_ids: Sequence[int]) -> dict[int, _Record]:
     for chunk in _chunks(record_ids):
         rows = (
             AuditRecord.objects.filter(id__in=id_list(chunk))
-            .annotate(params_text=Cast("params", TextField()))
-            .annotate(changes_text=Cast("changes", TextField()))
+            .annotate(
+                params_text=Cast("params", TextField()),
+                changes_text=Cast("changes", TextField()),
+                # The session's UUID travels as text, as the read API shows it.
+                session_text=UuidText("session__uuid"),
+                created_us=EpochMicros("created_at"),
+                created_beyond=BeyondPython("created_at"),
+                client_us=EpochMicros("client_time"),
+                client_beyond=BeyondPython("client_time"),
+            )
             .values_list(
                 "id",
                 "type__name",
@@ -106,18 +105,23 @@ def _load(record_ids: Sequence[int]) -> dict[int, _Record]:
                 "message",
                 "params_text",
                 "user_id",
-                "session__uuid",
-                "created_at",
-                "client_time",
+                "session_text",
+                "created_us",
+                "client_us",
                 "source",
                 "changes_text",
                 "stack_trace",
                 "fingerprint",
+                "created_beyond",
+                "client_beyond",
             )
         )
-        for row in rows:
-            # The session's UUID travels as text, as the read API shows it.
-            record = _Record(*row[:6], str(row[6]), *row[7:])
+        for *row, created_beyond, client_beyond in rows:
+            record = _Record(*row)
+            if created_beyond is not None:
+                record.created_us = times.micros(created_beyond)
+            if client_beyond is not None:
+                record.client_us = times.micros(client_beyond)
             found[record.id] = record
     _add_users(found)
     _add_entities(found)
@@ -157,7 +161,7 @@ def _raw(text: str | None) -> msgspec.Raw | None:
     return msgspec.Raw(text) if text is not None else None
 
 
-def as_json(record: _Record, zone: tzinfo | None = None) -> str:
+def as_json(record: _Record, clock: times.ApiTimes) -> str:
     """The read API's JSON of the record, in its field order."""
     return _encoder.encode(
         {
@@ -168,8 +172,8 @@ def as_json(record: _Record, zone: tzinfo | None = None) -> str:
             "params": _raw(record.params),
             "user": record.user,
             "session": record.session,
-            "timestamp": api_time(record.created_at, zone),
-            "client_timestamp": api_time(record.client_time, zone),
+            "timestamp": clock.text(record.created_us),
+            "client_timestamp": clock.text(record.client_us),
             "source": record.source,
             "entities": record.entities,
             "changes": _raw(record.changes),
@@ -179,9 +183,9 @@ def as_json(record: _Record, zone: tzinfo | None = None) -> str:
     ).decode()
 
 
-def as_text(record: _Record, zone: tzinfo | None = None) -> str:
+def as_text(record: _Record, clock: times.ApiTimes) -> str:
     parts = [
-        api_time(record.created_at, zone) or "",
+        clock.text(record.created_us) or "",
         record.type,
         record.user or "-",
         f"#{record.id}",
@@ -206,8 +210,9 @@ def as_text(record: _Record, zone: tzinfo | None = None) -> str:
 def render(record_ids: Sequence[int], message_format: str) -> dict[int, Rendered]:
     """The messages of the records that still exist, by record id."""
     to_text = as_text if message_format == MessageFormat.TEXT else as_json
-    zone = timezone.get_current_timezone()
+    clock = times.ApiTimes(timezone.get_current_timezone())
     return {
-        pk: Rendered(pk, millis(record.created_at), to_text(record, zone))
+        # PutLogEvents wants milliseconds: rounded down, as batcher.millis does.
+        pk: Rendered(pk, record.created_us // 1000, to_text(record, clock))
         for pk, record in _load(record_ids).items()
     }

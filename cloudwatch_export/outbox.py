@@ -100,12 +100,13 @@ def _ready(now: datetime) -> QuerySet[OutboxEntry]:
 
 _CLAIM = """
 UPDATE {table} SET claim = %s, next_attempt_at = %s, attempts = attempts + 1
-WHERE id IN (
-    SELECT id FROM {table}
-    WHERE stream = %s AND set_aside_reason = '' AND next_attempt_at <= %s
-    ORDER BY id LIMIT %s {lock}
-)
+WHERE {claimed}
 RETURNING id, record_id, attempts, maybe_delivered
+"""
+_OLDEST = """
+SELECT id FROM {table}
+WHERE stream = %s AND set_aside_reason = '' AND next_attempt_at <= %s
+ORDER BY id LIMIT %s {lock}
 """
 
 
@@ -116,6 +117,20 @@ def has_ready(now: datetime) -> bool:
 
 def _db_time(moment: datetime) -> Any:
     return OutboxEntry._meta.get_field("next_attempt_at").get_db_prep_value(moment, connection)
+
+
+def _claim_sql() -> str:
+    """The UPDATE that marks the oldest ready rows of a stream. On PostgreSQL the rows
+    are picked (and locked, skipping those another worker holds) as an array the UPDATE
+    finds through the primary key: as ``id IN (...)`` the planner joins the whole outbox
+    to them, a scan of every waiting row for each claim."""
+    table = OutboxEntry._meta.db_table
+    if connection.vendor == "postgresql":
+        oldest = _OLDEST.format(table=table, lock="FOR UPDATE SKIP LOCKED")
+        return _CLAIM.format(table=table, claimed=f"id = ANY(ARRAY({oldest}))")
+    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    oldest = _OLDEST.format(table=table, lock=lock)
+    return _CLAIM.format(table=table, claimed=f"id IN ({oldest})")
 
 
 def claim(
@@ -132,8 +147,7 @@ def claim(
     limit = limit or config.claim_size()
     lease_until = now + timedelta(seconds=config.lease_seconds())
     token = uuid.uuid4()
-    lock = "FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = _CLAIM.format(table=OutboxEntry._meta.db_table, lock=lock)
+    sql = _claim_sql()
     opts = OutboxEntry._meta
     # Given the stream, the one UPDATE is a transaction by itself.
     with transaction.atomic() if stream is None else nullcontext():
