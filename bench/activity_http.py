@@ -79,10 +79,8 @@ import signal
 import statistics
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -94,6 +92,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 
 from bench import activity, analysis, ingest  # noqa: E402  (the project root comes first)
+from bench.sql_timer import SqlTimer  # noqa: E402
 
 SETTINGS = "bench.noop_settings"
 NOOP_PATH = "/bench/noop/"
@@ -121,29 +120,6 @@ Check = Callable[[str, bytes], str | None]
 # --------------------------------------------------------------------------------------
 # Set-up
 # --------------------------------------------------------------------------------------
-
-
-def environment(url: str) -> dict[str, str]:
-    """bench/analysis.py's server environment (DEBUG=0, gthread with keep-alive, no
-    access log, no worker restarts), with the settings that add the no-op URL."""
-    env = analysis.environment(url)
-    env["DJANGO_SETTINGS_MODULE"] = SETTINGS
-    return env
-
-
-def setup_django(url: str) -> dict[str, str]:
-    """This process's Django on the same settings as the server; the database created
-    if absent and migrated."""
-    env = environment(url)
-    os.environ.update(env)
-    os.environ.pop("REDIS_URL", None)
-    warnings.filterwarnings("ignore", "No directory at", UserWarning)
-    ingest.ensure_database(url)
-    ingest.migrate(env)
-    import django
-
-    django.setup()
-    return env
 
 
 @dataclass(frozen=True)
@@ -577,31 +553,6 @@ def print_table(found: list[Result]) -> None:
         )
 
 
-@dataclass
-class Statements:
-    """Statements of one request in-process: (ms, sql, params) in the order sent."""
-
-    sent: list[tuple[float, str, Any]] = field(default_factory=list)
-
-    def __call__(
-        self, execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any
-    ) -> Any:
-        began = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.sent.append(((time.perf_counter() - began) * 1000, sql, params))
-
-
-@contextmanager
-def recording() -> Iterator[Statements]:
-    from django.db import connection
-
-    statements = Statements()
-    with connection.execute_wrapper(statements):
-        yield statements
-
-
 def where_time_goes(
     case: Case, staff: analysis.Staff, explained: dict[tuple[str, str], str], runs: int = 5
 ) -> str:
@@ -610,17 +561,20 @@ def where_time_goes(
     query (the first statement that reads the records) and of the slowest statement if
     that is another one. ``explained`` (statement and parameters -> the case that showed
     its plan) keeps a plan from being printed twice (token and session, say)."""
+    from django.db import connection
+
     client = in_process_client(staff, session=case.session)
     path = case.paths[0]
     client.get(path)  # warm: connections, caches
     totals = []
     sent: list[tuple[float, str, Any]] = []
     for _ in range(runs):
-        with recording() as statements:
+        timer = SqlTimer()
+        with connection.execute_wrapper(timer):
             began = time.perf_counter()
             client.get(path)
             totals.append((time.perf_counter() - began) * 1000)
-        sent = statements.sent  # the last run's
+        sent = timer.sent  # the last run's
     lines = [
         f"{case.name}, GET {path} in-process: "
         f"{statistics.median(totals):.1f} ms a request (median of {runs}), {len(sent)} "
@@ -728,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench/activity_http.py needs PostgreSQL (DATABASE_URL=postgres://...)")
     began = time.perf_counter()
-    env = setup_django(url)
+    env = analysis.setup_django(url, SETTINGS)
     print(f"load average {analysis.load()} on {os.cpu_count()} cores at the start", flush=True)
     fixture = prepare_records(args.records, args.reuse)
     staff = prepare_people(fixture)

@@ -82,7 +82,7 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -96,6 +96,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest  # noqa: E402  (the project root must be on the path first)
+from bench.sql_timer import SqlTimer  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/audit_bench_analysis"
 STAGES = (100_000, 1_000_000, 10_000_000)
@@ -115,12 +116,7 @@ TARGET_RATIO = 2.0  # p95 at the largest stage / p95 at the smallest
 TARGET_OVERVIEW_MS = 100.0
 TARGET_FRESH_S = 5.0
 TARGET_INGEST = 0.9
-TRIGGERS = (  # "off" is every trigger of the analysis app, row ones included
-    ("audit_auditrecord", "analysis_count_records"),
-    ("audit_entitylink", "analysis_count_links"),
-    ("audit_auditrecord", "analysis_count_record_row"),
-    ("audit_entitylink", "analysis_count_link_row"),
-)
+TRIGGERS = ingest.ANALYSIS_TRIGGERS  # "off" is every trigger of the analysis app
 AUDIT_TABLES = ("audit_auditrecord", "audit_entitylink", "audit_usersession")
 ANALYSIS_TABLES = (
     "analysis_delta",
@@ -189,11 +185,13 @@ ERROR_CLASSES = ["TypeError", "RangeError", "ReferenceError", "Error", "SyntaxEr
 # --------------------------------------------------------------------------------------
 
 
-def environment(url: str) -> dict[str, str]:
+def environment(url: str, settings: str = "auditproj.settings") -> dict[str, str]:
     """The server's environment (and this process's Django): bench/ingest.py's, plus a
-    gthread server with keep-alive and without request-count restarts or access log."""
+    gthread server with keep-alive and without request-count restarts or access log;
+    ``settings`` names the settings module (another benchmark adds URLs of its own)."""
     env = ingest.server_environment(url)
     env.update(
+        DJANGO_SETTINGS_MODULE=settings,
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
         GUNICORN_THREADS="4",
         GUNICORN_WORKER_CONNECTIONS="8",  # above the threads: connections kept alive
@@ -204,8 +202,10 @@ def environment(url: str) -> dict[str, str]:
     return env
 
 
-def setup_django(url: str) -> dict[str, str]:
-    env = environment(url)
+def setup_django(url: str, settings: str = "auditproj.settings") -> dict[str, str]:
+    """This process's Django on the server's settings; the database created if absent
+    and migrated."""
+    env = environment(url, settings)
     os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
     warnings.filterwarnings("ignore", "No directory at", UserWarning)
@@ -749,27 +749,6 @@ def measure_http(
     if client.reopened:
         print(f"  (the client reopened its connection {client.reopened} times)")
     return timings
-
-
-class SqlTimer:
-    """An execute wrapper: statements, their time, the slowest one with its parameters."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.seconds = 0.0
-        self.slowest: tuple[float, str, Any] = (0.0, "", None)
-
-    def __call__(self, execute: Callable[..., Any], sql_: str, params: Any, many: bool,
-                 context: Any) -> Any:  # fmt: skip
-        began = time.perf_counter()
-        try:
-            return execute(sql_, params, many, context)
-        finally:
-            took = time.perf_counter() - began
-            self.count += 1
-            self.seconds += took
-            if took * 1000 > self.slowest[0]:
-                self.slowest = (took * 1000, sql_, params)
 
 
 def breakdown(staff: Staff, timings: dict[str, Timing], runs: int) -> None:

@@ -51,21 +51,6 @@ def loop(objects: int, edits: int, owner: object) -> float:
     return time.perf_counter() - started
 
 
-class DatabaseClock:
-    """``connection.execute_wrapper``: the seconds spent in ``execute``, i.e. waiting
-    on the database (round trip and server work, the commit included in autocommit)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.seconds += time.perf_counter() - started
-
-
 def start_clean(connection: Any) -> None:
     """Every run starts from the same tables: what earlier runs left (hundreds of
     thousands of rows, and dead row versions where autovacuum is off) would otherwise
@@ -103,6 +88,7 @@ def main() -> None:
     import audit
     from audit.context import AuditContext, bind
     from audit.models import AuditRecord
+    from bench.sql_timer import SqlTimer
 
     owner, _ = User.objects.get_or_create(username="bench-tracking")
     start_clean(connection)
@@ -112,7 +98,7 @@ def main() -> None:
     in_db: dict[bool, list[float]] = {True: [], False: []}  # seconds in execute, per round
 
     def timed(tracking: bool) -> float:
-        clock = DatabaseClock()
+        clock = SqlTimer()
         with connection.execute_wrapper(clock):
             seconds = loop(args.objects, args.edits, owner)
         in_db[tracking].append(clock.seconds)
