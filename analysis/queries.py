@@ -648,8 +648,11 @@ def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
         return None
     days = _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
     totals = days.aggregate(n=Sum("events"))
-    users_bitmap = days
-    count_users = _distinct(users_bitmap, None).get(None, 0)
+    if connection.vendor == "postgresql":  # the users and the trend in one pass
+        users, lines = _users_and_trends([fingerprint], question)
+        count_users, line = users.get(fingerprint, 0), lines[fingerprint]
+    else:
+        count_users, line = _distinct(days, None).get(None, 0), trend(fingerprint, question)
     type_name = EventType.objects.filter(pk=group.type_id).values_list("name", flat=True).first()
     return {
         "fingerprint": group.fingerprint,
@@ -666,7 +669,7 @@ def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
         "resolved_at": group.resolved_at,
         "series": [
             {"start": start, "events": events}
-            for start, events in zip(question.buckets(), trend(fingerprint, question), strict=True)
+            for start, events in zip(question.buckets(), line, strict=True)
         ],
     }
 
