@@ -8,7 +8,8 @@ Which rollup answers what:
   week buckets) or ``UsersHour`` (hour buckets, other time zones);
 * per user (the most active users, a user or group filter): ``UserDay`` and
   ``UserTypeDay``; sessions: ``SessionDay``; new users: ``UserFirstSeen``; errors:
-  ``ErrorGroup`` and ``ErrorDay``; entities: ``EntityDay``.
+  ``ErrorGroup``, and ``ErrorWeek`` with the days at a period's ends from ``ErrorDay``
+  (``analysis.error_periods``); entities: ``EntityDay``.
 
 Per-user and per-session figures are kept by days of the rollups' time zone: asked in
 another time zone, or by the hour, they count the days of that zone that the period
@@ -42,10 +43,9 @@ from django.db.models.functions import Trunc
 import audit
 from audit.models import EventType
 
-from . import fields, rollups
+from . import error_periods, fields, rollups
 from .fields import UserSetField
 from .models import (
-    ErrorDay,
     ErrorGroup,
     SessionDay,
     TypeHour,
@@ -503,14 +503,12 @@ def errors(
     """Error groups that occurred in the period: count and users in the period, first and
     last seen ever, status, the newest occurrence as sample, a trend of the period."""
     rollups.fold()
-    days = _days(ErrorDay.objects.all(), question)
-    if question.filtered_by_user:
-        # Occurrences per user are not kept by day: the users' own error records say.
-        days = days.filter(fingerprint__in=_fingerprints_of_users(question))
-    counts = {
-        row["fingerprint"]: int(row["n"])
-        for row in days.values("fingerprint").annotate(n=Sum("events"))
-    }
+    span = error_periods.Span(*day_span(question))
+    # Occurrences per user are not kept by day: with a user filter, the users' own error
+    # records name the groups.
+    counts = error_periods.counts(
+        span, _fingerprints_of_users(question) if question.filtered_by_user else None
+    )
     groups = ErrorGroup.objects.filter(fingerprint__in=list(counts))
     if question.types:
         groups = groups.filter(type_id__in=question.types)
@@ -537,8 +535,7 @@ def errors(
     ]
 
     def count_users(of: list[dict[str, Any]]) -> None:
-        names = [row["fingerprint"] for row in of]
-        users = _distinct(days.filter(fingerprint__in=names), "fingerprint")
+        users = error_periods.users(span, [row["fingerprint"] for row in of])
         for row in of:
             row["users"] = users.get(row["fingerprint"], 0)
 
@@ -546,16 +543,9 @@ def errors(
         count_users(rows)
     rows.sort(key=lambda row: (row[sort], row["fingerprint"]), reverse=True)
     page = rows[offset : offset + limit + 1]
-    fingerprints = [row["fingerprint"] for row in page]
-    if connection.vendor == "postgresql":  # the page's users and trends in one pass
-        users, lines = _users_and_trends(fingerprints, question)
-        if sort != "users":
-            for row in page:
-                row["users"] = users.get(row["fingerprint"], 0)
-    else:
-        if sort != "users":
-            count_users(page)
-        lines = trends(fingerprints, question)
+    if sort != "users":
+        count_users(page)
+    lines = trends([row["fingerprint"] for row in page], question)
     names = dict(
         EventType.objects.filter(pk__in={r["type"] for r in page}).values_list("pk", "name")
     )
@@ -584,61 +574,24 @@ def trend(fingerprint: str, question: Question) -> list[int]:
     return trends([fingerprint], question)[fingerprint]
 
 
-# Each group's distinct users and its days as two arrays (offsets from the period's
-# first day, counts; fed the same rows, so aligned without sorting): one row a group
-# instead of one a group and day, and one pass for the users and the trend. A 90-day page
-# of 50 groups brings 50 rows into Python, not 4,500 (at 10 million records those rows
-# and a second pass for the users were half the answer).
-_USERS_AND_TRENDS = """
-SELECT fingerprint, bit_count(bit_or(users)), array_agg(day - %s::date), array_agg(events)
-FROM analysis_errorday WHERE fingerprint = ANY(%s) AND day >= %s AND day <= %s
-GROUP BY fingerprint
-"""
-
-
 def trends(fingerprints: list[str], question: Question) -> dict[str, list[int]]:
-    """Each error group's occurrences per bucket of the period, in one query."""
-    if connection.vendor == "postgresql":
-        return _users_and_trends(fingerprints, question)[1]
+    """Each error group's occurrences per bucket of the period: each day of the period
+    is mapped to its bucket once (``_key`` floors a day to its week or keeps it), then a
+    group's days are added up by that map."""
     buckets = question.buckets()
-    per_bucket: dict[str, dict[datetime, int]] = {name: {} for name in fingerprints}
-    starts: dict[Any, datetime] = {}  # a bucket's start, worked out once per bucket
-    for row in (
-        _days(ErrorDay.objects.filter(fingerprint__in=fingerprints), question)
-        .annotate(b=_bucket_of("day", question))
-        .values("fingerprint", "b")
-        .annotate(n=Sum("events"))
-    ):
-        if (start := starts.get(row["b"])) is None:
-            start = starts[row["b"]] = _key(row["b"], question)
-        per_bucket[row["fingerprint"]][start] = int(row["n"])
-    return {name: [counts.get(b, 0) for b in buckets] for name, counts in per_bucket.items()}
-
-
-def _users_and_trends(
-    fingerprints: list[str], question: Question
-) -> tuple[dict[str, int], dict[str, list[int]]]:
-    """Each group's distinct users in the period and its ``trends`` line (PostgreSQL):
-    each day of the period is mapped to its bucket once (``_key`` floors a day to its
-    week or keeps it), then a group's counts are added up by that map."""
-    buckets = question.buckets()
-    first, last = day_span(question)
+    span = error_periods.Span(*day_span(question))
     position = {start: index for index, start in enumerate(buckets)}
     bucket_of_day = [
-        position.get(_key(first + timedelta(days=n), question))
-        for n in range((last - first).days + 1)
+        position.get(_key(span.first + timedelta(days=n), question))
+        for n in range((span.last - span.first).days + 1)
     ]
-    users: dict[str, int] = {}
     lines = {name: [0] * len(buckets) for name in fingerprints}
-    with connection.cursor() as cursor:
-        cursor.execute(_USERS_AND_TRENDS, [first, fingerprints, first, last])
-        for fingerprint, hit, offsets, counts in cursor.fetchall():
-            users[fingerprint] = int(hit or 0)
-            line = lines[fingerprint]
-            for offset, count in zip(offsets, counts, strict=True):
-                if (index := bucket_of_day[offset]) is not None:
-                    line[index] += int(count)
-    return users, lines
+    for fingerprint, days in error_periods.per_day(span, fingerprints).items():
+        line = lines[fingerprint]
+        for offset, count in days.items():
+            if (index := bucket_of_day[offset]) is not None:
+                line[index] += int(count)
+    return lines
 
 
 def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
@@ -646,21 +599,16 @@ def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
     group = ErrorGroup.objects.filter(fingerprint=fingerprint).first()
     if group is None:
         return None
-    days = _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
-    totals = days.aggregate(n=Sum("events"))
-    if connection.vendor == "postgresql":  # the users and the trend in one pass
-        users, lines = _users_and_trends([fingerprint], question)
-        count_users, line = users.get(fingerprint, 0), lines[fingerprint]
-    else:
-        count_users, line = _distinct(days, None).get(None, 0), trend(fingerprint, question)
+    span = error_periods.Span(*day_span(question))
+    line = trend(fingerprint, question)
     type_name = EventType.objects.filter(pk=group.type_id).values_list("name", flat=True).first()
     return {
         "fingerprint": group.fingerprint,
         "type": type_name or group.type_id,
         "message": group.message or "",
         "count": int(group.events),
-        "count_in_period": int(totals["n"] or 0),
-        "users": count_users,
+        "count_in_period": error_periods.counts(span, [fingerprint]).get(fingerprint, 0),
+        "users": error_periods.users(span, [fingerprint]).get(fingerprint, 0),
         "first_seen": group.first_seen,
         "last_seen": group.last_seen,
         "status": group.status,
@@ -676,20 +624,5 @@ def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
 
 def users_hit(fingerprint: str, question: Question) -> list[str]:
     """The users an error hit in the period (from the bitmaps), by name."""
-    days = _days(ErrorDay.objects.filter(fingerprint=fingerprint), question)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            first, last = day_span(question)
-            cursor.execute(
-                "SELECT bit_or(users)::text FROM analysis_errorday "
-                "WHERE fingerprint = %s AND day BETWEEN %s AND %s",
-                [fingerprint, first, last],
-            )
-            text = cursor.fetchone()[0] or ""
-        ids = {index for index, bit in enumerate(text) if bit == "1"}
-    else:
-        union = 0
-        for raw in days.values_list("users", flat=True):
-            union |= fields.from_bytes(raw)
-        ids = fields.members(union)
+    ids = error_periods.user_ids(error_periods.Span(*day_span(question)), fingerprint)
     return sorted(_usernames(ids).values(), key=str.lower)

@@ -26,11 +26,13 @@ import audit
 
 from . import fields, sql
 from .models import (
+    WEEKDAYS,
     Delta,
     EntityDay,
     EntityDelta,
     ErrorDay,
     ErrorGroup,
+    ErrorWeek,
     RollupState,
     SessionDay,
     TypeHour,
@@ -49,6 +51,7 @@ ROLLUPS = (
     UserTypeDay,
     SessionDay,
     ErrorDay,
+    ErrorWeek,
     ErrorGroup,
     EntityDay,
     UserFirstSeen,
@@ -196,6 +199,7 @@ def apply_python(rows: list[Row], entities: Iterable[tuple[date, int, str, bool,
     )
     errors = [row for row in rows if row.fingerprint]
     _add_error_days(errors)
+    _add_error_weeks(errors)
     _add_error_groups(errors)
     _add_first_seen(users)
     _add_entities(entities)
@@ -300,6 +304,39 @@ def _add_error_days(rows: list[Row]) -> None:
             changed.append(obj)
     ErrorDay.objects.bulk_create(new)
     ErrorDay.objects.bulk_update(changed, ["events", "users"])
+
+
+def monday(day: date) -> date:
+    """The Monday of ``day``'s week (``ErrorWeek.week``)."""
+    return day - timedelta(days=day.weekday())
+
+
+def _add_error_weeks(rows: list[Row]) -> None:
+    weeks: dict[tuple[str, date], list[Any]] = {}
+    for row in rows:
+        found = weeks.setdefault((row.fingerprint, monday(row.day)), [[0] * 7, set()])
+        found[0][row.day.weekday()] += row.events
+        if row.user_id is not None:
+            found[1].add(row.user_id)
+    existing = _existing(ErrorWeek, ("fingerprint", "week"), weeks)
+    changed, new = [], []
+    for (fingerprint, week), (days, ids) in weeks.items():
+        obj = existing.get((fingerprint, week))
+        value = (fields.from_bytes(obj.users) if obj else 0) | fields.from_bytes(
+            fields.to_bytes(ids, 0)
+        )
+        raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
+        if obj is None:
+            obj = ErrorWeek(fingerprint=fingerprint, week=week, events=0, users=raw)
+            new.append(obj)
+        else:
+            obj.users = raw
+            changed.append(obj)
+        obj.events += sum(days)
+        for name, events in zip(WEEKDAYS, days, strict=True):
+            setattr(obj, name, getattr(obj, name) + events)
+    ErrorWeek.objects.bulk_create(new)
+    ErrorWeek.objects.bulk_update(changed, ["events", *WEEKDAYS, "users"])
 
 
 def _add_error_groups(rows: list[Row]) -> None:
@@ -554,13 +591,41 @@ def forget_before(cutoff: datetime) -> None:
         until = datetime.combine(first_day + timedelta(days=1), datetime.min.time(), tz)
         for by_day in (UserDay, UsersDay, UserTypeDay, SessionDay, ErrorDay, EntityDay):
             by_day.objects.filter(day__lte=first_day).delete()
+        ErrorWeek.objects.filter(week__lte=first_day).delete()
         for by_hour in (TypeHour, UsersHour):
             by_hour.objects.filter(hour__lt=until).delete()
         # The hours of the cut day before its start in UTC were dropped above too;
         # recount from that day's start (and every hour rolled up at its UTC hour).
         start = min(since, hour_of(since))
         _add_range(str(tz.key), {"since": start, "until": until}, sql.BY_TIME)
+        # The cut week's row now holds the cut day only: make it again from its days.
+        week = monday(first_day)
+        weeks_from_days(week, week + timedelta(days=6))
         _recount_groups()
+
+
+def weeks_from_days(first: date, last: date) -> None:
+    """Make the error weeks of the days ``first`` to ``last`` (whole weeks) again from
+    the error days, which hold everything a week sums."""
+    ErrorWeek.objects.filter(week__gte=monday(first), week__lte=last).delete()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql.WEEKS_FROM_DAYS, {"first": first, "last": last})
+        return
+    weeks: dict[tuple[str, date], tuple[ErrorWeek, list[int]]] = {}
+    days = ErrorDay.objects.filter(day__gte=first, day__lte=last)
+    for day, fingerprint, events, raw in days.values_list("day", "fingerprint", "events", "users"):
+        key = (fingerprint, monday(day))
+        if key not in weeks:
+            weeks[key] = (ErrorWeek(fingerprint=fingerprint, week=key[1], events=0), [0])
+        week, users = weeks[key]
+        week.events += events
+        name = WEEKDAYS[day.weekday()]
+        setattr(week, name, getattr(week, name) + events)
+        users[0] |= fields.from_bytes(raw)
+    for week, (value,) in weeks.values():
+        week.users = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
+    ErrorWeek.objects.bulk_create([week for week, _users in weeks.values()])
 
 
 def _recount_groups() -> None:

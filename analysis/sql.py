@@ -23,6 +23,8 @@ from typing import Any
 
 import audit
 
+from .models import WEEKDAYS
+
 SINGLE_RECORD = audit.SINGLE_RECORD_SETTING
 
 # pg_advisory_xact_lock key of folds and rebuilds: "analysis" in ASCII.
@@ -241,6 +243,11 @@ _SPAN = (
 )
 
 
+# The Monday of a row's day, and its events on each weekday (ISO: Monday is 1).
+_MONDAY = "day - (extract(isodow FROM day)::int - 1)"
+_PER_WEEKDAY = ", ".join(
+    f"coalesce(sum(events) FILTER (WHERE extract(isodow FROM day) = {n}), 0)" for n in range(1, 8)
+)
 _BITS = "(SELECT repeat('0', user_bits)::varbit AS zero FROM analysis_rollupstate LIMIT 1) AS z"
 _BIT = "set_bit(z.zero, user_id::int, 1)"
 
@@ -329,6 +336,22 @@ def _rollups(source: str) -> list[tuple[str, str]]:
             ),
         ),
         (
+            "ew",
+            _upsert(
+                "analysis_errorweek",
+                f"fingerprint, week, events, {', '.join(WEEKDAYS)}, users",
+                f"SELECT fingerprint, {_MONDAY}, sum(events), {_PER_WEEKDAY}, "
+                f"bit_or(CASE WHEN user_id IS NULL THEN z.zero ELSE {_BIT} END) "
+                f"FROM {source}, {_BITS} WHERE fingerprint <> '' GROUP BY 1, 2 ORDER BY 1, 2",
+                "fingerprint, week",
+                ", ".join(
+                    f"{column} = analysis_errorweek.{column} + EXCLUDED.{column}"
+                    for column in ("events", *WEEKDAYS)
+                )
+                + ", users = analysis_errorweek.users | EXCLUDED.users",
+            ),
+        ),
+        (
             "eg",
             _upsert(
                 "analysis_errorgroup",
@@ -365,7 +388,21 @@ def _rollups(source: str) -> list[tuple[str, str]]:
     ]
 
 
-BITMAP_TABLES = ("analysis_usersday", "analysis_usershour", "analysis_errorday")
+# The weeks of a span of days made again from their days (the purge's cut week, and
+# the migration that made the week rollup): the day rows hold everything a week row sums.
+WEEKS_FROM_DAYS = (
+    "INSERT INTO analysis_errorweek "
+    f"(fingerprint, week, events, {', '.join(WEEKDAYS)}, users) "
+    f"SELECT fingerprint, {_MONDAY}, sum(events), {_PER_WEEKDAY}, bit_or(users) "
+    "FROM analysis_errorday WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2"
+)
+
+BITMAP_TABLES = (
+    "analysis_usersday",
+    "analysis_usershour",
+    "analysis_errorday",
+    "analysis_errorweek",
+)
 
 
 def widen(old_bits: int, new_bits: int) -> list[str]:

@@ -129,6 +129,7 @@ ANALYSIS_TABLES = (
     "analysis_sessionday",
     "analysis_errorgroup",
     "analysis_errorday",
+    "analysis_errorweek",
     "analysis_entityday",
     "analysis_userfirstseen",
 )
@@ -594,6 +595,7 @@ def describe_fill(records: int) -> list[str]:
             "analysis_usertypeday",
             "analysis_sessionday",
             "analysis_errorday",
+            "analysis_errorweek",
             "analysis_entityday",
         )
     }

@@ -182,3 +182,48 @@ def test_each_groups_trend_counts_its_occurrences_per_bucket(staff, user) -> Non
     # The rollups keep errors by day: asked by the hour, a day's occurrences fall in
     # its first hour that the period holds.
     assert len(hours["two"]) == 24 and sum(hours["two"]) == 1
+
+
+def test_any_span_of_days_counts_each_groups_occurrences_and_users(staff) -> None:
+    """Counts, users and trends of a period read whole weeks from the week rollup and
+    the days at its ends from the day rollup: every span of days, whole weeks or not,
+    gives what the records themselves say."""
+    # A user per day of the month (and two for some days): a day left out of a span, or
+    # counted twice, changes its users.
+    people = [User.objects.create_user(f"person-{n}") for n in range(27)]
+    traces = {"one": "Error: one\n    at f (a.js:1:1)", "two": "Error: two\n    at g (b.js:1:1)"}
+    stored: list[tuple[str, int, int]] = []  # (group, day of November, user index)
+    for day in range(1, 26):
+        for name, every in (("one", 1), ("two", 3)):
+            if day % every == 0:
+                who = day if name == "one" or day % 2 else day + 1
+                when = datetime(2026, 11, day, 12, tzinfo=UTC)
+                at(people[who], when, "error", message=name, stack_trace=traces[name])
+                stored.append((name, day, who))
+    client = api(staff)
+    for first, last in ((1, 25), (2, 16), (3, 9), (4, 10), (9, 22), (10, 15), (17, 17), (5, 30)):
+        since = f"2026-11-{first:02d}"
+        until = (datetime(2026, 11, last, tzinfo=UTC) + timedelta(days=1)).date().isoformat()
+        inside = [(name, who, day) for name, day, who in stored if first <= day <= last]
+        rows = {row["message"]: row for row in _errors(client, since=since, until=until)}
+        assert set(rows) == {name for name, _who, _day in inside}, (first, last)
+        for name, row in rows.items():
+            mine = [(who, day) for group, who, day in inside if group == name]
+            assert row["count"] == len(mine), (name, first, last)
+            assert row["users"] == len({who for who, _day in mine}), (name, first, last)
+            assert row["trend"] == [
+                sum(1 for _who, day in mine if day == n) for n in range(first, last + 1)
+            ], (name, first, last)
+            detail = client.get(
+                f"/api/audit/analysis/errors/{row['fingerprint']}/",
+                {"since": since, "until": until},
+            ).json()
+            assert detail["count_in_period"] == len(mine)
+            assert detail["users"] == row["users"]
+            page = client.get(
+                f"/analysis/errors/{row['fingerprint']}/", {"since": since, "until": until}
+            ).content.decode()
+            hit = page.split('id="users-title"', 1)[1].split("</section>", 1)[0]
+            for n in range(len(people)):
+                shown = f">person-{n}</a>" in hit
+                assert shown == (n in {who for who, _day in mine}), (name, first, last, n)

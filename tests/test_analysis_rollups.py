@@ -15,8 +15,17 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 import audit
-from analysis import rollups
-from analysis.models import Delta, EntityDay, ErrorGroup, TypeHour, UserDay
+from analysis import fields, rollups
+from analysis.models import (
+    WEEKDAYS,
+    Delta,
+    EntityDay,
+    ErrorDay,
+    ErrorGroup,
+    ErrorWeek,
+    TypeHour,
+    UserDay,
+)
 from audit.models import AuditRecord
 from catalog.models import Project
 from tests.analysis_helpers import api, at, usage
@@ -186,6 +195,59 @@ def test_the_purge_takes_its_records_out_of_the_rollups(user, staff) -> None:
     kept = sorted(TypeHour.objects.values_list("hour", "type_id", "level", "events"))
     rollups.rebuild()
     assert sorted(TypeHour.objects.values_list("hour", "type_id", "level", "events")) == kept
+
+
+def _ids(raw: object) -> set[int]:
+    """A users bitmap's ids: ``bit varying`` text on PostgreSQL, bytes elsewhere."""
+    if isinstance(raw, str):
+        return {n for n, bit in enumerate(raw) if bit == "1"}
+    return fields.members(fields.from_bytes(raw))  # type: ignore[arg-type]
+
+
+def _weeks_as_their_days_sum_them() -> tuple[dict, dict]:
+    """The error weeks as stored, and as summed from the error days."""
+    stored = {
+        (w.fingerprint, w.week): (
+            w.events,
+            [getattr(w, name) for name in WEEKDAYS],
+            _ids(w.users),
+        )
+        for w in ErrorWeek.objects.all()
+    }
+    summed: dict = {}
+    for d in ErrorDay.objects.all():
+        key = (d.fingerprint, rollups.monday(d.day))
+        events, days, users = summed.get(key, (0, [0] * 7, set()))
+        days[d.day.weekday()] += d.events
+        summed[key] = (events + d.events, days, users | _ids(d.users))
+    return stored, summed
+
+
+@pytest.mark.django_db
+def test_the_error_weeks_sum_their_days_through_fold_purge_and_rebuild(user, staff) -> None:
+    """The week rollup that error answers read holds what its days hold, after folds,
+    after a purge that cuts a week in two, and after a rebuild."""
+    other = User.objects.create_user("other")
+    now = timezone.now()
+    trace = "Error: weekly\n    at f (a.js:1:1)"
+    for days_ago in range(34, 24, -1):  # around the purge's cut, whatever the weekday
+        at(
+            user if days_ago % 2 else other,
+            now - timedelta(days=days_ago),
+            "error",
+            stack_trace=trace,
+        )
+    at(user, now - timedelta(days=1), "error", stack_trace=trace)
+    rollups.fold()
+    stored, summed = _weeks_as_their_days_sum_them()
+    assert stored == summed and sum(events for events, _d, _u in stored.values()) == 11
+    call_command("audit_purge", "--older-than-days", "30", stdout=StringIO())
+    stored, summed = _weeks_as_their_days_sum_them()
+    assert stored == summed
+    kept = AuditRecord.objects.filter(type__name="error").count()
+    assert 0 < kept < 11 and sum(events for events, _d, _u in stored.values()) == kept
+    rollups.rebuild()
+    assert _weeks_as_their_days_sum_them() == (stored, summed)
 
 
 @pytest.mark.django_db
