@@ -109,13 +109,16 @@ class UserDay(models.Model):
 
 
 class UsersDay(models.Model):
-    """Which users had events of a type and level on a day, as a bitmap of user ids:
-    distinct users over any days are the bits of their OR, so the answer reads one row
-    per day and type, however many records and users there are."""
+    """The events of a type and level on a day, and which users had them, as a bitmap of
+    user ids: distinct users over any days are the bits of their OR, so the answer reads
+    one row per day and type, however many records and users there are. The count makes
+    the same row answer events per day and type, where ``TypeHour`` would read 24 rows
+    (the answers of whole days in the rollups' zone: the overview's, by day or week)."""
 
     day = models.DateField()
     type_id = models.BigIntegerField()
     level = models.CharField(max_length=8)
+    events = models.BigIntegerField(default=0, help_text="Records without a user included.")
     users = UserSetField()
 
     class Meta:

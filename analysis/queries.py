@@ -2,8 +2,9 @@
 
 Which rollup answers what:
 
-* events over time, per type: ``TypeHour`` (UTC hours, so any bucket in any time zone
-  with whole-hour offsets);
+* events over time, per type: ``UsersDay`` for whole days of the rollups' zone by day or
+  week, else ``TypeHour`` (UTC hours, so any bucket in any time zone with whole-hour
+  offsets);
 * distinct users: the bitmaps of ``UsersDay`` (days of the rollups' time zone, day and
   week buckets) or ``UsersHour`` (hour buckets, other time zones);
 * per user (the most active users, a user or group filter): ``UserDay`` and
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -81,6 +82,15 @@ class _BitCount(Func):
 def _day_grain(question: Question) -> bool:
     """Whether day rollups answer exactly: day or week buckets in their own time zone."""
     return question.bucket != "hour" and str(question.tz.key) == str(rollups.zone().key)
+
+
+def _whole_days(question: Question) -> bool:
+    """Whether the period is whole days of the rollups' zone asked by day or week: then
+    ``UsersDay`` answers events as well as users, a row per day and type where
+    ``TypeHour`` reads 24 (a previous period that a change of clocks shifts is not)."""
+    return _day_grain(question) and all(
+        at.astimezone(question.tz).time() == time.min for at in (question.since, question.until)
+    )
 
 
 def _type_level(queryset: QuerySet[Any], question: Question) -> QuerySet[Any]:
@@ -170,6 +180,8 @@ def _usage(question: Question, sessions: int) -> dict[str, Any]:
 def _series(question: Question) -> tuple[dict[datetime, int], dict[datetime, int], dict[str, int]]:
     if question.filtered_by_user:
         return _series_of_users(question)
+    if _whole_days(question):
+        return _series_of_days(question)
     events_rows = _type_level(_hours(TypeHour.objects.all(), question), question)
     events = {
         _key(row["b"], question): int(row["n"])
@@ -184,10 +196,34 @@ def _series(question: Question) -> tuple[dict[datetime, int], dict[datetime, int
     return events, users, {"events": sum(events.values()), "users": total_users}
 
 
+def _series_of_days(
+    question: Question,
+) -> tuple[dict[datetime, int], dict[datetime, int], dict[str, int]]:
+    """Events and distinct users per bucket and in all, from the day rows alone."""
+    rows = _type_level(_days(UsersDay.objects.all(), question), question)
+    per_bucket = rows.annotate(b=_bucket_of("day", question)).values("b")
+    if connection.vendor == "postgresql":  # the counts and the users in one pass
+        found = list(per_bucket.annotate(n=Sum("events"), u=_BitCount(_BitOr("users"))))
+        events = {_key(row["b"], question): int(row["n"]) for row in found}
+        users = {_key(row["b"], question): int(row["u"] or 0) for row in found}
+    else:
+        events = {
+            _key(row["b"], question): int(row["n"]) for row in per_bucket.annotate(n=Sum("events"))
+        }
+        distinct = _distinct(rows.annotate(b=_bucket_of("day", question)), "b")
+        users = {_key(key, question): count for key, count in distinct.items()}
+    total_users = _distinct(rows, None).get(None, 0)
+    return events, users, {"events": sum(events.values()), "users": total_users}
+
+
 def _totals(question: Question) -> dict[str, int]:
     """The period's events and distinct users, without a series (the previous period)."""
     if question.filtered_by_user:
         return _series_of_users(question)[2]
+    if _whole_days(question) and connection.vendor == "postgresql":
+        rows = _type_level(_days(UsersDay.objects.all(), question), question)
+        found = rows.aggregate(n=Sum("events"), u=_BitCount(_BitOr("users")))
+        return {"events": int(found["n"] or 0), "users": int(found["u"] or 0)}
     events = _type_level(_hours(TypeHour.objects.all(), question), question).aggregate(
         n=Sum("events")
     )["n"]
@@ -239,6 +275,13 @@ def types(question: Question, limit: int = TOP) -> list[dict[str, Any]]:
             rows.values("type_id")
             .annotate(events=Sum("events"), users=Count("user_id", distinct=True))
             .order_by("-events")[:limit]
+        )
+    elif _whole_days(question) and connection.vendor == "postgresql":  # one pass
+        rows = _type_level(_days(UsersDay.objects.all(), question), question)
+        found = list(
+            rows.values("type_id")
+            .annotate(events=Sum("events"), users=_BitCount(_BitOr("users")))
+            .order_by("-events", "type_id")[:limit]
         )
     else:
         rows = _type_level(_hours(TypeHour.objects.all(), question), question)

@@ -193,7 +193,9 @@ def apply_python(rows: list[Row], entities: Iterable[tuple[date, int, str, bool,
         lambda r: (r.type_id, r.day, r.level, r.user_id),
     )
     _add_spans(SessionDay, ("day", "session_id"), rows, lambda r: (r.day, r.session_id))
-    _add_bits(UsersDay, ("day", "type_id", "level"), users, lambda r: (r.day, r.type_id, r.level))
+    _add_bits(
+        UsersDay, ("day", "type_id", "level"), rows, lambda r: (r.day, r.type_id, r.level), True
+    )
     _add_bits(
         UsersHour, ("hour", "type_id", "level"), users, lambda r: (r.hour, r.type_id, r.level)
     )
@@ -260,11 +262,18 @@ def _add_spans(model: Any, names: tuple[str, ...], rows: list[Row], key: Callabl
     model.objects.bulk_update(changed, ["events", "first_at", "last_at"])
 
 
-def _add_bits(model: Any, names: tuple[str, ...], rows: list[Row], key: Callable) -> None:
+def _add_bits(
+    model: Any, names: tuple[str, ...], rows: list[Row], key: Callable, events: bool = False
+) -> None:
+    """Add the users of ``rows`` to each key's bitmap (rows without a user add none);
+    with ``events``, their count too."""
     sets: dict[tuple[Any, ...], set[int]] = defaultdict(set)
+    counts: dict[tuple[Any, ...], int] = defaultdict(int)
     for row in rows:
-        assert row.user_id is not None
-        sets[key(row)].add(row.user_id)
+        found = sets[key(row)]
+        if row.user_id is not None:
+            found.add(row.user_id)
+        counts[key(row)] += row.events
     existing = _existing(model, names, sets)
     changed, new = [], []
     for k, ids in sets.items():
@@ -273,12 +282,15 @@ def _add_bits(model: Any, names: tuple[str, ...], rows: list[Row], key: Callable
         value |= fields.from_bytes(fields.to_bytes(ids, 0))
         raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
         if obj is None:
-            new.append(model(**dict(zip(names, k, strict=True)), users=raw))
+            obj = model(**dict(zip(names, k, strict=True)), users=raw)
+            new.append(obj)
         else:
             obj.users = raw
             changed.append(obj)
+        if events:
+            obj.events += counts[k]
     model.objects.bulk_create(new)
-    model.objects.bulk_update(changed, ["users"])
+    model.objects.bulk_update(changed, ["users", "events"] if events else ["users"])
 
 
 def _add_error_days(rows: list[Row]) -> None:

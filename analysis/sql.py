@@ -250,6 +250,8 @@ _PER_WEEKDAY = ", ".join(
 )
 _BITS = "(SELECT repeat('0', user_bits)::varbit AS zero FROM analysis_rollupstate LIMIT 1) AS z"
 _BIT = "set_bit(z.zero, user_id::int, 1)"
+# The users of rows some of which have none (their bitmaps are empty).
+_BITS_OR_NONE = f"bit_or(CASE WHEN user_id IS NULL THEN z.zero ELSE {_BIT} END)"
 
 
 def _rollups(source: str) -> list[tuple[str, str]]:
@@ -282,11 +284,12 @@ def _rollups(source: str) -> list[tuple[str, str]]:
             "usd",
             _upsert(
                 "analysis_usersday",
-                "day, type_id, level, users",
-                f"SELECT day, type_id, level, bit_or({_BIT}) FROM {source}, {_BITS} "
-                "WHERE user_id IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                "day, type_id, level, events, users",
+                f"SELECT day, type_id, level, sum(events), {_BITS_OR_NONE} FROM {source}, "
+                f"{_BITS} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
                 "day, type_id, level",
-                "users = analysis_usersday.users | EXCLUDED.users",
+                _ADD.format(t="analysis_usersday")
+                + ", users = analysis_usersday.users | EXCLUDED.users",
             ),
         ),
         (
@@ -327,8 +330,7 @@ def _rollups(source: str) -> list[tuple[str, str]]:
             _upsert(
                 "analysis_errorday",
                 "fingerprint, day, events, users",
-                f"SELECT fingerprint, day, sum(events), bit_or(CASE WHEN user_id IS NULL "
-                f"THEN z.zero ELSE {_BIT} END) FROM {source}, {_BITS} "
+                f"SELECT fingerprint, day, sum(events), {_BITS_OR_NONE} FROM {source}, {_BITS} "
                 "WHERE fingerprint <> '' GROUP BY 1, 2 ORDER BY 1, 2",
                 "fingerprint, day",
                 _ADD.format(t="analysis_errorday") + ", users = analysis_errorday.users | "
@@ -340,8 +342,7 @@ def _rollups(source: str) -> list[tuple[str, str]]:
             _upsert(
                 "analysis_errorweek",
                 f"fingerprint, week, events, {', '.join(WEEKDAYS)}, users",
-                f"SELECT fingerprint, {_MONDAY}, sum(events), {_PER_WEEKDAY}, "
-                f"bit_or(CASE WHEN user_id IS NULL THEN z.zero ELSE {_BIT} END) "
+                f"SELECT fingerprint, {_MONDAY}, sum(events), {_PER_WEEKDAY}, {_BITS_OR_NONE} "
                 f"FROM {source}, {_BITS} WHERE fingerprint <> '' GROUP BY 1, 2 ORDER BY 1, 2",
                 "fingerprint, week",
                 ", ".join(

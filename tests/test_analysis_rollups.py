@@ -25,6 +25,7 @@ from analysis.models import (
     ErrorWeek,
     TypeHour,
     UserDay,
+    UsersDay,
 )
 from audit.models import AuditRecord
 from catalog.models import Project
@@ -169,6 +170,7 @@ def test_parallel_writers_and_folds_count_every_record(user, token) -> None:
     assert AuditRecord.objects.count() == 4 * 6 * 20
     assert _counted() == 4 * 6 * 20
     assert UserDay.objects.get(user_id=user.pk).events == 4 * 6 * 20
+    assert sum(UsersDay.objects.values_list("events", flat=True)) == 4 * 6 * 20
 
 
 @pytest.mark.django_db
