@@ -12,8 +12,7 @@ days at its two ends, which only ``ErrorDay`` has.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
@@ -21,37 +20,13 @@ from django.db.models import Case, Expression, F, IntegerField, Q, QuerySet, Sum
 
 from . import fields
 from .models import WEEKDAYS, ErrorDay, ErrorWeek
-from .rollups import monday
-
-_WEEK = timedelta(days=7)
+from .spans import Span, monday
 
 
-@dataclass(frozen=True)
-class Span:
-    """A span of days, inclusive, split into its whole weeks (Mondays ``weeks[0]`` to
-    ``weeks[1]``, or none) and the days outside them (``edges``: up to two ranges)."""
-
-    first: date
-    last: date
-
-    @property
-    def weeks(self) -> tuple[date, date] | None:
-        start = monday(self.first + timedelta(days=6))  # the first Monday on or after
-        end = monday(self.last + timedelta(days=1)) - _WEEK  # the last whole week's
-        return (start, end) if start <= end else None
-
-    @property
-    def edges(self) -> list[tuple[date, date]]:
-        weeks = self.weeks
-        if weeks is None:
-            return [(self.first, self.last)]
-        ranges = [(self.first, weeks[0] - timedelta(days=1)), (weeks[1] + _WEEK, self.last)]
-        return [(low, high) for low, high in ranges if low <= high]
-
-    def week_rows(self, fingerprints: Iterable[str] | None = None) -> QuerySet[ErrorWeek]:
-        """Every week row touching the span (whole weeks and the two partial ones)."""
-        rows = ErrorWeek.objects.filter(week__gte=monday(self.first), week__lte=self.last)
-        return rows if fingerprints is None else rows.filter(fingerprint__in=list(fingerprints))
+def _week_rows(span: Span, fingerprints: Iterable[str] | None = None) -> QuerySet[ErrorWeek]:
+    """Every week row touching the span (whole weeks and the two partial ones)."""
+    rows = ErrorWeek.objects.filter(week__gte=monday(span.first), week__lte=span.last)
+    return rows if fingerprints is None else rows.filter(fingerprint__in=list(fingerprints))
 
 
 def _in_span(span: Span) -> Expression:
@@ -77,7 +52,7 @@ def _in_span(span: Span) -> Expression:
 
 def counts(span: Span, fingerprints: Iterable[str] | None = None) -> dict[str, int]:
     """Each group's occurrences in the span (groups with none are left out)."""
-    rows = span.week_rows(fingerprints).values("fingerprint").annotate(n=Sum(_in_span(span)))
+    rows = _week_rows(span, fingerprints).values("fingerprint").annotate(n=Sum(_in_span(span)))
     return {row["fingerprint"]: int(row["n"]) for row in rows if row["n"]}
 
 
@@ -86,7 +61,7 @@ def per_day(span: Span, fingerprints: list[str]) -> dict[str, dict[int, int]]:
     count} (days with none left out)."""
     found: dict[str, dict[int, int]] = {name: {} for name in fingerprints}
     length = (span.last - span.first).days
-    for fingerprint, week, *days in span.week_rows(fingerprints).values_list(
+    for fingerprint, week, *days in _week_rows(span, fingerprints).values_list(
         "fingerprint", "week", *WEEKDAYS
     ):
         start = (week - span.first).days
@@ -109,15 +84,12 @@ SELECT fingerprint, {what} FROM (
       AND (day BETWEEN %(a0)s AND %(a1)s OR day BETWEEN %(b0)s AND %(b1)s)
 ) hit GROUP BY fingerprint
 """
-_NEVER = (date(2, 1, 1), date(1, 1, 1))  # an empty range of days
 
 
 def _postgresql(span: Span, fingerprints: list[str], what: str) -> list[tuple[str, object]]:
-    weeks = span.weeks or _NEVER
-    (a0, a1), (b0, b1) = [*span.edges, _NEVER, _NEVER][:2]
-    params: dict[str, Any] = {"names": fingerprints, "w0": weeks[0], "w1": weeks[1]}
+    params: dict[str, Any] = {"names": fingerprints, **span.bounds()}
     with connection.cursor() as cursor:
-        cursor.execute(_USERS.format(what=what), params | {"a0": a0, "a1": a1, "b0": b0, "b1": b1})
+        cursor.execute(_USERS.format(what=what), params)
         return cursor.fetchall()
 
 

@@ -314,6 +314,29 @@ class EntityDay(models.Model):
         return f"{self.content_type_id}:{self.object_id}: {self.events} on {self.day}"
 
 
+class EntityWeek(models.Model):
+    """The same by week (Monday to Sunday, days of the rollups' zone): the entities of a
+    period sum its whole weeks here and only the days at its ends from ``EntityDay``, a
+    quarter of the rows for 30 days once most entities are used every day."""
+
+    week = models.DateField(help_text="Its Monday.")
+    content_type_id = models.IntegerField()
+    object_id = models.CharField(max_length=64)
+    changed = models.BooleanField()
+    events = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["week", "content_type_id", "object_id", "changed"],
+                name="analysis_entw_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.content_type_id}:{self.object_id}: {self.events} in the week of {self.week}"
+
+
 class UserFirstSeen(models.Model):
     """When each user was first seen in the trail: new users per period."""
 

@@ -30,6 +30,7 @@ from .models import (
     Delta,
     EntityDay,
     EntityDelta,
+    EntityWeek,
     ErrorDay,
     ErrorGroup,
     ErrorWeek,
@@ -42,6 +43,7 @@ from .models import (
     UsersHour,
     UserTypeDay,
 )
+from .spans import monday
 
 ROLLUPS = (
     TypeHour,
@@ -54,6 +56,7 @@ ROLLUPS = (
     ErrorWeek,
     ErrorGroup,
     EntityDay,
+    EntityWeek,
     UserFirstSeen,
 )
 CHANGE_TYPES = re.compile(sql.CHANGE_TYPES)
@@ -318,11 +321,6 @@ def _add_error_days(rows: list[Row]) -> None:
     ErrorDay.objects.bulk_update(changed, ["events", "users"])
 
 
-def monday(day: date) -> date:
-    """The Monday of ``day``'s week (``ErrorWeek.week``)."""
-    return day - timedelta(days=day.weekday())
-
-
 def _add_error_weeks(rows: list[Row]) -> None:
     weeks: dict[tuple[str, date], list[Any]] = {}
     for row in rows:
@@ -413,29 +411,28 @@ def _add_first_seen(rows: list[Row]) -> None:
 
 
 def _add_entities(entities: Iterable[tuple[date, int, str, bool, int]]) -> None:
-    sums: dict[tuple[date, int, str, bool], int] = defaultdict(int)
+    days: dict[tuple[date, int, str, bool], int] = defaultdict(int)
+    weeks: dict[tuple[date, int, str, bool], int] = defaultdict(int)
     for day, content_type_id, object_id, changed, events in entities:
-        sums[(day, content_type_id, object_id, changed)] += events
-    existing = _existing(EntityDay, ("day", "content_type_id", "object_id", "changed"), sums)
+        days[(day, content_type_id, object_id, changed)] += events
+        weeks[(monday(day), content_type_id, object_id, changed)] += events
+    _add_entity_sums(EntityDay, "day", days)
+    _add_entity_sums(EntityWeek, "week", weeks)
+
+
+def _add_entity_sums(model: Any, period: str, sums: dict[tuple[Any, ...], int]) -> None:
+    names = (period, "content_type_id", "object_id", "changed")
+    existing = _existing(model, names, sums)
     updated, new = [], []
     for key, events in sums.items():
         obj = existing.get(key)
         if obj is None:
-            day, content_type_id, object_id, changed = key
-            new.append(
-                EntityDay(
-                    day=day,
-                    content_type_id=content_type_id,
-                    object_id=object_id,
-                    changed=changed,
-                    events=events,
-                )
-            )
+            new.append(model(**dict(zip(names, key, strict=True)), events=events))
         else:
             obj.events += events
             updated.append(obj)
-    EntityDay.objects.bulk_create(new)
-    EntityDay.objects.bulk_update(updated, ["events"])
+    model.objects.bulk_create(new)
+    model.objects.bulk_update(updated, ["events"])
 
 
 def delta_rows(records: Iterable[Any], zone: ZoneInfo) -> list[Row]:
@@ -603,7 +600,8 @@ def forget_before(cutoff: datetime) -> None:
         until = datetime.combine(first_day + timedelta(days=1), datetime.min.time(), tz)
         for by_day in (UserDay, UsersDay, UserTypeDay, SessionDay, ErrorDay, EntityDay):
             by_day.objects.filter(day__lte=first_day).delete()
-        ErrorWeek.objects.filter(week__lte=first_day).delete()
+        for by_week in (ErrorWeek, EntityWeek):
+            by_week.objects.filter(week__lte=first_day).delete()
         for by_hour in (TypeHour, UsersHour):
             by_hour.objects.filter(hour__lt=until).delete()
         # The hours of the cut day before its start in UTC were dropped above too;
@@ -617,12 +615,17 @@ def forget_before(cutoff: datetime) -> None:
 
 
 def weeks_from_days(first: date, last: date) -> None:
-    """Make the error weeks of the days ``first`` to ``last`` (whole weeks) again from
-    the error days, which hold everything a week sums."""
+    """Make the week rollups of the days ``first`` to ``last`` (whole weeks) again from
+    the day rollups, which hold everything a week sums."""
+    error_weeks_from_days(first, last)
+    entity_weeks_from_days(first, last)
+
+
+def error_weeks_from_days(first: date, last: date) -> None:
     ErrorWeek.objects.filter(week__gte=monday(first), week__lte=last).delete()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(sql.WEEKS_FROM_DAYS, {"first": first, "last": last})
+            cursor.execute(sql.ERROR_WEEKS_FROM_DAYS, {"first": first, "last": last})
         return
     weeks: dict[tuple[str, date], tuple[ErrorWeek, list[int]]] = {}
     days = ErrorDay.objects.filter(day__gte=first, day__lte=last)
@@ -638,6 +641,20 @@ def weeks_from_days(first: date, last: date) -> None:
     for week, (value,) in weeks.values():
         week.users = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
     ErrorWeek.objects.bulk_create([week for week, _users in weeks.values()])
+
+
+def entity_weeks_from_days(first: date, last: date) -> None:
+    EntityWeek.objects.filter(week__gte=monday(first), week__lte=last).delete()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql.ENTITY_WEEKS_FROM_DAYS, {"first": first, "last": last})
+        return
+    weeks: dict[tuple[Any, ...], int] = defaultdict(int)
+    for day, *entity, events in EntityDay.objects.filter(day__gte=first, day__lte=last).values_list(
+        "day", "content_type_id", "object_id", "changed", "events"
+    ):
+        weeks[(monday(day), *entity)] += events
+    _add_entity_sums(EntityWeek, "week", weeks)
 
 
 def _recount_groups() -> None:

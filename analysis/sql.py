@@ -391,11 +391,16 @@ def _rollups(source: str) -> list[tuple[str, str]]:
 
 # The weeks of a span of days made again from their days (the purge's cut week, and
 # the migration that made the week rollup): the day rows hold everything a week row sums.
-WEEKS_FROM_DAYS = (
+ERROR_WEEKS_FROM_DAYS = (
     "INSERT INTO analysis_errorweek "
     f"(fingerprint, week, events, {', '.join(WEEKDAYS)}, users) "
     f"SELECT fingerprint, {_MONDAY}, sum(events), {_PER_WEEKDAY}, bit_or(users) "
     "FROM analysis_errorday WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2"
+)
+ENTITY_WEEKS_FROM_DAYS = (
+    "INSERT INTO analysis_entityweek (week, content_type_id, object_id, changed, events) "
+    f"SELECT {_MONDAY}, content_type_id, object_id, changed, sum(events) "
+    "FROM analysis_entityday WHERE day BETWEEN %(first)s AND %(last)s GROUP BY 1, 2, 3, 4"
 )
 
 BITMAP_TABLES = (
@@ -432,9 +437,22 @@ FOLD = (
     + " SELECT count(*), coalesce(sum(events), 0) FROM moved"
 )
 
+
+def _entity_week_rollup(source: str) -> str:
+    return _upsert(
+        "analysis_entityweek",
+        "week, content_type_id, object_id, changed, events",
+        f"SELECT {_MONDAY}, content_type_id, object_id, changed, sum(events) FROM {source} "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4",
+        "week, content_type_id, object_id, changed",
+        _ADD.format(t="analysis_entityweek"),
+    )
+
+
 FOLD_ENTITIES = (
     "WITH moved AS (DELETE FROM analysis_entitydelta RETURNING *), "
-    f"e AS ({_entity_rollup('moved')}) SELECT count(*) FROM moved"
+    f"e AS ({_entity_rollup('moved')}), w AS ({_entity_week_rollup('moved')}) "
+    "SELECT count(*) FROM moved"
 )
 
 # New error groups take the message of their first occurrence.
@@ -480,6 +498,7 @@ def add_statements(where: tuple[str, str] = BY_ID) -> list[str]:
     links = LINK_ROWS.format(where=where[1])
     statements = [f"WITH src AS ({records}) {statement}" for _name, statement in _rollups("src")]
     statements.append(f"WITH src AS ({links}) {_entity_rollup('src')}")
+    statements.append(f"WITH src AS ({links}) {_entity_week_rollup('src')}")
     return statements
 
 

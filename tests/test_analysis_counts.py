@@ -216,3 +216,44 @@ def test_the_entity_panel_counts_uses_and_changes_exactly(staff) -> None:
         ("busy", 2),
         ("calm", 1),
     ]
+
+
+@pytest.mark.django_db
+def test_the_entity_panel_sums_whole_weeks_and_the_days_at_the_ends(staff) -> None:
+    """The panel reads the period's whole weeks from the week rollup and its other days
+    from the day rollup: any span of days gives each entity's uses and changes as the
+    records say, a day at either end neither lost nor counted twice."""
+    from collections import Counter
+    from zoneinfo import ZoneInfo
+
+    from analysis import queries
+    from analysis.period import Question
+
+    u = User.objects.create_user("u")
+    groups = [Group.objects.create(name=f"g{n}") for n in range(7)]
+    stored: list[tuple[int, int, bool]] = []  # (day of November, group, a change)
+    for day in range(1, 26):
+        used = groups[day % 7]  # each day its own group (of the week's seven)
+        at(u, datetime(2026, 11, day, 12, tzinfo=UTC), "log", entities=[used])
+        stored.append((day, day % 7, False))
+        if day % 3 == 0:
+            changed = groups[(day * 2) % 7]
+            at(u, datetime(2026, 11, day, 13, tzinfo=UTC), "group-edited", entities=[changed])
+            stored.append((day, (day * 2) % 7, True))
+    rollups.fold()
+    for first, last in ((1, 25), (2, 15), (3, 9), (9, 22), (10, 16), (16, 16), (4, 24)):
+        question = Question(
+            since=datetime(2026, 11, first, tzinfo=UTC),
+            until=datetime(2026, 11, last, tzinfo=UTC) + timedelta(days=1),
+            bucket="day",
+            tz=ZoneInfo("UTC"),
+        )
+        answer = queries.entities(question, limit=50)
+        inside = [(g, change) for day, g, change in stored if first <= day <= last]
+        used = Counter(f"g{g}" for g, _change in inside)
+        changed = Counter(f"g{g}" for g, change in inside if change)
+        assert {row["name"]: row["events"] for row in answer["used"]} == used, (first, last)
+        assert {row["name"]: row["events"] for row in answer["changed"]} == changed
+        assert answer["kinds"] == [
+            {"kind": "group", "used": len(inside) - changed.total(), "changed": changed.total()}
+        ]

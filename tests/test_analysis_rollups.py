@@ -8,18 +8,19 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import close_old_connections, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 import audit
-from analysis import fields, rollups
+from analysis import fields, rollups, spans
 from analysis.models import (
     WEEKDAYS,
     Delta,
     EntityDay,
+    EntityWeek,
     ErrorDay,
     ErrorGroup,
     ErrorWeek,
@@ -207,7 +208,7 @@ def _ids(raw: object) -> set[int]:
 
 
 def _weeks_as_their_days_sum_them() -> tuple[dict, dict]:
-    """The error weeks as stored, and as summed from the error days."""
+    """The error and entity weeks as stored, and as summed from their days."""
     stored = {
         (w.fingerprint, w.week): (
             w.events,
@@ -218,36 +219,43 @@ def _weeks_as_their_days_sum_them() -> tuple[dict, dict]:
     }
     summed: dict = {}
     for d in ErrorDay.objects.all():
-        key = (d.fingerprint, rollups.monday(d.day))
+        key = (d.fingerprint, spans.monday(d.day))
         events, days, users = summed.get(key, (0, [0] * 7, set()))
         days[d.day.weekday()] += d.events
         summed[key] = (events + d.events, days, users | _ids(d.users))
+    for w in EntityWeek.objects.all():
+        stored[(w.week, w.content_type_id, w.object_id, w.changed)] = w.events
+    for e in EntityDay.objects.all():
+        key = (spans.monday(e.day), e.content_type_id, e.object_id, e.changed)
+        summed[key] = summed.get(key, 0) + e.events
     return stored, summed
 
 
 @pytest.mark.django_db
 def test_the_error_weeks_sum_their_days_through_fold_purge_and_rebuild(user, staff) -> None:
-    """The week rollup that error answers read holds what its days hold, after folds,
+    """The week rollups that error and entity answers read hold what their days hold, after folds,
     after a purge that cuts a week in two, and after a rebuild."""
     other = User.objects.create_user("other")
     now = timezone.now()
     trace = "Error: weekly\n    at f (a.js:1:1)"
+    group = Group.objects.create(name="linked")
     for days_ago in range(34, 24, -1):  # around the purge's cut, whatever the weekday
         at(
             user if days_ago % 2 else other,
             now - timedelta(days=days_ago),
             "error",
             stack_trace=trace,
+            entities=[group],
         )
     at(user, now - timedelta(days=1), "error", stack_trace=trace)
     rollups.fold()
     stored, summed = _weeks_as_their_days_sum_them()
-    assert stored == summed and sum(events for events, _d, _u in stored.values()) == 11
+    assert stored == summed and sum(v[0] for v in stored.values() if isinstance(v, tuple)) == 11
     call_command("audit_purge", "--older-than-days", "30", stdout=StringIO())
     stored, summed = _weeks_as_their_days_sum_them()
     assert stored == summed
     kept = AuditRecord.objects.filter(type__name="error").count()
-    assert 0 < kept < 11 and sum(events for events, _d, _u in stored.values()) == kept
+    assert 0 < kept < 11 and sum(v[0] for v in stored.values() if isinstance(v, tuple)) == kept
     rollups.rebuild()
     assert _weeks_as_their_days_sum_them() == (stored, summed)
 

@@ -8,13 +8,13 @@ import analysis.fields
 
 
 def weeks_from_days(apps: Any, schema_editor: Any) -> None:
-    from analysis import rollups
+    from analysis import rollups, spans
 
     span = apps.get_model("analysis", "ErrorDay").objects.aggregate(
         first=models.Min("day"), last=models.Max("day")
     )
     if span["first"] is not None:
-        rollups.weeks_from_days(rollups.monday(span["first"]), span["last"])
+        rollups.error_weeks_from_days(spans.monday(span["first"]), span["last"])
 
 
 class Migration(migrations.Migration):

@@ -17,6 +17,15 @@ FROM analysis_typehour h, analysis_rollupstate s
 GROUP BY 1, 2, 3, s.user_bits
 ON CONFLICT (day, type_id, level) DO UPDATE SET events = EXCLUDED.events
 """
+# The same from the records: for a zone whose offsets are not whole hours.
+FROM_RECORDS = """
+INSERT INTO analysis_usersday (day, type_id, level, events, users)
+SELECT (r.created_at AT TIME ZONE s.time_zone)::date, r.type_id, r.level, count(*),
+    repeat('0', s.user_bits)::varbit
+FROM audit_auditrecord r, analysis_rollupstate s
+GROUP BY 1, 2, 3, s.user_bits
+ON CONFLICT (day, type_id, level) DO UPDATE SET events = EXCLUDED.events
+"""
 SPLIT_HOURS = """
 SELECT EXISTS (SELECT 1 FROM analysis_typehour h, analysis_rollupstate s
                WHERE extract(minute FROM h.hour AT TIME ZONE s.time_zone) <> 0)
@@ -33,18 +42,21 @@ def count_events(apps: Any, schema_editor: Any) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(SPLIT_HOURS)
-            if cursor.fetchone()[0]:  # a zone with half-hour offsets: count the records
-                rollups.rebuild()
-                return
-            cursor.execute(FROM_HOURS)
+            split = cursor.fetchone()[0]  # a zone with half-hour offsets: count the records
+            cursor.execute(FROM_RECORDS if split else FROM_HOURS)
         return
     zone = rollups.zone()
     sums: dict[tuple[Any, ...], int] = defaultdict(int)
     for hour, type_id, level, events in hours.values_list("hour", "type_id", "level", "events"):
         local = hour.astimezone(zone)
-        if local.minute:
-            rollups.rebuild()
-            return
+        if local.minute:  # a zone with half-hour offsets: count the records
+            sums.clear()
+            records = apps.get_model("audit", "AuditRecord").objects
+            for at, record_type, record_level in records.values_list(
+                "created_at", "type_id", "level"
+            ).iterator():
+                sums[(at.astimezone(zone).date(), record_type, record_level)] += 1
+            break
         sums[(local.date(), type_id, level)] += events
     days = apps.get_model("analysis", "UsersDay").objects
     for (day, type_id, level), events in sums.items():
@@ -55,6 +67,7 @@ def count_events(apps: Any, schema_editor: Any) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("analysis", "0006_error_weeks"),
+        ("audit", "0017_roles"),
     ]
 
     operations = [
