@@ -177,10 +177,16 @@ class SessionDay(models.Model):
     events = models.BigIntegerField()
     first_at = models.DateTimeField()
     last_at = models.DateTimeField()
+    # The median length sorts these: integers sort at half the cost of intervals.
+    length_us = models.BigIntegerField(default=0, help_text="last_at - first_at, microseconds.")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["day", "session_id"], name="analysis_sd_key")
+        ]
+        # The most active users' sessions: a few users' rows, read from the index alone.
+        indexes = [
+            models.Index(fields=["user_id", "day"], include=["session_id"], name="analysis_sd_user")
         ]
 
     def __str__(self) -> str:

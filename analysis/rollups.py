@@ -255,14 +255,18 @@ def _add_spans(model: Any, names: tuple[str, ...], rows: list[Row], key: Callabl
         if obj is None:
             extra = {"user_id": user_id} if model is SessionDay else {}
             values = dict(zip(names, k, strict=True)) | extra
-            new.append(model(**values, events=events, first_at=first_at, last_at=last_at))
+            obj = model(**values, events=events, first_at=first_at, last_at=last_at)
+            new.append(obj)
         else:
             obj.events += events
             obj.first_at = min(obj.first_at, first_at)
             obj.last_at = max(obj.last_at, last_at)
             changed.append(obj)
+        if model is SessionDay:
+            obj.length_us = (obj.last_at - obj.first_at) // timedelta(microseconds=1)
     model.objects.bulk_create(new)
-    model.objects.bulk_update(changed, ["events", "first_at", "last_at"])
+    updated = ["events", "first_at", "last_at"] + (["length_us"] if model is SessionDay else [])
+    model.objects.bulk_update(changed, updated)
 
 
 def _add_bits(

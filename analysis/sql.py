@@ -237,6 +237,8 @@ def _upsert(table: str, columns: str, select: str, key: str, updates: str) -> st
 
 
 _ADD = "events = {t}.events + EXCLUDED.events"
+# A span's length in microseconds (``SessionDay.length_us``).
+_MICROS = "(extract(epoch FROM ({last}) - ({first})) * 1000000)::bigint"
 _SPAN = (
     "first_at = LEAST({t}.first_at, EXCLUDED.first_at), "
     "last_at = GREATEST({t}.last_at, EXCLUDED.last_at)"
@@ -318,11 +320,19 @@ def _rollups(source: str) -> list[tuple[str, str]]:
             "sd",
             _upsert(
                 "analysis_sessionday",
-                "day, session_id, user_id, events, first_at, last_at",
+                "day, session_id, user_id, events, first_at, last_at, length_us",
                 f"SELECT day, session_id, min(user_id), sum(events), min(first_at), "
-                f"max(last_at) FROM {source} GROUP BY 1, 2 ORDER BY 1, 2",
+                f"max(last_at), {_MICROS.format(last='max(last_at)', first='min(first_at)')} "
+                f"FROM {source} GROUP BY 1, 2 ORDER BY 1, 2",
                 "day, session_id",
-                _ADD.format(t="analysis_sessionday") + ", " + _SPAN.format(t="analysis_sessionday"),
+                _ADD.format(t="analysis_sessionday")
+                + ", "
+                + _SPAN.format(t="analysis_sessionday")
+                + ", length_us = "
+                + _MICROS.format(
+                    last="GREATEST(analysis_sessionday.last_at, EXCLUDED.last_at)",
+                    first="LEAST(analysis_sessionday.first_at, EXCLUDED.first_at)",
+                ),
             ),
         ),
         (
