@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.template import Context
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -47,9 +48,14 @@ def kpi(name: str, value: int, change: float | None, href: str) -> SafeString:
     )
 
 
-@register.simple_tag
-def records_href(question: Any, **changes: Any) -> str:
-    return f"{reverse('analysis:records')}?{urlencode(question.query_string(**changes))}"
+@register.simple_tag(takes_context=True)
+def records_href(context: Context, question: Any, **changes: Any) -> str:
+    """The records behind a figure: the question's parameters with ``changes``. The
+    page's path is reversed once per render (the overview links 60 figures)."""
+    base = context.render_context.get("records_path")
+    if base is None:
+        base = context.render_context["records_path"] = reverse("analysis:records")
+    return f"{base}?{urlencode(question.query_string(**changes))}"
 
 
 @register.simple_tag
