@@ -23,6 +23,11 @@ def to_bytes(ids: set[int] | frozenset[int], bits: int) -> bytes:
     return value.to_bytes(max(bits, value.bit_length() + 7) // 8, "little")
 
 
+def pack(value: int) -> bytes:
+    """A bitmap held as a Python int, as stored (at least one byte)."""
+    return value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
+
+
 def from_bytes(raw: bytes | memoryview | None) -> int:
     """The bitmap as a Python int (bit ``n`` = user ``n``)."""
     return int.from_bytes(bytes(raw or b""), "little")

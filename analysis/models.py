@@ -299,14 +299,22 @@ class ErrorWeek(models.Model):
         return f"{self.fingerprint[:8]}: {self.events} in the week of {self.week}"
 
 
-class EntityDay(models.Model):
-    """How often an entity was used (linked by any record) or changed on a day."""
+class _EntityCounts(models.Model):
+    """How often an entity was used (linked by any record) or changed in a period."""
 
-    day = models.DateField()
     content_type_id = models.IntegerField()
     object_id = models.CharField(max_length=64)
     changed = models.BooleanField()
     events = models.BigIntegerField()
+
+    class Meta:
+        abstract = True
+
+
+class EntityDay(_EntityCounts):
+    """How often an entity was used (linked by any record) or changed on a day."""
+
+    day = models.DateField()
 
     class Meta:
         constraints = [
@@ -320,16 +328,12 @@ class EntityDay(models.Model):
         return f"{self.content_type_id}:{self.object_id}: {self.events} on {self.day}"
 
 
-class EntityWeek(models.Model):
+class EntityWeek(_EntityCounts):
     """The same by week (Monday to Sunday, days of the rollups' zone): the entities of a
     period sum its whole weeks here and only the days at its ends from ``EntityDay``, a
     quarter of the rows for 30 days once most entities are used every day."""
 
     week = models.DateField(help_text="Its Monday.")
-    content_type_id = models.IntegerField()
-    object_id = models.CharField(max_length=64)
-    changed = models.BooleanField()
-    events = models.BigIntegerField()
 
     class Meta:
         constraints = [

@@ -203,8 +203,14 @@ def apply_python(rows: list[Row], entities: Iterable[tuple[date, int, str, bool,
         UsersHour, ("hour", "type_id", "level"), users, lambda r: (r.hour, r.type_id, r.level)
     )
     errors = [row for row in rows if row.fingerprint]
-    _add_error_days(errors)
-    _add_error_weeks(errors)
+    for model in (ErrorDay, ErrorWeek):
+        _add_errors(
+            model,
+            (
+                (r.fingerprint, r.day, r.events, 0 if r.user_id is None else 1 << r.user_id)
+                for r in errors
+            ),
+        )
     _add_error_groups(errors)
     _add_first_seen(users)
     _add_entities(entities)
@@ -286,8 +292,7 @@ def _add_bits(
     for k, ids in sets.items():
         obj = existing.get(k)
         value = fields.from_bytes(obj.users) if obj is not None else 0
-        value |= fields.from_bytes(fields.to_bytes(ids, 0))
-        raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
+        raw = fields.pack(value | fields.from_bytes(fields.to_bytes(ids, 0)))
         if obj is None:
             obj = model(**dict(zip(names, k, strict=True)), users=raw)
             new.append(obj)
@@ -300,57 +305,32 @@ def _add_bits(
     model.objects.bulk_update(changed, ["users", "events"] if events else ["users"])
 
 
-def _add_error_days(rows: list[Row]) -> None:
-    days: dict[tuple[str, date], list[Any]] = {}
-    for row in rows:
-        found = days.setdefault((row.fingerprint, row.day), [0, set()])
-        found[0] += row.events
-        if row.user_id is not None:
-            found[1].add(row.user_id)
-    existing = _existing(ErrorDay, ("fingerprint", "day"), days)
+def _add_errors(model: Any, items: Iterable[tuple[str, date, int, int]]) -> None:
+    """Add (fingerprint, day, events, users as a bitmap int) to an error rollup: by day,
+    or by week with each weekday's count."""
+    weekly = model is ErrorWeek
+    period = "week" if weekly else "day"
+    sums: dict[tuple[str, date], list[Any]] = {}
+    for fingerprint, day, events, users in items:
+        found = sums.setdefault((fingerprint, monday(day) if weekly else day), [[0] * 7, 0])
+        found[0][day.weekday()] += events
+        found[1] |= users
+    existing = _existing(model, ("fingerprint", period), sums)
     changed, new = [], []
-    for (fingerprint, day), (events, ids) in days.items():
-        obj = existing.get((fingerprint, day))
-        value = (fields.from_bytes(obj.users) if obj else 0) | fields.from_bytes(
-            fields.to_bytes(ids, 0)
-        )
-        raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
+    for (fingerprint, start), (days, users) in sums.items():
+        obj = existing.get((fingerprint, start))
         if obj is None:
-            new.append(ErrorDay(fingerprint=fingerprint, day=day, events=events, users=raw))
-        else:
-            obj.events += events
-            obj.users = raw
-            changed.append(obj)
-    ErrorDay.objects.bulk_create(new)
-    ErrorDay.objects.bulk_update(changed, ["events", "users"])
-
-
-def _add_error_weeks(rows: list[Row]) -> None:
-    weeks: dict[tuple[str, date], list[Any]] = {}
-    for row in rows:
-        found = weeks.setdefault((row.fingerprint, monday(row.day)), [[0] * 7, set()])
-        found[0][row.day.weekday()] += row.events
-        if row.user_id is not None:
-            found[1].add(row.user_id)
-    existing = _existing(ErrorWeek, ("fingerprint", "week"), weeks)
-    changed, new = [], []
-    for (fingerprint, week), (days, ids) in weeks.items():
-        obj = existing.get((fingerprint, week))
-        value = (fields.from_bytes(obj.users) if obj else 0) | fields.from_bytes(
-            fields.to_bytes(ids, 0)
-        )
-        raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
-        if obj is None:
-            obj = ErrorWeek(fingerprint=fingerprint, week=week, events=0, users=raw)
+            obj = model(fingerprint=fingerprint, events=0, **{period: start})
             new.append(obj)
         else:
-            obj.users = raw
+            users |= fields.from_bytes(obj.users)
             changed.append(obj)
+        obj.users = fields.pack(users)
         obj.events += sum(days)
-        for name, events in zip(WEEKDAYS, days, strict=True):
+        for name, events in zip(WEEKDAYS, days, strict=True) if weekly else ():
             setattr(obj, name, getattr(obj, name) + events)
-    ErrorWeek.objects.bulk_create(new)
-    ErrorWeek.objects.bulk_update(changed, ["events", *WEEKDAYS, "users"])
+    model.objects.bulk_create(new)
+    model.objects.bulk_update(changed, ["events", "users", *(WEEKDAYS if weekly else ())])
 
 
 def _add_error_groups(rows: list[Row]) -> None:
@@ -631,20 +611,16 @@ def error_weeks_from_days(first: date, last: date) -> None:
         with connection.cursor() as cursor:
             cursor.execute(sql.ERROR_WEEKS_FROM_DAYS, {"first": first, "last": last})
         return
-    weeks: dict[tuple[str, date], tuple[ErrorWeek, list[int]]] = {}
     days = ErrorDay.objects.filter(day__gte=first, day__lte=last)
-    for day, fingerprint, events, raw in days.values_list("day", "fingerprint", "events", "users"):
-        key = (fingerprint, monday(day))
-        if key not in weeks:
-            weeks[key] = (ErrorWeek(fingerprint=fingerprint, week=key[1], events=0), [0])
-        week, users = weeks[key]
-        week.events += events
-        name = WEEKDAYS[day.weekday()]
-        setattr(week, name, getattr(week, name) + events)
-        users[0] |= fields.from_bytes(raw)
-    for week, (value,) in weeks.values():
-        week.users = value.to_bytes((value.bit_length() + 7) // 8 or 1, "little")
-    ErrorWeek.objects.bulk_create([week for week, _users in weeks.values()])
+    _add_errors(
+        ErrorWeek,
+        (
+            (fingerprint, day, events, fields.from_bytes(raw))
+            for fingerprint, day, events, raw in days.values_list(
+                "fingerprint", "day", "events", "users"
+            )
+        ),
+    )
 
 
 def entity_weeks_from_days(first: date, last: date) -> None:
