@@ -598,43 +598,41 @@ def forget_before(cutoff: datetime) -> None:
         _recount_groups()
 
 
-def weeks_from_days(first: date, last: date) -> None:
-    """Make the week rollups of the days ``first`` to ``last`` (whole weeks) again from
-    the day rollups, which hold everything a week sums."""
-    error_weeks_from_days(first, last)
-    entity_weeks_from_days(first, last)
-
-
-def error_weeks_from_days(first: date, last: date) -> None:
-    ErrorWeek.objects.filter(week__gte=monday(first), week__lte=last).delete()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql.ERROR_WEEKS_FROM_DAYS, {"first": first, "last": last})
-        return
-    days = ErrorDay.objects.filter(day__gte=first, day__lte=last)
-    _add_errors(
-        ErrorWeek,
-        (
-            (fingerprint, day, events, fields.from_bytes(raw))
-            for fingerprint, day, events, raw in days.values_list(
-                "fingerprint", "day", "events", "users"
-            )
-        ),
+def weeks_from_days(
+    first: date | None = None, last: date | None = None, *, weeks: tuple[Any, ...] = ()
+) -> None:
+    """Make the week rollups (``weeks``: all by default) of the days ``first`` to
+    ``last`` (whole weeks; every day kept by default) again from the day rollups, which
+    hold everything a week sums: the purge's cut week, and the migrations that made the
+    week rollups."""
+    rollups: tuple[tuple[Any, Any, str], ...] = (
+        (ErrorWeek, ErrorDay, sql.ERROR_WEEKS_FROM_DAYS),
+        (EntityWeek, EntityDay, sql.ENTITY_WEEKS_FROM_DAYS),
     )
-
-
-def entity_weeks_from_days(first: date, last: date) -> None:
-    EntityWeek.objects.filter(week__gte=monday(first), week__lte=last).delete()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(sql.ENTITY_WEEKS_FROM_DAYS, {"first": first, "last": last})
-        return
-    weeks: dict[tuple[Any, ...], int] = defaultdict(int)
-    for day, *entity, events in EntityDay.objects.filter(day__gte=first, day__lte=last).values_list(
-        "day", "content_type_id", "object_id", "changed", "events"
-    ):
-        weeks[(monday(day), *entity)] += events
-    _add_entity_sums(EntityWeek, "week", weeks)
+    for week_model, day_model, statement in rollups:
+        if weeks and week_model not in weeks:
+            continue
+        low, high = first, last
+        if low is None or high is None:
+            span = day_model.objects.aggregate(first=Min("day"), last=Max("day"))
+            low, high = low or span["first"], high or span["last"]
+        if low is None or high is None:
+            continue
+        week_model.objects.filter(week__gte=monday(low), week__lte=high).delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(statement, {"first": monday(low), "last": high})
+            continue
+        days = day_model.objects.filter(day__gte=monday(low), day__lte=high)
+        if week_model is ErrorWeek:
+            rows = days.values_list("fingerprint", "day", "events", "users")
+            _add_errors(ErrorWeek, ((f, d, n, fields.from_bytes(u)) for f, d, n, u in rows))
+            continue
+        sums: dict[tuple[Any, ...], int] = defaultdict(int)
+        entity = ("content_type_id", "object_id", "changed")
+        for day, *key, events in days.values_list("day", *entity, "events"):
+            sums[(monday(day), *key)] += events
+        _add_entity_sums(EntityWeek, "week", sums)
 
 
 def _recount_groups() -> None:

@@ -102,6 +102,25 @@ if OWNER_URL:
                 request.node.warn(pytest.PytestWarning(f"test database kept: {exc!r}"))
 
 
+@contextmanager
+def as_owner() -> Iterator[None]:
+    """The test's connection as the tables' owner, for what only the owner may do (a
+    migration back and forth); afterwards the application role again, its privileges
+    granted anew (a table made again has none). Nothing changes without an owner."""
+    if not OWNER_URL:
+        yield
+        return
+    from audit import db_roles
+
+    app = connection.settings_dict["USER"], connection.settings_dict["PASSWORD"]
+    _act_as(*_credentials(OWNER_URL))
+    try:
+        yield
+    finally:
+        db_roles.grant(app[0])
+        _act_as(*app)
+
+
 def is_superuser() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")

@@ -8,13 +8,10 @@ import analysis.fields
 
 
 def weeks_from_days(apps: Any, schema_editor: Any) -> None:
-    from analysis import rollups, spans
+    from analysis import rollups
+    from analysis.models import ErrorWeek
 
-    span = apps.get_model("analysis", "ErrorDay").objects.aggregate(
-        first=models.Min("day"), last=models.Max("day")
-    )
-    if span["first"] is not None:
-        rollups.error_weeks_from_days(spans.monday(span["first"]), span["last"])
+    rollups.weeks_from_days(weeks=(ErrorWeek,))
 
 
 class Migration(migrations.Migration):

@@ -6,13 +6,10 @@ from django.db import migrations, models
 
 
 def weeks_from_days(apps: Any, schema_editor: Any) -> None:
-    from analysis import rollups, spans
+    from analysis import rollups
+    from analysis.models import EntityWeek
 
-    span = apps.get_model("analysis", "EntityDay").objects.aggregate(
-        first=models.Min("day"), last=models.Max("day")
-    )
-    if span["first"] is not None:
-        rollups.entity_weeks_from_days(spans.monday(span["first"]), span["last"])
+    rollups.weeks_from_days(weeks=(EntityWeek,))
 
 
 class Migration(migrations.Migration):
