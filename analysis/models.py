@@ -337,8 +337,10 @@ class EntityWeek(_EntityCounts):
 
     class Meta:
         constraints = [
+            # The count in the key's index: a period's weeks are read from it alone.
             models.UniqueConstraint(
                 fields=["week", "content_type_id", "object_id", "changed"],
+                include=["events"],
                 name="analysis_entw_key",
             )
         ]
