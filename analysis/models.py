@@ -184,9 +184,16 @@ class SessionDay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["day", "session_id"], name="analysis_sd_key")
         ]
-        # The most active users' sessions: a few users' rows, read from the index alone.
         indexes = [
-            models.Index(fields=["user_id", "day"], include=["session_id"], name="analysis_sd_user")
+            # The most active users' sessions: a few users' rows, from the index alone.
+            models.Index(
+                fields=["user_id", "day"], include=["session_id"], name="analysis_sd_user"
+            ),
+            # A period's sessions and the median of their lengths, from the index alone
+            # (16 against 11 ms for 30 days of 81,000 session-days).
+            models.Index(
+                fields=["day"], include=["session_id", "length_us"], name="analysis_sd_day_lengths"
+            ),
         ]
 
     def __str__(self) -> str:
