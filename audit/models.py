@@ -331,6 +331,11 @@ class Seal(models.Model):
     record = models.BigIntegerField(
         null=True, help_text="The trail-sealed record that carries the digest to the witness."
     )
+    form = models.SmallIntegerField(
+        default=1,
+        help_text="How each record was written to be hashed: 1 JSON text, 2 PostgreSQL's "
+        "row text (audit.seals).",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["record"], name="audit_seal_record")]

@@ -225,7 +225,7 @@ def test_a_records_hash_is_the_documented_form_of_every_column_and_link(user) ->
     import hashlib
 
     record = audit.log("log", 'say "hi"\n', {"b": 1, "a": [1, 2]}, entities=[user], user=user)
-    ((pk, hashed, links, _at),) = list(seals.records_between(record, record))
+    ((pk, hashed, links, _at),) = list(seals.records_between(record, record, seals.FORM_JSON))
     stored = AuditRecord.objects.get(pk=record)
     link = stored.links.get()
     with connection.cursor() as cursor:
@@ -242,6 +242,25 @@ def test_a_records_hash_is_the_documented_form_of_every_column_and_link(user) ->
     )
     assert links == 1
     assert hashed == hashlib.sha256(text.encode()).digest()
+    if connection.vendor != "postgresql":
+        return
+    # Form 2, PostgreSQL's row text: what the seals PostgreSQL makes hash.
+    at = stored.created_at.astimezone(UTC)
+    pg_stamp = (
+        f"{at:%Y-%m-%d %H:%M:%S}"
+        + (f".{at.microsecond:06d}".rstrip("0") if at.microsecond else "")
+        + "+00"
+    )
+    link_row = f'({link.pk},{link.content_type_id},{link.object_id},"",{link.name},"{pg_stamp}")'
+    quoted_params = '"' + params.replace('"', '""') + '"'
+    request_id = stored.request_id or '""'
+    row = (
+        f'({pk},{stored.uuid},{stored.type_id},{stored.level},"say ""hi""\n",'
+        f'{quoted_params},,"","",{user.pk},{stored.session_id},"{pg_stamp}",,{stored.source},{request_id},'
+        f'"{link_row.replace(chr(34), chr(34) * 2)}")'
+    )
+    ((_pk, in_rows, _n, _at),) = list(seals.records_between(record, record, seals.FORM_ROW))
+    assert in_rows == hashlib.sha256(row.encode()).digest(), row
 
 
 @pytest.mark.django_db(transaction=True)  # as beat runs it: committed records
@@ -266,6 +285,19 @@ _LINKS_AS_STORED = (
     "SELECT record_id, id, content_type_id, object_id, role, name, "
     "(extract(epoch FROM created_at) * 1000000)::bigint "
     "FROM audit_entitylink WHERE record_id >= %s ORDER BY record_id, id"
+)
+
+
+# Every column as PostgreSQL writes it as text (form 2).
+_COLUMNS_AS_TEXT = (
+    "SELECT id::text, uuid::text, type_id::text, level, message, params::text, "
+    "changes::text, stack_trace, fingerprint, user_id::text, session_id::text, "
+    "created_at::text, client_time::text, source, request_id "
+    "FROM audit_auditrecord WHERE id >= %s ORDER BY id"
+)
+_LINKS_AS_TEXT = (
+    "SELECT record_id, id::text, content_type_id::text, object_id, role, name, "
+    "created_at::text FROM audit_entitylink WHERE record_id >= %s ORDER BY record_id, id"
 )
 
 
@@ -316,7 +348,29 @@ def test_postgresql_hashes_exactly_what_canonical_hashes(user, token_client, gro
          len(links.get(row[0], [])), row[11])
         for row in rows
     ]  # fmt: skip
-    assert list(seals.records_between(first, rows[-1][0])) == expected
+    assert list(seals.records_between(first, rows[-1][0], seals.FORM_JSON)) == expected
+    # Form 2, what PostgreSQL seals in now: its row text, as row_text writes it, in UTC
+    # whatever the connection's time zone.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TimeZone = 'Asia/Kathmandu'")
+        hashed = [(pk, h) for pk, h, _n, _at in seals.records_between(first, rows[-1][0])]
+        cursor.execute("SHOW TimeZone")
+        assert cursor.fetchone()[0] == "Asia/Kathmandu"  # put back after the read
+        cursor.execute("SET LOCAL TimeZone = 'UTC'")
+        cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+        cursor.execute(_COLUMNS_AS_TEXT, [first])
+        texts = cursor.fetchall()
+        cursor.execute(_LINKS_AS_TEXT, [first])
+        link_texts: dict[int, list[list]] = {}
+        for link in cursor.fetchall():
+            link_texts.setdefault(int(link[0]), []).append(list(link[1:]))
+    assert hashed == [
+        (
+            int(row[0]),
+            hashlib.sha256(seals.row_text(list(row), link_texts.get(int(row[0]), []))).digest(),
+        )
+        for row in texts
+    ]
 
 
 @pytest.mark.django_db
@@ -367,4 +421,32 @@ def test_the_database_sums_a_block_as_the_records_hashes_give_it(user, group, mo
     small = seals._block_postgresql(first, next_day)
     assert small is not None and small.ids == f"{first}-{first + 1}" and small.records == 2
     seals.seal()
+    assert seals.verify().ok
+
+
+@pytest.mark.django_db(transaction=True)  # a superuser's own connection sees commits only
+@pytest.mark.postgres
+def test_a_trail_sealed_in_both_forms_verifies_and_names_changes(user, monkeypatch) -> None:
+    """Seals made before form 2 (form 1, the JSON text) and after it chain and verify
+    together, each seal's records hashed in its own form; a change under either is
+    caught and named."""
+    old = [audit.log("log", f"before {n}", entities=[user], user=user) for n in range(3)]
+    monkeypatch.setattr(seals, "current_form", lambda: seals.FORM_JSON)
+    seals.seal()
+    monkeypatch.undo()
+    new = [audit.log("log", f"after {n}", entities=[user], user=user) for n in range(3)]
+    seals.seal()
+    assert list(Seal.objects.order_by("id").values_list("form", flat=True))[:2] == [
+        seals.FORM_JSON,
+        seals.FORM_ROW,
+    ]
+    assert seals.verify().ok
+    for changed in (old[1], new[1]):
+        _as_superuser("UPDATE audit_auditrecord SET message = 'forged' WHERE id = %s", [changed])
+        report = seals.verify()
+        assert not report.ok and f"record #{changed} was changed" in report.problems[0]
+        _as_superuser(
+            "UPDATE audit_auditrecord SET message = %s WHERE id = %s",
+            ["before 1" if changed == old[1] else "after 1", changed],
+        )
     assert seals.verify().ok
