@@ -863,7 +863,13 @@ class HttpRun:
 class Sealer:
     """``manage.py audit_seal`` in a loop, in a process of its own, every ``every``
     seconds (60 times as often as the beat task: the sealer is busy the whole phase).
-    ``every`` 0: no sealer."""
+    ``every`` 0: no sealer.
+
+    The phase starts once the sealer has set Django up and connected, as a beat worker
+    has long before it seals: a second of start-up inside a six-second phase would be
+    charged to sealing."""
+
+    READY_TIMEOUT = 60.0
 
     def __init__(self, env: dict[str, str], every: float) -> None:
         self.env, self.every = env, every
@@ -871,11 +877,24 @@ class Sealer:
 
     def __enter__(self) -> Sealer:
         if self.every:
-            self.process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--seal-loop", str(self.every)],
-                cwd=ROOT,
-                env=self.env,
-            )
+            with tempfile.TemporaryDirectory(prefix="bench-sealer-") as folder:
+                ready = Path(folder) / "ready"
+                self.process = subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(Path(__file__).resolve()),
+                        "--seal-loop",
+                        str(self.every),
+                        str(ready),
+                    ],
+                    cwd=ROOT,
+                    env=self.env,
+                )
+                deadline = time.monotonic() + self.READY_TIMEOUT
+                while not ready.exists():
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the sealer did not start")
+                    time.sleep(0.05)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -897,7 +916,7 @@ def _machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def seal_loop(every: float) -> None:
+def seal_loop(every: float, ready: str = "") -> None:
     """The sealer process: seal as the beat task does, sleep, until terminated; then the
     CPU it used, in Python and in its PostgreSQL backend (the same machine's ``/proc``):
     what sealing takes from ingest on a machine that ingest keeps busy."""
@@ -914,6 +933,8 @@ def seal_loop(every: float) -> None:
         backend = int(cursor.fetchone()[0])
     started = _cpu_seconds(os.getpid()), _cpu_seconds(backend)
     sealed = [0]
+    if ready:
+        Path(ready).touch()  # set up and connected: the phase may start
 
     def report(*_: Any) -> None:
         own, server = _cpu_seconds(os.getpid()) - started[0], _cpu_seconds(backend) - started[1]
@@ -1216,7 +1237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None and sys.argv[1:2] == ["--seal-loop"]:
-        seal_loop(float(sys.argv[2]))
+        seal_loop(float(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
         return 0
     args = parse_args(argv)
     # A TERM (a CI timeout, say) unwinds like an error, so the server is still stopped.
