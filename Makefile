@@ -91,7 +91,9 @@ bench: install $(BENCH_STAMP)
 	$(BIN)/python bench/activity.py
 	$(BIN)/python bench/activity_http.py
 	$(BIN)/python bench/export.py
-	$(BIN)/python bench/analysis.py --ingest
+	$(BIN)/python bench/analysis.py
+	$(BIN)/python bench/seal_forms.py
+	$(BIN)/python bench/analysis.py --only-ingest
 
 clean:
 	rm -rf $(VENV) $(VENV_ST) staticfiles db.sqlite3 .pytest_cache
