@@ -70,6 +70,7 @@ format: install
 ## typecheck: mypy over every app (strict on audit; see pyproject.toml)
 typecheck: install
 	$(BIN)/mypy audit activity catalog cloudwatch_export analysis demo auditproj
+	$(BIN)/mypy bench/*.py
 
 ## migrations-check: the models and the migrations agree (no migration missing)
 migrations-check: install

@@ -217,7 +217,7 @@ def fill(fixture: Fixture, start: int, stop: int, *, vacuum: bool = True) -> flo
     from django.db import connection, transaction
 
     began = time.perf_counter()
-    params = {
+    params: dict[str, Any] = {
         "type_ids": fixture.type_ids,
         "levels": fixture.type_levels,
         "ntypes": len(fixture.type_ids),

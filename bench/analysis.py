@@ -522,7 +522,7 @@ def fill(records: int, found: Kinds) -> tuple[float, int]:
             chunks[-1] = (first, day, total + count)
         else:
             chunks.append((day, day, int(count)))
-    params = {
+    params: dict[str, Any] = {
         "error_type": found.error_type,
         "type_ids": found.type_ids,
         "levels": found.levels,
@@ -533,7 +533,7 @@ def fill(records: int, found: Kinds) -> tuple[float, int]:
         "slots": TYPE_SLOTS,
         "nfp": FINGERPRINTS,
     }
-    link_params = {
+    link_params: dict[str, Any] = {
         "group_ct": found.group_ct,
         "user_ct": found.user_ct,
         "ngroups": GROUPS,

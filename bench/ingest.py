@@ -1119,8 +1119,8 @@ def report(
     )
     print()
     print(f"{'phase':<44} {'seconds':>8} {'events/s':>10} {'p50 ms':>8} {'p95 ms':>8}")
-    for number, run in enumerate(copies, 1):
-        print(f"{f'COPY #{number}':<44} {run.seconds:>8.2f} {_rate(run.rows_per_second):>10}")
+    for number, copied in enumerate(copies, 1):
+        print(f"{f'COPY #{number}':<44} {copied.seconds:>8.2f} {_rate(copied.rows_per_second):>10}")
     for run in runs:
         label = f"HTTP {run.config.label}, {run.connections} conns"
         print(
@@ -1406,8 +1406,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{'met' if ratio >= 0.8 else 'TARGET MISSED'}"
         )
     if rule_runs:
-        without = [runs[0].events_per_second, rule_runs[1].events_per_second]
-        mean_without = sum(without) / len(without)
+        rates_without = [runs[0].events_per_second, rule_runs[1].events_per_second]
+        mean_without = sum(rates_without) / len(rates_without)
         ratio = rule_runs[0].events_per_second / mean_without
         print("\nSwitch rules: 50 groups, every built-in type switched off for some of them;")
         print("the bench user is in 10 groups whose rules spare the types it sends, so every")

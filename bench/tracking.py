@@ -38,7 +38,7 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def loop(objects: int, edits: int, owner: object) -> float:
+def loop(objects: int, edits: int, owner: Any) -> float:
     """Create ``objects`` projects and edit each ``edits`` times; returns seconds."""
     from catalog.models import Project
 
