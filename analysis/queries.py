@@ -252,19 +252,15 @@ def _series(question: Question) -> tuple[dict[datetime, int], dict[datetime, int
 def _series_of_days(
     question: Question,
 ) -> tuple[dict[datetime, int], dict[datetime, int], dict[str, int]]:
-    """Events and distinct users per bucket and in all, from the day rows alone."""
+    """Events and distinct users per bucket and in all, from the day rows alone (on
+    PostgreSQL ``_days_in_one_pass`` answers this and the types in one statement)."""
     rows = _type_level(_days(UsersDay.objects.all(), question), question)
     per_bucket = rows.annotate(b=_bucket_of("day", question)).values("b")
-    if connection.vendor == "postgresql":  # the counts and the users in one pass
-        found = list(per_bucket.annotate(n=Sum("events"), u=_BitCount(_BitOr("users"))))
-        events = {_key(row["b"], question): int(row["n"]) for row in found}
-        users = {_key(row["b"], question): int(row["u"] or 0) for row in found}
-    else:
-        events = {
-            _key(row["b"], question): int(row["n"]) for row in per_bucket.annotate(n=Sum("events"))
-        }
-        distinct = _distinct(rows.annotate(b=_bucket_of("day", question)), "b")
-        users = {_key(key, question): count for key, count in distinct.items()}
+    events = {
+        _key(row["b"], question): int(row["n"]) for row in per_bucket.annotate(n=Sum("events"))
+    }
+    distinct = _distinct(rows.annotate(b=_bucket_of("day", question)), "b")
+    users = {_key(key, question): count for key, count in distinct.items()}
     total_users = _distinct(rows, None).get(None, 0)
     return events, users, {"events": sum(events.values()), "users": total_users}
 
@@ -676,23 +672,26 @@ def _fingerprints_of_users(question: Question) -> list[str]:
     )
 
 
-def trend(fingerprint: str, question: Question) -> list[int]:
-    return trends([fingerprint], question)[fingerprint]
-
-
 def trends(fingerprints: list[str], question: Question) -> dict[str, list[int]]:
-    """Each error group's occurrences per bucket of the period: each day of the period
+    """Each error group's occurrences per bucket of the period."""
+    span = spans.Span(*day_span(question))
+    return _lines(error_periods.per_day(span, fingerprints), span, question)
+
+
+def _lines(
+    per_day: dict[str, dict[int, int]], span: spans.Span, question: Question
+) -> dict[str, list[int]]:
+    """Groups' counts per day of ``span`` as a line per bucket: each day of the period
     is mapped to its bucket once (``_key`` floors a day to its week or keeps it), then a
     group's days are added up by that map."""
     buckets = question.buckets()
-    span = spans.Span(*day_span(question))
     position = {start: index for index, start in enumerate(buckets)}
     bucket_of_day = [
         position.get(_key(span.first + timedelta(days=n), question))
         for n in range((span.last - span.first).days + 1)
     ]
-    lines = {name: [0] * len(buckets) for name in fingerprints}
-    for fingerprint, days in error_periods.per_day(span, fingerprints).items():
+    lines = {name: [0] * len(buckets) for name in per_day}
+    for fingerprint, days in per_day.items():
         line = lines[fingerprint]
         for offset, count in days.items():
             if (index := bucket_of_day[offset]) is not None:
@@ -706,14 +705,15 @@ def error_detail(fingerprint: str, question: Question) -> dict[str, Any] | None:
     if group is None:
         return None
     span = spans.Span(*day_span(question))
-    line = trend(fingerprint, question)
+    days = error_periods.per_day(span, [fingerprint])  # the trend and the period's count
+    line = _lines(days, span, question)[fingerprint]
     type_name = EventType.objects.filter(pk=group.type_id).values_list("name", flat=True).first()
     return {
         "fingerprint": group.fingerprint,
         "type": type_name or group.type_id,
         "message": group.message or "",
         "count": int(group.events),
-        "count_in_period": error_periods.counts(span, [fingerprint]).get(fingerprint, 0),
+        "count_in_period": sum(days[fingerprint].values()),
         "users": error_periods.users(span, [fingerprint]).get(fingerprint, 0),
         "first_seen": group.first_seen,
         "last_seen": group.last_seen,

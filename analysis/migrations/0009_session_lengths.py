@@ -18,9 +18,10 @@ def lengths(apps: Any, schema_editor: Any) -> None:
             cursor.execute(LENGTHS)
         return
     days = apps.get_model("analysis", "SessionDay").objects
-    for row in days.all().iterator():
+    rows = list(days.only("first_at", "last_at"))
+    for row in rows:
         row.length_us = (row.last_at - row.first_at) // timedelta(microseconds=1)
-        row.save(update_fields=["length_us"])
+    days.bulk_update(rows, ["length_us"], batch_size=1000)
 
 
 class Migration(migrations.Migration):
