@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .admin_display import user_activity_link
     from .api.pagination import StrictCursorPagination
     from .changes import MASK
-    from .clock import OutOfOrder, backdated, now
+    from .clock import OutOfOrder, backdated, micros, now
     from .config import SETTINGS, limits
     from .context import AuditContext, SessionRef, bind, new_request_id
     from .context import current as current_context
@@ -98,6 +98,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "kinds": ("registry", "kinds"),
     "limits": ("config", "limits"),
     "log": ("logger", "log"),
+    "micros": ("clock", "micros"),
     "new_request_id": ("context", "new_request_id"),
     "now": ("clock", "now"),
     "open_session": ("sessions", "open_session"),
@@ -146,6 +147,7 @@ __all__ = [
     "kinds",
     "limits",
     "log",
+    "micros",
     "new_request_id",
     "now",
     "open_session",

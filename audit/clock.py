@@ -16,9 +16,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _replayed: ContextVar[datetime | None] = ContextVar("audit_replayed_time", default=None)
 
@@ -65,3 +67,14 @@ def check_in_order(at: datetime, newest: datetime | None) -> None:
             "time. Replay in time order, or record now and keep the original time as the "
             "client's timestamp."
         )
+
+
+def micros(moment: datetime | str) -> int:
+    """A time as whole microseconds since 1970 UTC (floor, as ``timedelta`` does): an
+    aware ``datetime``, or a stored time as a backend hands it over, SQLite's ISO text
+    or a naive value, both in UTC. What the seals hash and the export writes from."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(microseconds=1)

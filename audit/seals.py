@@ -60,7 +60,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -76,7 +76,7 @@ HORIZON_WAIT = 2.0  # seconds the sealer waits at most for in-flight inserts (Po
 HORIZON_POLL = 0.02  # seconds between two looks at who holds the seal lock
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH = clock.EPOCH
 _DAY = 86_400_000_000  # microseconds: a UTC day starts at a multiple of it
 _text = json.encoder.encode_basestring  # a JSON string, no ASCII escaping (C)
 
@@ -227,14 +227,8 @@ _LINKS_OTHER = (
 
 
 def _micros(value: Any) -> int | None:
-    """A stored time as microseconds since 1970 UTC (SQLite stores text, in UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int((value - _EPOCH) // timedelta(microseconds=1))
+    """A stored time as microseconds since 1970 UTC; None stays None."""
+    return None if value is None else clock.micros(value)
 
 
 def _uuid_text(value: Any) -> str:

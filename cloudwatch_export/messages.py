@@ -119,9 +119,9 @@ def _load(record_ids: Sequence[int]) -> dict[int, _Record]:
         for *row, created_beyond, client_beyond in rows:
             record = _Record(*row)
             if created_beyond is not None:
-                record.created_us = times.micros(created_beyond)
+                record.created_us = audit.micros(created_beyond)
             if client_beyond is not None:
-                record.client_us = times.micros(client_beyond)
+                record.client_us = audit.micros(client_beyond)
             found[record.id] = record
     _add_users(found)
     _add_entities(found)

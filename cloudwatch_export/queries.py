@@ -11,10 +11,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, DateTimeField, Func, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.compiler import SQLCompiler
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
-from . import times
+import audit
 
 Converter = Callable[[Any, Any, BaseDatabaseWrapper], Any]
 
@@ -87,14 +85,7 @@ class BeyondPython(Func):
 def _stored_micros(value: Any, expression: Any, connection: BaseDatabaseWrapper) -> int | None:
     """A stored time as the backend hands it over (SQLite: text in the connection's
     zone, UTC) in microseconds since 1970."""
-    if value is None:
-        return None
-    moment = parse_datetime(value) if isinstance(value, str) else value
-    if moment is None:
-        raise ValueError(f"not a stored time: {value!r}")
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, connection.timezone)
-    return times.micros(moment)
+    return None if value is None else audit.micros(value)
 
 
 class UuidText(Func):

@@ -33,11 +33,6 @@ def api_time(moment: datetime, zone: tzinfo) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def micros(moment: datetime) -> int:
-    """Exact microseconds since 1970 of an aware datetime (floor, as ``timedelta`` does)."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
 def moment(us: int) -> datetime:
     """The aware UTC datetime of ``us`` microseconds since 1970."""
     return EPOCH + timedelta(microseconds=us)

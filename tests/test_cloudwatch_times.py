@@ -14,7 +14,8 @@ import pytest
 from django.utils import timezone as django_timezone
 from rest_framework.serializers import DateTimeField
 
-from cloudwatch_export.times import ApiTimes, micros, moment
+from audit import micros
+from cloudwatch_export.times import ApiTimes, moment
 
 FIRST = micros(datetime(1, 1, 2, tzinfo=UTC))  # a day inside Python's range: any zone fits
 LAST = micros(datetime(9999, 12, 30, tzinfo=UTC))
