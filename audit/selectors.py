@@ -6,17 +6,18 @@ filter, the activity of the entities they may view; nothing else.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Min, Prefetch, QuerySet
+from django.db.models import Count, F, Max, Min, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import event_types, registry
+from . import event_types, registry, shared_cache
 from .models import AuditRecord, EntityLink, EventType, UserSession
 
 
@@ -238,20 +239,47 @@ def _cut(records: list[AuditRecord], limit: int) -> ActivityPage:
     return ActivityPage(records, None)
 
 
+FACETS_SECONDS = 300  # how long an entity's filter choices are kept at most
+
+
 def entity_activity_facets(
     kind: registry.EntityKind, object_id: str, *, cap: int = 1000
 ) -> tuple[list[str], list[str]]:
     """The type names and usernames present in the entity's newest ``cap`` records, for
-    the filter choices of the activity panel, in one query.
+    the filter choices of the activity panel.
 
     Capped because an exact answer for an entity with 100,000 records would read them
-    all on every panel view; the newest thousand name what people look for.
+    all on every panel view; the newest thousand name what people look for. Kept in the
+    shared cache under the entity's newest record id, which one index entry gives: the
+    choices change only when a record comes (a new id, so a new key) or goes (the purge,
+    or a username changed: ``FACETS_SECONDS`` bounds how long that is not seen), and the
+    DISTINCT over a thousand records costs a busy entity's panel more than its page.
     """
-    recent = (
-        EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
-        .order_by("-record_id")
-        .values("record_id")[:cap]
-    )
+    links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
+    newest = links.aggregate(newest=Max("record_id"))["newest"]
+    if newest is None:
+        return [], []
+    key = f"audit:facets:{kind.content_type.pk}:{_cache_safe(object_id)}:{newest}:{cap}"
+    kept = shared_cache.call(lambda cache: cache.get(key), lambda: None)
+    if kept is not None:
+        types, users = kept
+        return list(types), list(users)
+    answer = _facets(links, cap)
+    shared_cache.call(lambda cache: cache.set(key, answer, FACETS_SECONDS), lambda: None)
+    return answer
+
+
+def _cache_safe(object_id: str) -> str:
+    """An object id as a part of a cache key: as it is when short and plain, else its
+    hash (ids are any text up to 255 characters)."""
+    plain = object_id.isascii() and object_id.isprintable() and " " not in object_id
+    if plain and len(object_id) <= 64:
+        return object_id
+    return hashlib.sha256(object_id.encode()).hexdigest()
+
+
+def _facets(links: QuerySet[EntityLink], cap: int) -> tuple[list[str], list[str]]:
+    recent = links.order_by("-record_id").values("record_id")[:cap]
     user_model = get_user_model()
     pairs = (
         AuditRecord.objects.filter(pk__in=recent)

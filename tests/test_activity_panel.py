@@ -77,6 +77,28 @@ def test_entry_shows_the_diff_other_entities_and_level(user, other_user, group) 
     assert "act-level-error" in body and "error: TypeError: boom" in body
 
 
+def test_every_recorded_text_in_an_entry_is_escaped(user, group) -> None:
+    hostile = '<img src=x onerror="alert(1)">'
+    logger.log(
+        "query-edited",
+        hostile,
+        {"query": hostile},
+        entities=[group, ("user", user.pk, hostile)],
+        user=user,
+        changes={
+            "name": {"old": hostile, "new": hostile + "!"},
+            "sql": {"old": "SELECT 1\nFROM a", "new": f"SELECT 1\nFROM {hostile}"},
+            "note": hostile,
+        },
+    )
+    logger.log("log", hostile, entities=[group], user=user)
+    logger.log("log", hostile, entities=[group], user=user)  # collapsed: "2 times"
+    body = _client(user).get(_url(group)).content.decode()
+    assert "<img" not in body and 'onerror="' not in body
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body
+    assert "2 times</span>" in body and "act-line-add" in body
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
@@ -107,6 +129,25 @@ def test_filter_choices_are_the_types_and_users_present(user, other_user, group)
     users = re.findall(r'<option value="([^"]+)"', body.split('name="user"')[1])
     assert types == ["log", "query-start"] and users == ["alice", "bob"]
     assert '<option value="log" selected>' in body
+
+
+def test_filter_choices_are_kept_until_the_entity_has_a_new_record(
+    user, other_user, group, django_assert_num_queries
+) -> None:
+    from audit import entity_activity_facets, kind
+
+    logger.log("query-start", "run", entities=[group], user=user)
+    group_kind = kind("group")
+    assert group_kind is not None
+    assert entity_activity_facets(group_kind, str(group.pk)) == (["query-start"], ["alice"])
+    with django_assert_num_queries(1):  # the newest record's id; the choices are kept
+        assert entity_activity_facets(group_kind, str(group.pk)) == (["query-start"], ["alice"])
+    logger.log("log", "note", entities=[group], user=other_user)  # a new newest record
+    assert entity_activity_facets(group_kind, str(group.pk)) == (
+        ["log", "query-start"],
+        ["alice", "bob"],
+    )
+    assert entity_activity_facets(group_kind, "no-such-group") == ([], [])
 
 
 def test_load_more_walks_every_record_once(user, group) -> None:

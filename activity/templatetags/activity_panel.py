@@ -10,7 +10,6 @@ parameter there is ignored (the embedding page must not fail because of the pane
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import template
@@ -20,6 +19,7 @@ from django.urls import reverse
 from audit import ActivityQuery, BadActivityQuery, can_view_entity
 
 from .. import selectors
+from ..entry_html import entry_list_html
 from ..views import resolve_entity
 
 register = template.Library()
@@ -61,25 +61,8 @@ def activity_panel(
     }
 
 
-@register.filter
-def offset_from(moment: datetime | None, start: datetime | None) -> str:
-    """``moment`` relative to ``start``, for a session timeline: "+4 s", "+2 min 05 s",
-    "+1 h 02 min"."""
-    if moment is None or start is None:
-        return ""
-    seconds = max(0, int((moment - start).total_seconds()))
-    if seconds < 60:
-        return f"+{seconds} s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"+{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"+{hours} h {minutes:02d} min"
-    return f"+{hours // 24} d {hours % 24} h"
-
-
-@register.filter
-def initial(name: str) -> str:
-    """The first letter of a name, for an avatar."""
-    return (name or "?")[:1].upper()
+@register.simple_tag(takes_context=True)
+def activity_entries(context: template.Context, entries: Any) -> str:
+    """The page's entries (``activity.entry_html``), for the request's user; on a
+    session's timeline (``timeline`` and ``session`` in the context), with their offsets."""
+    return entry_list_html(entries, context.flatten())
