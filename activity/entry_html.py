@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.template.defaultfilters import linebreaksbr
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.html import conditional_escape, escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -78,12 +78,36 @@ class _Reader:
         return self._written[key]
 
 
-def _date(moment: datetime, form: str) -> str:
-    """``moment`` as the template filter ``date`` writes it: in the current time zone
-    (``form`` is a format string, never a format's name, which ``date`` would look up)."""
+def _local(moment: datetime) -> datetime:
+    """``moment`` in the current time zone, as templates show times."""
     if settings.USE_TZ and timezone.is_aware(moment):
-        moment = timezone.localtime(moment)
-    return escape(dateformat.format(moment, form))
+        return timezone.localtime(moment)
+    return moment
+
+
+def _iso(moment: datetime) -> str:
+    """The template filter ``date:'c'``: ISO 8601 in the current time zone."""
+    return escape(_local(moment).isoformat())
+
+
+def _stamp(moment: datetime) -> str:
+    """The template filter ``date:'Y-m-d H:i:s T'``: the zone's name left out, as
+    ``date`` leaves it out, for a wall time that a change of clocks makes ambiguous or
+    skips (its offset differs between the two folds)."""
+    local = _local(moment)
+    zone = local.tzinfo or timezone.get_default_timezone()  # as ``date`` takes a naive time
+    name = ""
+    if zone.utcoffset(local.replace(fold=not local.fold)) == zone.utcoffset(local):
+        name = zone.tzname(local) or ""
+    return escape(f"{_seconds(local)} {name}")
+
+
+def _seconds(moment: datetime) -> str:
+    """``date:'Y-m-d H:i:s'``."""
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} "
+        f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    )
 
 
 def initial(name: str) -> str:
@@ -156,7 +180,7 @@ def _what(entry: Entry, reader: _Reader) -> str:
         first, last = entry.span
         what += (
             f' <span class="act-times" title="{entry.count} times between '
-            f'{_date(first, "Y-m-d H:i:s")} and {_date(last, "Y-m-d H:i:s T")}">'
+            f'{_seconds(_local(first))} and {_stamp(last)}">'
             f"{entry.count} times</span>"
         )
     return what
@@ -253,7 +277,7 @@ def _meta(entry: Entry, *, reader: _Reader, timeline: bool, session: Any) -> str
         )
     created = record.created_at
     parts.append(
-        f'\n      <time datetime="{_date(created, "c")}" title="{_date(created, "Y-m-d H:i:s T")}">'
+        f'\n      <time datetime="{_iso(created)}" title="{_stamp(created)}">'
         f"{escape(naturaltime(created))}</time>\n      "
     )
     if description.standalone:
