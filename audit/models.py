@@ -334,7 +334,7 @@ class Seal(models.Model):
     form = models.SmallIntegerField(
         default=1,
         help_text="How each record was written to be hashed: 1 JSON text, 2 PostgreSQL's "
-        "row text (audit.seals).",
+        "row text, 3 PostgreSQL's binary row (audit.seals).",
     )
 
     class Meta:

@@ -3,9 +3,11 @@
 Why this exists: the sealer runs beside ingest on the same cores, so what it costs per
 record is what it takes from ingest (``bench/ingest.py --sealing``). Form 1 writes each
 record as a JSON text, a formatting call per column and time; form 2 hashes the row text
-PostgreSQL writes for the record's columns and links in one C function
-(``audit/seals.py``). This times the block statement of each form over the same records,
-alternating, so the machine's drift falls on both.
+PostgreSQL writes for the record's columns and links in one C function; form 3 (what the
+sealer uses now) hashes the bytes PostgreSQL sends for the same row in its binary
+protocol, with no column formatted as text (``audit/seals.py``). This times the block
+statement of each form over the same records, alternating, so the machine's drift falls on
+all three.
 
 What one run does: on a database that already holds records (by default the one
 ``bench/analysis.py`` fills, ``audit_bench_analysis``; at least ``--records`` of them),
@@ -58,7 +60,12 @@ def main() -> None:
         )
         links = cursor.fetchone()[0]
         print(f"records #{start:,} to #{end - 1:,}: {args.records:,} records, {links:,} links")
-        timings: dict[int, list[float]] = {seals.FORM_JSON: [], seals.FORM_ROW: []}
+        print(f"load average {_load()} at the start")
+        timings: dict[int, list[float]] = {
+            seals.FORM_JSON: [],
+            seals.FORM_ROW: [],
+            seals.FORM_BINARY: [],
+        }
         for number in range(args.rounds):
             for form in timings:
                 began = time.perf_counter()
@@ -69,11 +76,17 @@ def main() -> None:
                 per = (time.perf_counter() - began) * 1e6 / args.records
                 timings[form].append(per)
                 print(f"  round {number + 1}, form {form}: {per:.2f} us a record")
-    one, two = (statistics.median(timings[form]) for form in timings)
-    print(f"median: form 1 (JSON text) {one:.2f}, form 2 (row text) {two:.2f} us a record")
-    print(f"form 2 / form 1: {two / one:.2f}")
-    load = os.getloadavg()
-    print(f"load average {load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f} at the end")
+    one, two, three = (statistics.median(timings[form]) for form in timings)
+    print(
+        f"median: form 1 (JSON text) {one:.2f}, form 2 (row text) {two:.2f}, "
+        f"form 3 (binary row) {three:.2f} us a record"
+    )
+    print(f"form 2 / form 1: {two / one:.2f}; form 3 / form 2: {three / two:.2f}")
+    print(f"load average {_load()} at the end")
+
+
+def _load() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
@@ -261,6 +261,52 @@ def test_a_records_hash_is_the_documented_form_of_every_column_and_link(user) ->
     )
     ((_pk, in_rows, _n, _at),) = list(seals.records_between(record, record, seals.FORM_ROW))
     assert in_rows == hashlib.sha256(row.encode()).digest(), row
+    # Form 3, what PostgreSQL seals in now: the row as its binary protocol sends it.
+    import struct
+    import uuid
+
+    def column(oid: int, data: bytes | None) -> bytes:
+        if data is None:
+            return struct.pack(">Ii", oid, -1)
+        return struct.pack(">Ii", oid, len(data)) + data
+
+    def bigint(value: int) -> bytes:
+        return column(20, struct.pack(">q", value))
+
+    def text(value: str) -> bytes:
+        return column(25, value.encode())
+
+    since_2000 = (stored.created_at - datetime(2000, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    link_bytes = (
+        struct.pack(">i", 6)
+        + bigint(link.pk)
+        + bigint(link.content_type_id)
+        + text(link.object_id)
+        + text(link.role)
+        + text(link.name)
+        + column(1184, struct.pack(">q", since_2000))
+    )
+    binary = (
+        struct.pack(">i", 16)
+        + bigint(pk)
+        + column(2950, uuid.UUID(str(stored.uuid)).bytes)
+        + bigint(stored.type_id)
+        + text(stored.level)
+        + text('say "hi"\n')
+        + column(3802, b"\x01" + params.encode())
+        + column(3802, None)
+        + text("")
+        + text("")
+        + bigint(user.pk)
+        + bigint(stored.session_id)
+        + column(1184, struct.pack(">q", since_2000))
+        + column(1184, None)
+        + text(stored.source)
+        + text(stored.request_id)
+        + column(17, link_bytes)
+    )
+    ((_pk, in_binary, _n, _at),) = list(seals.records_between(record, record, seals.FORM_BINARY))
+    assert in_binary == hashlib.sha256(binary).digest()
 
 
 @pytest.mark.django_db(transaction=True)  # as beat runs it: committed records
@@ -349,11 +395,14 @@ def test_postgresql_hashes_exactly_what_canonical_hashes(user, token_client, gro
         for row in rows
     ]  # fmt: skip
     assert list(seals.records_between(first, rows[-1][0], seals.FORM_JSON)) == expected
-    # Form 2, what PostgreSQL seals in now: its row text, as row_text writes it, in UTC
-    # whatever the connection's time zone.
+    # Form 2, what PostgreSQL sealed in before form 3: its row text, as row_text writes
+    # it, in UTC whatever the connection's time zone; form 3, what it seals in now: its
+    # binary row, as row_binary writes it.
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL TimeZone = 'Asia/Kathmandu'")
-        hashed = [(pk, h) for pk, h, _n, _at in seals.records_between(first, rows[-1][0])]
+        last = rows[-1][0]
+        in_rows = [(pk, h) for pk, h, _n, _at in seals.records_between(first, last, 2)]
+        in_binary = [(pk, h) for pk, h, _n, _at in seals.records_between(first, last, 3)]
         cursor.execute("SHOW TimeZone")
         assert cursor.fetchone()[0] == "Asia/Kathmandu"  # put back after the read
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
@@ -364,12 +413,17 @@ def test_postgresql_hashes_exactly_what_canonical_hashes(user, token_client, gro
         link_texts: dict[int, list[list]] = {}
         for link in cursor.fetchall():
             link_texts.setdefault(int(link[0]), []).append(list(link[1:]))
-    assert hashed == [
+    assert in_rows == [
         (
             int(row[0]),
             hashlib.sha256(seals.row_text(list(row), link_texts.get(int(row[0]), []))).digest(),
         )
         for row in texts
+    ]
+    assert seals.current_form() == seals.FORM_BINARY
+    assert in_binary == [
+        (row[0], hashlib.sha256(seals.row_binary(row, links.get(row[0], []))).digest())
+        for row in rows
     ]
 
 
@@ -426,27 +480,40 @@ def test_the_database_sums_a_block_as_the_records_hashes_give_it(user, group, mo
 
 @pytest.mark.django_db(transaction=True)  # a superuser's own connection sees commits only
 @pytest.mark.postgres
-def test_a_trail_sealed_in_both_forms_verifies_and_names_changes(user, monkeypatch) -> None:
-    """Seals made before form 2 (form 1, the JSON text) and after it chain and verify
-    together, each seal's records hashed in its own form; a change under either is
-    caught and named."""
-    old = [audit.log("log", f"before {n}", entities=[user], user=user) for n in range(3)]
-    monkeypatch.setattr(seals, "current_form", lambda: seals.FORM_JSON)
-    seals.seal()
-    monkeypatch.undo()
-    new = [audit.log("log", f"after {n}", entities=[user], user=user) for n in range(3)]
-    seals.seal()
-    assert list(Seal.objects.order_by("id").values_list("form", flat=True))[:2] == [
+def test_a_trail_sealed_in_every_form_verifies_and_names_changes(user, monkeypatch) -> None:
+    """Seals made in each form (1 the JSON text, 2 PostgreSQL's row text, 3 its binary
+    row) chain and verify together, each seal's records hashed in its own form; a
+    change of a record or of its link under any of them is caught and named."""
+    by_form = {}
+    for form in (seals.FORM_JSON, seals.FORM_ROW, seals.FORM_BINARY):
+        by_form[form] = [
+            audit.log("log", f"form {form} #{n}", entities=[user], user=user) for n in range(3)
+        ]
+        monkeypatch.setattr(seals, "current_form", lambda form=form: form)
+        seals.seal()
+        monkeypatch.undo()
+    assert seals.current_form() == seals.FORM_BINARY
+    assert list(Seal.objects.order_by("id").values_list("form", flat=True))[:3] == [
         seals.FORM_JSON,
         seals.FORM_ROW,
+        seals.FORM_BINARY,
     ]
     assert seals.verify().ok
-    for changed in (old[1], new[1]):
+    for form, records in by_form.items():
+        changed = records[1]
         _as_superuser("UPDATE audit_auditrecord SET message = 'forged' WHERE id = %s", [changed])
         report = seals.verify()
-        assert not report.ok and f"record #{changed} was changed" in report.problems[0]
+        assert not report.ok and f"record #{changed} was changed" in report.problems[0], form
         _as_superuser(
-            "UPDATE audit_auditrecord SET message = %s WHERE id = %s",
-            ["before 1" if changed == old[1] else "after 1", changed],
+            "UPDATE audit_auditrecord SET message = %s WHERE id = %s", [f"form {form} #1", changed]
+        )
+        _as_superuser(  # a link is part of the record in every form
+            "UPDATE audit_entitylink SET name = 'forged' WHERE record_id = %s", [changed]
+        )
+        report = seals.verify()
+        assert not report.ok and f"record #{changed} was changed" in report.problems[0], form
+        _as_superuser(
+            "UPDATE audit_entitylink SET name = %s WHERE record_id = %s",
+            [user.get_username(), changed],
         )
     assert seals.verify().ok
