@@ -12,7 +12,7 @@ ST_STAMP := $(VENV_ST)/.installed
 # The suite's prerequisites: the schemathesis venv only where a Python 3.12 exists.
 TEST_DEPS := $(STAMP) $(if $(PYTHON312),$(ST_STAMP))
 
-.PHONY: install run serve test test-browser test-sqlite lint format typecheck migrations-check bench clean schemathesis-venv
+.PHONY: install run serve test test-browser test-sqlite lint format typecheck migrations-check bench bench-smoke clean schemathesis-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,6 +95,20 @@ bench: install $(BENCH_STAMP)
 	$(BIN)/python bench/analysis.py
 	$(BIN)/python bench/seal_forms.py
 	$(BIN)/python bench/analysis.py --only-ingest
+
+## bench-smoke: every benchmark at a small size, a few minutes in all: each still checks
+## what it measured (every event stored, every save recorded, every answer right), so CI
+## runs it to keep the benchmarks working; the figures mean little at this size
+bench-smoke: install $(BENCH_STAMP)
+	$(BIN)/python bench/ingest.py --events 5000 --sealing 1
+	$(BIN)/python bench/tracking.py --objects 20 --rounds 2
+	$(BIN)/python bench/tracking_profile.py --calls 200 --rounds 2
+	$(BIN)/python bench/tracking_peers.py --quick
+	$(BIN)/python bench/activity.py --quick
+	$(BIN)/python bench/activity_http.py --quick
+	$(BIN)/python bench/export.py --records 5000 --ingest-records 5000 --rounds 1
+	$(BIN)/python bench/analysis.py --quick
+	$(BIN)/python bench/seal_forms.py --records 10000 --rounds 1
 
 clean:
 	rm -rf $(VENV) $(VENV_ST) staticfiles db.sqlite3 .pytest_cache

@@ -37,6 +37,7 @@ matter):
    the page query (hot entity, page 101) once.
 
 Run from the project root: ``.venv/bin/python bench/activity.py [--requests 200]``
+(``--quick``: 60,000 and 120,000 records, 20 requests a case, a smoke run)
 (``DATABASE_URL`` may name another PostgreSQL database; the default is
 ``postgres://postgres@127.0.0.1:5432/audit_bench_activity``).
 """
@@ -60,6 +61,7 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/audit_bench_activity"
 NORMAL_ENTITIES = 10_000
 HOT_EVERY = 10  # every 10th record is about the hot entity: 100,000 of 1,000,000
 STAGES = (100_000, 1_000_000)
+QUICK_STAGES = (60_000, 120_000)  # --quick: the smallest with a hot entity of 101 pages
 PAGE = 50
 DEEP_PAGES = 100
 TARGET_P95_MS = 20.0
@@ -408,7 +410,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 60,000 and 120,000 records, 20 requests"
+    )
     args = parser.parse_args()
+    stages = QUICK_STAGES if args.quick else STAGES
+    if args.quick:
+        args.requests = min(args.requests, 20)
     url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit("bench/activity.py needs PostgreSQL (DATABASE_URL=postgres://...)")
@@ -424,7 +432,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     results: dict[int, list[Case]] = {}
     filled = 0
-    for stage in STAGES:
+    for stage in stages:
         seconds = fill(fixture, filled + 1, stage)
         print(f"filled records {filled + 1:,}..{stage:,} in {seconds:.1f} s", flush=True)
         filled = stage
@@ -434,7 +442,7 @@ def main() -> None:
 
     report(results, args.requests)
     hot = f"/api/audit/entities/group/{fixture.hot_id}/activity/"
-    print("\nEXPLAIN ANALYZE of the page query (hot entity, page 101, 1,000,000 records):\n")
+    print(f"\nEXPLAIN ANALYZE of the page query (hot entity, page 101, {stages[-1]:,} records):\n")
     print(explain(fixture, deep_cursor(client, hot, DEEP_PAGES)))
     print(f"\ntotal run time {time.perf_counter() - total:.0f} s")
 
@@ -462,8 +470,11 @@ def report(results: dict[int, list[Case]], requests: int) -> None:
                 f"  {case.name:<36}{case.rows:>6.0f}{case.p50:>9.2f}{case.p95:>9.2f}"
                 f"{case.db_ms:>8.2f}"
             )
-    first, last = results[STAGES[0]], results[STAGES[-1]]
-    print("\np95 at 1,000,000 / p95 at 100,000 (a page that holds more records costs more):")
+    sizes = list(results)
+    first, last = results[sizes[0]], results[sizes[-1]]
+    print(
+        f"\np95 at {sizes[-1]:,} / p95 at {sizes[0]:,} (a page that holds more records costs more):"
+    )
     for a, b in zip(first, last, strict=True):
         print(f"  {a.name:<36}{b.p95 / a.p95:>6.2f}x   rows {a.rows:.0f} -> {b.rows:.0f}")
     load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
