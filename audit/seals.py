@@ -304,9 +304,12 @@ _BLOCK_FIRST = (
     "SELECT id, created_at FROM audit_auditrecord WHERE id = "
     "(SELECT min(id) FROM audit_auditrecord WHERE id >= %s AND id <= %s)"
 )
+# The first record of the range outside the UTC day [%s, %s): two comparisons of the
+# stored time a record, where truncating each record's time to its day cost a function
+# call and a time zone conversion.
 _BLOCK_OTHER_DAY = (
     "SELECT min(id) FROM audit_auditrecord WHERE id > %s AND id <= %s "
-    "AND date_trunc('day', created_at AT TIME ZONE 'UTC') <> %s"
+    "AND (created_at < %s OR created_at >= %s)"
 )
 _RECORDS_OTHER = (
     "SELECT id, uuid, type_id, level, message, params, changes, stack_trace, fingerprint, "
@@ -582,7 +585,7 @@ def _block_postgresql(start: int, top: int) -> _Block | None:
         first, first_at = found
         upto = min(top, first + BLOCK - 1)
         day = _EPOCH + timedelta(microseconds=(_micros(first_at) or 0) // _DAY * _DAY)
-        cursor.execute(_BLOCK_OTHER_DAY, [first, upto, day.replace(tzinfo=None)])
+        cursor.execute(_BLOCK_OTHER_DAY, [first, upto, day, day + timedelta(days=1)])
         other_day = cursor.fetchone()[0]
         if other_day is not None:
             upto = other_day - 1
