@@ -189,7 +189,11 @@ def entity_panel(
     types: list[str] = []
     users: list[str] = []
     if with_choices:
-        types, users = audit.entity_activity_facets(kind, object_id)
+        # The unfiltered first page starts with the entity's newest record: the choices'
+        # cache key, which the facets need not read again.
+        first_page = not query.filtered and query.before is None and page.records
+        newest = page.records[0].pk if first_page else None
+        types, users = audit.entity_activity_facets(kind, object_id, newest=newest)
         # A filter chosen earlier stays selectable even when beyond the capped facets.
         types = sorted({*types, *query.types})
         if query.user and query.user not in users:

@@ -243,7 +243,7 @@ FACETS_SECONDS = 300  # how long an entity's filter choices are kept at most
 
 
 def entity_activity_facets(
-    kind: registry.EntityKind, object_id: str, *, cap: int = 1000
+    kind: registry.EntityKind, object_id: str, *, cap: int = 1000, newest: int | None = None
 ) -> tuple[list[str], list[str]]:
     """The type names and usernames present in the entity's newest ``cap`` records, for
     the filter choices of the activity panel.
@@ -254,9 +254,12 @@ def entity_activity_facets(
     choices change only when a record comes (a new id, so a new key) or goes (the purge,
     or a username changed: ``FACETS_SECONDS`` bounds how long that is not seen), and the
     DISTINCT over a thousand records costs a busy entity's panel more than its page.
+    ``newest`` is that id when the caller has it already (the unfiltered first page's
+    first record); it is read otherwise.
     """
     links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
-    newest = links.aggregate(newest=Max("record_id"))["newest"]
+    if newest is None:
+        newest = links.aggregate(newest=Max("record_id"))["newest"]
     if newest is None:
         return [], []
     key = f"audit:facets:{kind.content_type.pk}:{_cache_safe(object_id)}:{newest}:{cap}"
