@@ -75,7 +75,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -167,7 +167,7 @@ RECORD_TYPES = (
     "timestamptz", "timestamptz", "text", "text",
 )  # fmt: skip
 LINK_TYPES = ("int8", "int8", "text", "text", "text", "timestamptz")
-_Y2K = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970: PostgreSQL's epoch
+_Y2K = clock.micros(datetime(2000, 1, 1, tzinfo=UTC))  # PostgreSQL's epoch, in our micros
 _INT4 = struct.Struct(">i")
 _OID = struct.Struct(">I")
 _INT8 = struct.Struct(">q")
