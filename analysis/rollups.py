@@ -90,8 +90,9 @@ def zone() -> ZoneInfo:
 
 
 def fold() -> Folded:
-    """Add every delta visible now to the rollups, and delete it, in one transaction."""
-    if not Delta.objects.exists() and not EntityDelta.objects.exists():
+    """Add every delta visible now to the rollups, and delete it, in one transaction
+    (on PostgreSQL the tracked saves' pending records become deltas first)."""
+    if not _anything_to_fold():
         return Folded()
     with transaction.atomic(), audit.disabled():  # bookkeeping, not anyone's change
         current = state()
@@ -103,6 +104,17 @@ def fold() -> Folded:
     return result
 
 
+def _anything_to_fold() -> bool:
+    if connection.vendor != "postgresql":
+        return Delta.objects.exists() or EntityDelta.objects.exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT FROM analysis_delta) OR EXISTS (SELECT FROM "
+            f"analysis_entitydelta) OR EXISTS (SELECT FROM {sql.PENDING_TABLE})"
+        )
+        return bool(cursor.fetchone()[0])
+
+
 def _lock(cursor: Any) -> None:
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [sql.FOLD_LOCK])
 
@@ -110,6 +122,7 @@ def _lock(cursor: Any) -> None:
 def _fold_postgresql(current: RollupState) -> Folded:
     with connection.cursor() as cursor:
         _lock(cursor)
+        cursor.execute(sql.PENDING_TO_DELTAS, {"zone": current.time_zone})
         cursor.execute("SELECT max(user_id) FROM analysis_delta")
         _widen_postgresql(cursor, current, cursor.fetchone()[0])
         cursor.execute(sql.FOLD)
@@ -479,8 +492,8 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     ``TIME_ZONE`` or of the rollups' shape); returns how many records were counted.
 
     One transaction, which sees one snapshot of the records and of the deltas: the
-    deltas it drops are exactly those of the records it counts, and records committed
-    meanwhile keep their deltas for the next fold. Error groups keep their status."""
+    deltas and pending records it drops are exactly those of the records it counts, and
+    records committed meanwhile keep theirs for the next fold. Error groups keep their status."""
     from audit.models import AuditRecord
 
     outermost = not connection.in_atomic_block
@@ -493,6 +506,9 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
         current = state()
         Delta.objects.all().delete()
         EntityDelta.objects.all().delete()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {sql.PENDING_TABLE}")
         for model in ROLLUPS:
             if model is not ErrorGroup:
                 model.objects.all().delete()

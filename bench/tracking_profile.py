@@ -129,7 +129,7 @@ def variants() -> list[Variant]:
         Variant("plain create's INSERT (yardstick)", plain=True),
         Variant("full record (as stored today)"),
         Variant("without the analysis triggers", analysis),
-        Variant("  without their row triggers only", rows),
+        Variant("  without the pending row trigger only", rows),
         Variant("  without their statement triggers only", statements),
         Variant("without the seals' guard", [disable(*SEAL_TRIGGER)]),
         Variant("without the export's trigger", [disable(*EXPORT_TRIGGER)]),

@@ -60,11 +60,20 @@ def test_every_insert_path_is_counted_once(user, staff) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.postgres
-def test_a_tracked_save_is_counted_by_the_row_triggers(user) -> None:
-    """A tracked save's record and links take the row path (plans kept), and only it:
-    with the statement triggers switched off, a tracked save is still counted, with its
-    change, and a batch is not; with them on, each is counted once (the test above)."""
+def test_a_tracked_save_leaves_its_record_pending_for_the_fold(user) -> None:
+    """A tracked save's record takes the pending path, and only it: its save writes its
+    id and no delta; with the statement triggers switched off, the fold still counts the
+    tracked saves, with their changes, and not the batch; a rolled-back save leaves
+    nothing pending. With the triggers on, each path is counted once (the test above)."""
+    from django.db import transaction
+
+    from analysis.models import EntityDelta
     from tests.pg_roles import is_superuser
+
+    def pending() -> list[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT record_id FROM analysis_pending ORDER BY 1")
+            return [row[0] for row in cursor.fetchall()]
 
     if not is_superuser():
         pytest.skip("switching a trigger off needs the tables' owner")
@@ -75,9 +84,21 @@ def test_a_tracked_save_is_counted_by_the_row_triggers(user) -> None:
         project = Project.objects.create(name="P", owner=user)
         project.description = "edited"
         project.save()
+        with pytest.raises(RuntimeError), transaction.atomic():
+            project.description = "never"
+            project.save()
+            raise RuntimeError
     api(user).post("/api/audit/events/", [{"type": "log"}] * 3, format="json")
     assert AuditRecord.objects.count() == 5
+    tracked = list(
+        AuditRecord.objects.filter(type__name__startswith="project-")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    assert pending() == tracked and len(tracked) == 2
+    assert not Delta.objects.exists() and not EntityDelta.objects.exists()
     assert _counted() == 2  # the two tracked saves; the batch waited for its triggers
+    assert pending() == []
     assert sum(EntityDay.objects.filter(changed=True).values_list("events", flat=True)) == 2
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting(%s, true)", [audit.SINGLE_RECORD_SETTING])
@@ -129,10 +150,14 @@ def test_a_rolled_back_batch_leaves_no_count(user) -> None:
     assert _counted() == 1
 
 
+SAVES = 40  # tracked saves of the parallel test: a creation and its edits
+
+
 @pytest.mark.django_db(transaction=True)
 def test_parallel_writers_and_folds_count_every_record(user, token) -> None:
-    """Four clients post while a fifth thread folds: the rollups end with exactly the
-    records stored (each delta counted once, none lost)."""
+    """Four clients post and a fifth makes tracked saves while another thread folds: the
+    rollups end with exactly the records stored (each delta and each pending record
+    counted once, none lost)."""
     stop = threading.Event()
     failures: list[BaseException] = []
 
@@ -158,9 +183,22 @@ def test_parallel_writers_and_folds_count_every_record(user, token) -> None:
         finally:
             close_old_connections()
 
+    def saver() -> None:
+        try:
+            with audit.bind(audit.AuditContext(user=user)):
+                project = Project.objects.create(name="P", owner=user)
+                for n in range(SAVES - 1):
+                    project.description = f"edit {n}"
+                    project.save()
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+        finally:
+            close_old_connections()
+
     folding = threading.Thread(target=folder)
     folding.start()
     writers = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    writers.append(threading.Thread(target=saver))
     for thread in writers:
         thread.start()
     for thread in writers:
@@ -168,10 +206,13 @@ def test_parallel_writers_and_folds_count_every_record(user, token) -> None:
     stop.set()
     folding.join()
     assert failures == []
-    assert AuditRecord.objects.count() == 4 * 6 * 20
-    assert _counted() == 4 * 6 * 20
-    assert UserDay.objects.get(user_id=user.pk).events == 4 * 6 * 20
-    assert sum(UsersDay.objects.values_list("events", flat=True)) == 4 * 6 * 20
+    stored = 4 * 6 * 20 + SAVES
+    assert AuditRecord.objects.count() == stored
+    assert _counted() == stored
+    assert UserDay.objects.get(user_id=user.pk).events == stored
+    assert sum(UsersDay.objects.values_list("events", flat=True)) == stored
+    changed = EntityDay.objects.filter(changed=True)
+    assert sum(changed.values_list("events", flat=True)) == SAVES  # each save changed it
 
 
 @pytest.mark.django_db

@@ -78,10 +78,9 @@ def test_the_guards_and_the_outbox_trigger_are_installed() -> None:
         )
         triggers = [row[0] for row in cursor.fetchall()]
     assert triggers == [
-        "analysis_count_link_row",
         "analysis_count_links",
-        "analysis_count_record_row",
         "analysis_count_records",
+        "analysis_pend_record",
         "audit_auditrecord_append_only",
         "audit_auditrecord_seal_guard",
         "audit_entitylink_append_only",
