@@ -8,10 +8,11 @@ in two steps:
    ``Delta`` and ``EntityDelta`` as new rows, grouped per statement (on PostgreSQL by
    triggers on the records and links tables, ``analysis.sql``; elsewhere by a receiver
    of ``records_stored``). Nothing is updated in place on that path, so concurrent
-   writers never wait for each other, and a rolled-back batch leaves no delta.
-2. **Fold.** ``analysis.rollups.fold`` moves the deltas into the rollups: it deletes a
-   set of delta rows and adds their sums to the rollups in one transaction, so each
-   delta is counted once. It runs every couple of seconds (Celery beat) and before each
+   writers never wait for each other, and a rolled-back batch leaves no delta. A
+   tracked save's one record leaves only its id (``analysis_pending``, PostgreSQL).
+2. **Fold.** ``analysis.rollups.fold`` turns the pending ids into deltas from their
+   records, then moves the deltas into the rollups: it deletes a set of delta rows and
+   adds their sums to the rollups in one transaction, so each delta is counted once. It runs every couple of seconds (Celery beat) and before each
    analysis answer, so an answer includes every record committed before it.
 
 Days are days in the analysis time zone (``TIME_ZONE``, kept in ``RollupState``); hours

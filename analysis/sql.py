@@ -3,9 +3,10 @@
 Triggers, one per INSERT statement on the records and the links tables (so the
 one-statement batch insert and ``bulk_create`` count at no extra round trip): each reads
 the rows its statement inserted from a transition table and inserts their counts,
-grouped, into the delta tables. A tracked save's one record and its links are counted
-by row triggers instead, whose plans are kept (a statement trigger's query over a
-transition table is planned at every call, which a single-record save felt). Only
+grouped, into the delta tables. A tracked save's one record leaves only its id, from a
+row trigger (``PENDING_TO_DELTAS`` counts it at the fold): a statement trigger's query
+over a transition table is planned at every call, which a single-record save felt, and
+writing its deltas in the save's transaction cost the save half its record's time. Only
 INSERTs, so two writers never wait for each other on a counter.
 
 The fold is one statement: it deletes the delta rows it can see and, in the same
@@ -139,7 +140,8 @@ REFERENCING NEW TABLE AS new_links
 FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_links();
 """
 
-# The row path: a tracked save stores one record and a few links, and a statement
+# The row path of migration 0003, replaced by the pending path below (migration 0012);
+# kept for those migrations. A tracked save stores one record and a few links, and a statement
 # trigger's grouped INSERT over its transition table is planned again at every call
 # (50 and 150 microseconds a save, the links' one joining the records table for the
 # record's type: bench/README.md). A row trigger's plans are kept. The record's row
