@@ -79,9 +79,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from . import clock, sql
-from .models import AuditRecord, IntegrityState, Seal
+from .models import AuditRecord, EntityLink, IntegrityState, Seal
 
 FORM_JSON = 1  # how a record is written to be hashed (the module's doc)
 FORM_ROW = 2
@@ -728,6 +729,20 @@ def _check_seal(seal_row: Seal, previous: Seal | None, report: Verified) -> None
             report.problems.append(f"record #{pk} was changed (its columns or its links): {name}")
     for pk in sorted(set(expected) - seen):
         report.problems.append(f"record #{pk} was removed: {name}")
+    # Each link's copy of its record's type (the type-filtered panels' index) is not in
+    # the hashes; the record's type is, so the copy must match it.
+    retyped = (
+        EntityLink.objects.filter(
+            record_id__gte=seal_row.first_record_id, record_id__lte=seal_row.last_record_id
+        )
+        .exclude(type_id=F("record__type_id"))
+        .values_list("id", "record_id")[:1]
+    )
+    for link_id, record_id in retyped:
+        report.problems.append(
+            f"link #{link_id} of record #{record_id} names another type than its record "
+            f"(its type copy was changed): {name}"
+        )
     if len(expected) != seal_row.records or (
         not report.problems and digest(seal_row.previous, hashes) != seal_row.digest
     ):

@@ -63,12 +63,12 @@ BEGIN
         FROM jsonb_populate_recordset(NULL::audit_auditrecord, p_records) AS r
         ON CONFLICT (uuid) DO NOTHING
         RETURNING audit_auditrecord.id, audit_auditrecord.uuid,
-            audit_auditrecord.created_at
+            audit_auditrecord.created_at, audit_auditrecord.type_id
     ), linked AS (
         INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-            created_at)
+            created_at, type_id)
         SELECT inserted.id, l.content_type_id, l.object_id, l.role, l.name,
-            inserted.created_at
+            inserted.created_at, inserted.type_id
         FROM jsonb_to_recordset(p_links) AS l(
             record_uuid uuid, content_type_id integer, object_id varchar, role varchar,
             name varchar, position bigint
@@ -127,8 +127,8 @@ BEGIN
         p_session_id, p_created_at, NULL, p_source, p_request_id)
     RETURNING id INTO new_id;
     INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-        created_at)
-    SELECT new_id, l.content_type_id, l.object_id, l.role, l.name, p_created_at
+        created_at, type_id)
+    SELECT new_id, l.content_type_id, l.object_id, l.role, l.name, p_created_at, p_type_id
     FROM ROWS FROM (jsonb_to_recordset(p_links) AS (
         content_type_id integer, object_id varchar, role varchar, name varchar
     )) WITH ORDINALITY AS l

@@ -213,6 +213,7 @@ def _insert_orm(rows: list[RecordRow]) -> list[RecordRow]:
                 role=link.role,
                 name=link.name,
                 created_at=row.created_at,
+                type_id=row.type_id,
             )
             for link in row.links
         )

@@ -424,8 +424,8 @@ FROM generate_series(%(low)s::bigint, %(high)s::bigint) g
 """
 FILL_LINKS = """
 INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-    created_at)
-SELECT id, %(ct)s, %(group)s, '', %(name)s, created_at FROM audit_auditrecord
+    created_at, type_id)
+SELECT id, %(ct)s, %(group)s, '', %(name)s, created_at, type_id FROM audit_auditrecord
 WHERE id >= %(first)s AND id %% 3 = 0
 """
 

@@ -218,12 +218,21 @@ def test_the_fast_record_shape_is_the_serializers(user, other_user, group) -> No
     assert client.get(_url(group)).json()["results"] == expected
 
 
-def test_a_filter_searches_a_bounded_window_and_hands_on_the_cursor(
-    user, group, monkeypatch
-) -> None:
-    """A sparse filter never reads an entity's whole history in one request: a page
-    looks through ``FILTER_WINDOW`` links and, short of matches, gives the cursor where
-    it stopped; following ``next`` finds every match, in order, once."""
+def _walk(client: APIClient, url: str | None) -> tuple[list[int], int]:
+    """Every record id a filtered history shows, following ``next``; and the pages."""
+    found, pages = [], 0
+    while url:
+        body = client.get(url).json()
+        found += [row["id"] for row in body["results"]]
+        url, pages = body["next"], pages + 1
+    return found, pages
+
+
+def test_a_type_filter_is_exact_however_rare(user, group, monkeypatch) -> None:
+    """Links keep their record's type: a filter by type reads the entity's links of that
+    type from their index, so two errors among many other records come on one page with
+    no cursor (no window to search through), pages of one walk them in order, a record
+    that links the entity twice shows once, and a type with no record says so at once."""
     monkeypatch.setattr(selectors, "FILTER_WINDOW", 4)
     errors = []
     for n in range(11):
@@ -231,17 +240,40 @@ def test_a_filter_searches_a_bounded_window_and_hands_on_the_cursor(
             errors.append(logger.log("error", f"boom {n}", entities=[group], user=user))
         else:
             logger.log("log", f"m{n}", entities=[group], user=user)
+    twice = logger.log(
+        "entity-shared", "twice", entities=[group, ("group", group.pk, "shared-with")]
+    )
     client = logged_in(user)
-    url: str | None = f"{_url(group)}?type=error"
-    found, pages = [], 0
-    while url:
-        body = client.get(url).json()
-        found += [row["id"] for row in body["results"]]
-        url, pages = body["next"], pages + 1
-    assert found == errors[::-1]
-    assert pages == 3  # windows of 4 of the 11 links
-    first = client.get(_url(group), {"type": "comment-posted"}).json()
-    assert first["results"] == [] and first["next"] is not None  # none yet; keep looking
+    assert _walk(client, f"{_url(group)}?type=error") == (errors[::-1], 1)
+    assert _walk(client, f"{_url(group)}?type=error&limit=1") == (errors[::-1], 2)
+    both = f"{_url(group)}?type=error,entity-shared&limit=2"
+    assert _walk(client, both) == ([twice, *errors[::-1]], 2)
+    none = client.get(_url(group), {"type": "comment-posted"}).json()
+    assert none == {"next": None, "results": []}
+
+
+def test_a_user_filter_searches_a_bounded_window_and_hands_on_the_cursor(
+    user, staff, group, monkeypatch
+) -> None:
+    """A sparse filter by user never reads an entity's whole history in one request: a
+    page looks through ``FILTER_WINDOW`` links (of the asked types, when a type is asked
+    too) and, short of matches, gives the cursor where it stopped; following ``next``
+    finds every match, in order, once."""
+    monkeypatch.setattr(selectors, "FILTER_WINDOW", 4)
+    mine, my_errors = [], []
+    for n in range(11):
+        who = user if n in (1, 3, 6, 8) else staff
+        kind = "error" if n % 2 else "log"
+        made = logger.log(kind, f"m{n}", entities=[group], user=who)
+        if who == user:
+            mine.append(made)
+            if kind == "error":
+                my_errors.append(made)
+    client = logged_in(staff)
+    assert _walk(client, f"{_url(group)}?user={user.username}") == (mine[::-1], 3)
+    # Errors are 1, 3, 5, 7, 9: two windows of four errors and one empty.
+    typed = f"{_url(group)}?type=error&user={user.username}"
+    assert _walk(client, typed) == (my_errors[::-1], 2)
 
 
 def test_the_browsable_api_shows_the_same_page(user, group) -> None:

@@ -287,15 +287,19 @@ def test_template_tag_follows_the_page_parameters_and_ignores_bad_ones(user, gro
     assert _ids(rendered) == ids[::-1] and "ignored" in rendered
 
 
-def test_a_sparse_filter_offers_to_search_further_back(user, group, monkeypatch) -> None:
+def test_a_sparse_filter_offers_to_search_further_back(user, staff, group, monkeypatch) -> None:
+    """A filter by user looks through a window of links and offers to search further
+    back; a filter by type reads the type's own links, and finds the old match at once."""
     from audit import selectors
 
     monkeypatch.setattr(selectors, "FILTER_WINDOW", 2)
     match = logger.log("error", "old boom", entities=[group], user=user)
     for n in range(4):
-        logger.log("log", f"m{n}", entities=[group], user=user)
+        logger.log("log", f"m{n}", entities=[group], user=staff)
     client = _client(user)
-    body = client.get(_url(group), {"type": "error"}).content
+    typed = client.get(_url(group), {"type": "error"}).content
+    assert _ids(typed) == [match] and "Search older activity" not in typed.decode()
+    body = client.get(_url(group), {"user": user.username}).content
     assert _ids(body) == [] and "Search older activity" in body.decode()
     found, url = [], _more_fragment(body)
     while url:

@@ -117,11 +117,12 @@ def test_a_link_stored_apart_from_its_record_is_judged_by_its_record(user) -> No
         [
             EntityLink(
                 record=created[0], content_type_id=project_type.pk, object_id="x", role="",
-                name="x", created_at=created[0].created_at,
+                name="x", created_at=created[0].created_at, type_id=created[0].type_id,
             ),
             EntityLink(
                 record=created[1], content_type_id=project_type.pk, object_id="y",
                 role="reviewer", name="y", created_at=created[1].created_at,
+                type_id=created[1].type_id,
             ),
         ]
     )  # fmt: skip

@@ -75,6 +75,11 @@ def test_seal_then_verify_an_intact_trail(trail) -> None:
             "record #{r} was changed",
         ),
         ("DELETE FROM audit_entitylink WHERE record_id = {r}", None, "record #{r} was changed"),
+        (
+            "UPDATE audit_entitylink SET type_id = type_id + 1000 WHERE record_id = {r}",
+            "UPDATE audit_entitylink SET type_id = type_id - 1000 WHERE record_id = {r}",
+            "of record #{r} names another type than its record",
+        ),
         ("DELETE FROM audit_auditrecord WHERE id = {r}", None, "record #{r} was removed"),
         (
             "UPDATE audit_seal SET digest = repeat('0', 64) WHERE id = {s}",
