@@ -59,7 +59,11 @@ RECORD_INDEXES = (
     "audit_rec_fingerprint",
     "audit_rec_level",
 )
-LINK_INDEXES = ("audit_entitylink_record_id_31de17ef", "audit_link_entity")
+LINK_INDEXES = (
+    "audit_entitylink_record_id_31de17ef",
+    "audit_link_entity",
+    "audit_link_entity_type",
+)
 SEAL_TRIGGER = ("audit_auditrecord", "audit_auditrecord_seal_guard")
 EXPORT_TRIGGER = ("audit_auditrecord", "cloudwatch_export_enqueue")
 
