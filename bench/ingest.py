@@ -489,8 +489,8 @@ COPY_RECORDS = (
     "FROM STDIN"
 )
 COPY_LINKS = (
-    "COPY audit_entitylink (record_id, content_type_id, object_id, role, name, created_at) "
-    "FROM STDIN"
+    "COPY audit_entitylink (record_id, content_type_id, object_id, role, name, type_id, "
+    "created_at) FROM STDIN"
 )
 
 
@@ -546,7 +546,14 @@ def build_copy_batches(
             for entity in event.get("entities", ()):
                 content_type_id, name = link_kinds[entity["type"]]
                 batch.links.append(
-                    (record_id, content_type_id, str(entity["id"]), entity.get("role", ""), name)
+                    (
+                        record_id,
+                        content_type_id,
+                        str(entity["id"]),
+                        entity.get("role", ""),
+                        name,
+                        type_id,
+                    )
                 )
         batches.append(batch)
     return batches
