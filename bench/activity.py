@@ -319,7 +319,13 @@ def _page_sql(fixture: Fixture, url: str) -> str:
             limit=PAGE,
             types=query.get("type", ()),
         )
-    return next(q["sql"] for q in queries.captured_queries if "audit_auditrecord" in q["sql"])
+    sent = [q["sql"] for q in queries.captured_queries]
+    # A type filter that matches nothing asks the records nothing: its links query is
+    # the page's.
+    return next(
+        (sql for sql in sent if "audit_auditrecord" in sql),
+        next(sql for sql in sent if "audit_entitylink" in sql),
+    )
 
 
 def _db_time(fixture: Fixture, url: str) -> float:
@@ -388,7 +394,7 @@ def measure(client: Any, fixture: Fixture, requests: int, rng: random.Random) ->
         _timed(client, deep_hot, f"hot entity, page {DEEP_PAGES + 1}", fixture),
         _timed(client, first_normal, "random normal entity, first page", fixture),
         _timed(client, deep_normal, "random normal entity, oldest page", fixture),
-        # A filter that matches nothing: the worst case, bounded by FILTER_WINDOW.
+        # A type filter that matches nothing: read from the links' type index.
         _timed(
             client,
             [f"{hot}?type=dialog-ok"] * requests,
