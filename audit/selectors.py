@@ -286,11 +286,14 @@ FACETS_SECONDS = 300  # how long an entity's filter choices are kept at most
 def entity_activity_facets(
     kind: registry.EntityKind, object_id: str, *, cap: int = 1000, newest: int | None = None
 ) -> tuple[list[str], list[str]]:
-    """The type names and usernames present in the entity's newest ``cap`` records, for
-    the filter choices of the activity panel.
+    """The type names in the entity's whole history and the usernames in its newest
+    ``cap`` records, for the filter choices of the activity panel.
 
-    Capped because an exact answer for an entity with 100,000 records would read them
-    all on every panel view; the newest thousand name what people look for. Kept in the
+    The types come from the links' type index, one step a type (``_type_names_of``): every
+    type the entity ever had is offered, and a filter by it is exact however far back
+    its records lie. The users are capped because an exact answer for an entity with
+    100,000 records would read them all on every panel view; the newest thousand name
+    whom people look for. Kept in the
     shared cache under the entity's newest record id, which one index entry gives: the
     choices change only when a record comes (a new id, so a new key) or goes (the purge,
     or a username changed: ``FACETS_SECONDS`` bounds how long that is not seen), and the
@@ -308,7 +311,7 @@ def entity_activity_facets(
     if kept is not None:
         types, users = kept
         return list(types), list(users)
-    answer = _facets(links, cap)
+    answer = _facets(kind, object_id, links, cap)
     shared_cache.call(lambda cache: cache.set(key, answer, FACETS_SECONDS), lambda: None)
     return answer
 
@@ -322,22 +325,41 @@ def _cache_safe(object_id: str) -> str:
     return hashlib.sha256(object_id.encode()).hexdigest()
 
 
-def _facets(links: QuerySet[EntityLink], cap: int) -> tuple[list[str], list[str]]:
+def _facets(
+    kind: registry.EntityKind, object_id: str, links: QuerySet[EntityLink], cap: int
+) -> tuple[list[str], list[str]]:
     recent = links.order_by("-record_id").values("record_id")[:cap]
     user_model = get_user_model()
-    pairs = (
-        AuditRecord.objects.filter(pk__in=recent)
+    usernames = (
+        AuditRecord.objects.filter(pk__in=recent, user__isnull=False)
         .order_by()
-        .values_list("type__name", f"user__{user_model.USERNAME_FIELD}")
+        .values_list(f"user__{user_model.USERNAME_FIELD}", flat=True)
         .distinct()
     )
-    type_names: set[str] = set()
-    usernames: set[str] = set()
-    for type_name, username in pairs:
-        type_names.add(type_name)
-        if username:
-            usernames.add(username)
-    return sorted(type_names), sorted(usernames, key=str.lower)
+    types = _type_names_of(kind, object_id)
+    return sorted(types), sorted((name for name in usernames if name), key=str.lower)
+
+
+# The distinct types of one entity's links, a step each: the smallest type above the last
+# one found, read from the index (content type, object, type, record). A DISTINCT would
+# read every link of the entity; this reads one index entry per type.
+_TYPES_OF = """
+WITH RECURSIVE found(type_id) AS (
+    SELECT min(type_id) FROM audit_entitylink WHERE content_type_id = %s AND object_id = %s
+    UNION ALL
+    SELECT (SELECT min(l.type_id) FROM audit_entitylink l
+            WHERE l.content_type_id = %s AND l.object_id = %s AND l.type_id > found.type_id)
+    FROM found WHERE found.type_id IS NOT NULL
+)
+SELECT t.name FROM found JOIN audit_eventtype t ON t.id = found.type_id
+"""
+
+
+def _type_names_of(kind: registry.EntityKind, object_id: str) -> list[str]:
+    entity = [kind.content_type.pk, object_id]
+    with connections[EntityLink.objects.db].cursor() as cursor:
+        cursor.execute(_TYPES_OF, entity + entity)
+        return [row[0] for row in cursor.fetchall()]
 
 
 MAX_ID = 2**63 - 1  # the largest id a bigint column holds

@@ -150,6 +150,24 @@ def test_filter_choices_are_kept_until_the_entity_has_a_new_record(
     assert entity_activity_facets(group_kind, "no-such-group") == ([], [])
 
 
+def test_filter_choices_offer_every_type_of_the_history(user, other_user, group) -> None:
+    """Types come from the links' type index, the whole history: a type whose records are
+    all older than the newest ``cap`` is still offered (and its filter is exact); users
+    come from the newest ``cap`` records."""
+    from audit import entity_activity_facets, kind
+
+    logger.log("query-start", "long ago", entities=[group], user=other_user)
+    for n in range(3):
+        logger.log("log", f"m{n}", entities=[group], user=user)
+    logger.log("viewer-rendered", "about something else", user=other_user)
+    group_kind = kind("group")
+    assert group_kind is not None
+    assert entity_activity_facets(group_kind, str(group.pk), cap=2) == (
+        ["log", "query-start"],
+        ["alice"],
+    )
+
+
 def test_load_more_walks_every_record_once(user, group) -> None:
     ids = [logger.log("log", f"m{n}", {"n": n}, entities=[group], user=user) for n in range(11)]
     client = _client(user)
