@@ -12,8 +12,9 @@ in two steps:
    tracked save's one record leaves only its id (``analysis_pending``, PostgreSQL).
 2. **Fold.** ``analysis.rollups.fold`` turns the pending ids into deltas from their
    records, then moves the deltas into the rollups: it deletes a set of delta rows and
-   adds their sums to the rollups in one transaction, so each delta is counted once. It runs every couple of seconds (Celery beat) and before each
-   analysis answer, so an answer includes every record committed before it.
+   adds their sums to the rollups in one transaction, so each delta is counted once. It
+   runs every couple of seconds (Celery beat) and before each analysis answer, so an
+   answer includes every record committed before it.
 
 Days are days in the analysis time zone (``TIME_ZONE``, kept in ``RollupState``); hours
 are UTC hours, for other time zones and hourly buckets. ``manage.py analysis_rebuild``

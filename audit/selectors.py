@@ -356,7 +356,7 @@ SELECT t.name FROM found JOIN audit_eventtype t ON t.id = found.type_id
 
 
 def _type_names_of(kind: registry.EntityKind, object_id: str) -> list[str]:
-    entity = [kind.content_type.pk, object_id]
+    entity: list[int | str] = [kind.content_type.pk, object_id]
     with connections[EntityLink.objects.db].cursor() as cursor:
         cursor.execute(_TYPES_OF, entity + entity)
         return [row[0] for row in cursor.fetchall()]
