@@ -129,6 +129,14 @@ SETTINGS: AppSettings = AppSettings(
         "the admin's lists count matching rows up to this many, then say `10,000+`",
         minimum=100,
     ),
+    Setting(
+        "AUDIT_PREPARED_READS",
+        1,
+        "1: the activity pages' reads run as server-side prepared statements on "
+        "PostgreSQL; 0 for a pooler that cannot carry them",
+        minimum=0,
+        maximum=1,
+    ),
 )
 
 
@@ -251,6 +259,11 @@ def retry_after_seconds() -> int:
 
 def admin_count_cap() -> int:
     return SETTINGS.integer("AUDIT_ADMIN_COUNT_CAP")
+
+
+def prepared_reads() -> bool:
+    """Whether ``audit.prepared.prepared_reads`` prepares the activity pages' reads."""
+    return SETTINGS.integer("AUDIT_PREPARED_READS") == 1
 
 
 def limits() -> dict[str, int]:

@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from . import event_types, registry, shared_cache
 from .models import AuditRecord, EntityLink, EventType, UserSession
+from .prepared import prepared_reads
 
 
 def with_related(queryset: QuerySet[AuditRecord]) -> QuerySet[AuditRecord]:
@@ -299,11 +300,12 @@ def entity_activity_facets(
     or a username changed: ``FACETS_SECONDS`` bounds how long that is not seen), and the
     DISTINCT over a thousand records costs a busy entity's panel more than its page.
     ``newest`` is that id when the caller has it already (the unfiltered first page's
-    first record); it is read otherwise.
+    first record); it is read otherwise. Its statements run prepared (``audit.prepared``).
     """
     links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
     if newest is None:
-        newest = links.aggregate(newest=Max("record_id"))["newest"]
+        with prepared_reads():
+            newest = links.aggregate(newest=Max("record_id"))["newest"]
     if newest is None:
         return [], []
     key = f"audit:facets:{kind.content_type.pk}:{_cache_safe(object_id)}:{newest}:{cap}"
@@ -311,7 +313,8 @@ def entity_activity_facets(
     if kept is not None:
         types, users = kept
         return list(types), list(users)
-    answer = _facets(kind, object_id, links, cap)
+    with prepared_reads():
+        answer = _facets(kind, object_id, links, cap)
     shared_cache.call(lambda cache: cache.set(key, answer, FACETS_SECONDS), lambda: None)
     return answer
 
@@ -505,23 +508,25 @@ def entity_activity_query(
     load: Callable[[QuerySet[AuditRecord], int | None], list[Any]] = page_of_records,
 ) -> ActivityPage:
     """``entity_activity_page`` for a parsed request: the username becomes a user id
-    (an unknown one matches nothing rather than being ignored)."""
-    user_id = None
-    if query.user:
-        user_id = user_id_for(query.user)
-        if user_id is None:
-            return ActivityPage([], None)
-    return entity_activity_page(
-        kind,
-        object_id,
-        before=query.before,
-        limit=query.limit,
-        types=query.types,
-        user_id=user_id,
-        starts=query.starts,
-        ends=query.ends,
-        load=load,
-    )
+    (an unknown one matches nothing rather than being ignored). Its statements run
+    prepared (``audit.prepared``): every page repeats them."""
+    with prepared_reads():
+        user_id = None
+        if query.user:
+            user_id = user_id_for(query.user)
+            if user_id is None:
+                return ActivityPage([], None)
+        return entity_activity_page(
+            kind,
+            object_id,
+            before=query.before,
+            limit=query.limit,
+            types=query.types,
+            user_id=user_id,
+            starts=query.starts,
+            ends=query.ends,
+            load=load,
+        )
 
 
 def parse_entity(value: str) -> tuple[registry.EntityKind, str]:

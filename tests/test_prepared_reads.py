@@ -1,0 +1,142 @@
+"""The activity pages' reads run as server-side prepared statements on PostgreSQL
+(``audit.prepared``), answer exactly what they answer unprepared, and leave every other
+statement bound on the client."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.utils import timezone
+
+from audit import clock, logger
+from audit.context import AuditContext
+from audit.prepared import prepared_reads
+from audit.recording import build_event, record_events
+
+from .conftest import logged_in
+
+pytestmark = pytest.mark.django_db
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"
+)
+
+
+def _prepared_texts() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        return [text for (text,) in cursor.fetchall()]
+
+
+def _history(user: User, other: User, group: Group) -> None:
+    """An error three days old (stored first: records are kept in time order), then six
+    runs and six notes by two people."""
+    event = build_event("error", "boom", entities=[("group", str(group.pk))])
+    with clock.backdated(timezone.now() - timedelta(days=3)):
+        record_events([event], ctx=AuditContext(user=user))
+    for n in range(6):
+        logger.log("query-start", f"run {n}", entities=[group], user=user)
+        logger.log("log", f"note {n}", entities=[group], user=other)
+
+
+CASES = [
+    "",
+    "limit=3",
+    "type=query-start",
+    "type=query-start&type=error",
+    "type=never-recorded",
+    "user=bob",
+    "user=alice&type=error",
+    "user=nobody",
+    "limit=2&type=log",
+    f"since={(timezone.now() - timedelta(days=1)).date().isoformat()}",
+]
+
+
+@postgres_only
+def test_a_page_read_twice_runs_prepared_and_other_statements_do_not(staff, user, group):
+    logger.log("log", "first", entities=[group], user=user)
+    client = logged_in(staff)
+    url = f"/api/audit/entities/group/{group.pk}/activity/"
+    assert client.get(url).status_code == 200
+    assert not any("audit_auditrecord" in text for text in _prepared_texts())
+    assert client.get(url).status_code == 200  # the second run of the same text
+    prepared = [text for text in _prepared_texts() if "audit_auditrecord" in text]
+    assert len(prepared) == 1 and "$1" in prepared[0], prepared  # bound on the server
+    # Outside the block the connection is as Django made it: client-side binding,
+    # nothing prepared however often a statement runs.
+    raw = connection.connection
+    assert raw.prepare_threshold is None and raw.cursor_factory.__name__ == "Cursor"
+    for _ in range(3):
+        list(Group.objects.filter(name="analysts"))
+    assert not any("auth_group" in text for text in _prepared_texts())
+
+
+@postgres_only
+def test_a_panel_page_prepares_its_page_and_links(staff, user, group):
+    logger.log("log", "first", entities=[group], user=user)
+    client = logged_in(staff)
+    for _ in range(2):
+        assert client.get(f"/activity/group/{group.pk}/?fragment=items").status_code == 200
+    texts = _prepared_texts()
+    assert any("audit_auditrecord" in text for text in texts), texts
+    assert any(text.startswith('SELECT "audit_entitylink"."id"') for text in texts), texts
+
+
+@postgres_only
+def test_switched_off_nothing_is_prepared(settings, staff, user, group):
+    settings.AUDIT_PREPARED_READS = 0
+    logger.log("log", "first", entities=[group], user=user)
+    client = logged_in(staff)
+    for _ in range(3):
+        assert client.get(f"/api/audit/entities/group/{group.pk}/activity/").status_code == 200
+    assert _prepared_texts() == []
+
+
+@postgres_only
+def test_the_connection_is_restored_when_the_block_fails():
+    raw_before = None
+    with pytest.raises(RuntimeError), prepared_reads():
+        raw_before = connection.connection
+        assert raw_before.cursor_factory.__name__ == "ServerBindingCursor"
+        with prepared_reads():  # nested: the outer block keeps the switch
+            pass
+        assert raw_before.cursor_factory.__name__ == "ServerBindingCursor"
+        raise RuntimeError("a read failed")
+    assert raw_before is not None
+    assert raw_before.cursor_factory.__name__ == "Cursor"
+    assert raw_before.prepare_threshold is None
+
+
+@pytest.mark.parametrize("query", CASES)
+def test_prepared_and_unprepared_pages_answer_the_same(
+    settings: Any, staff, user, other_user, group, query
+):
+    _history(user, other_user, group)
+    client = logged_in(staff)
+    api = f"/api/audit/entities/group/{group.pk}/activity/?{query}"
+    panel = f"/activity/group/{group.pk}/?{query}"
+    answers = []
+    for switch in (1, 0):
+        settings.AUDIT_PREPARED_READS = switch
+        runs = [(client.get(api), client.get(panel)) for _ in range(3)]  # prepared by the 2nd
+        for api_answer, panel_answer in runs:
+            assert api_answer.status_code == 200, api_answer.content
+            assert panel_answer.status_code == 200
+        answers.append([(a.json(), _without_token(p.content.decode())) for a, p in runs])
+    prepared, unprepared = answers
+    assert prepared == unprepared
+    matches = prepared[0][0]["results"]
+    assert (matches == []) == (query in ("type=never-recorded", "user=nobody")), matches
+    assert prepared[0] == prepared[2]
+
+
+def _without_token(html: str) -> str:
+    """The panel's HTML without its CSRF token, which differs per response."""
+    import re
+
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
