@@ -130,10 +130,10 @@ SETTINGS: AppSettings = AppSettings(
         minimum=100,
     ),
     Setting(
-        "AUDIT_PREPARED_READS",
+        "AUDIT_PREPARED_STATEMENTS",
         1,
-        "1: the activity pages' reads run as server-side prepared statements on "
-        "PostgreSQL; 0 for a pooler that cannot carry them",
+        "1: the activity pages' reads and a tracked save's statement run as server-side "
+        "prepared statements on PostgreSQL; 0 for a pooler that cannot carry them",
         minimum=0,
         maximum=1,
     ),
@@ -261,9 +261,10 @@ def admin_count_cap() -> int:
     return SETTINGS.integer("AUDIT_ADMIN_COUNT_CAP")
 
 
-def prepared_reads() -> bool:
-    """Whether ``audit.prepared.prepared_reads`` prepares the activity pages' reads."""
-    return SETTINGS.integer("AUDIT_PREPARED_READS") == 1
+def prepared_statements() -> bool:
+    """Whether ``audit.prepared`` prepares the activity pages' reads and a tracked
+    save's statement."""
+    return SETTINGS.integer("AUDIT_PREPARED_STATEMENTS") == 1
 
 
 def limits() -> dict[str, int]:

@@ -8,7 +8,9 @@ same moment, so that "ours costs 1.4x" can be read against "a trigger costs 1.1x
 Five models with the same fields (``bench/peers/models.py``, a catalog entity's
 columns): one tracked by nothing (the baseline), one by ``audit.register(...,
 track=True)``, one by ``@pghistory.track()``, one by simple-history's
-``HistoricalRecords()``, one by ``auditlog.register``. Each tool is given the acting
+``HistoricalRecords()``, one by ``auditlog.register``; and two variants that price our
+prepared statement (``audit.prepared``): ours with ``AUDIT_PREPARED_STATEMENTS = 0``, and
+the plain model saved with Django's own statements prepared. Each tool is given the acting
 user its documented way; each timed loop creates N objects and edits each E times,
 every save in autocommit as a request makes it. The acting user is set once around a
 loop, as a middleware sets it once for a request making many saves, or with
@@ -88,7 +90,9 @@ def _history_user(obj: Any, user: Any) -> None:
 
 
 def variants() -> list[Variant]:
-    """The five variants, plain first; built after ``django.setup()``."""
+    """The five variants, plain first, and two that price our prepared statement (ours
+    without it, the plain save with Django's own statements prepared: a block of
+    ``audit.prepared``); built after ``django.setup()``."""
     import pghistory
     from auditlog.context import set_actor
     from auditlog.models import LogEntry
@@ -98,6 +102,7 @@ def variants() -> list[Variant]:
 
     import audit
     from audit.models import AuditRecord, EntityLink
+    from audit.prepared import prepared_reads
     from bench.peers.apps import KIND
     from bench.peers.models import (
         AuditlogItem,
@@ -189,7 +194,34 @@ def variants() -> list[Variant]:
             auditlog,
             (table(LogEntry), table(AuditlogItem)),
         ),
+        # Two more, to tell what the prepared statement is worth: ours with it switched
+        # off, and the plain save with Django's statements prepared too.
+        Variant(
+            "ours unprepared",
+            OursItem,
+            lambda user: _unprepared(audit.bind(audit.AuditContext(user=user))),
+            _no_user,
+            ours,
+            (table(EntityLink), table(AuditRecord), table(OursItem)),
+        ),
+        Variant(
+            "plain prepared",
+            PlainItem,
+            lambda user: prepared_reads(),
+            _no_user,
+            None,
+            (table(PlainItem),),
+        ),
     ]
+
+
+@contextlib.contextmanager
+def _unprepared(inner: AbstractContextManager[Any]) -> Any:
+    """``inner`` with ``AUDIT_PREPARED_STATEMENTS = 0``."""
+    from django.test import override_settings
+
+    with override_settings(AUDIT_PREPARED_STATEMENTS=0), inner as entered:
+        yield entered
 
 
 @dataclass(frozen=True)

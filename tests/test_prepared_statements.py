@@ -1,6 +1,6 @@
-"""The activity pages' reads run as server-side prepared statements on PostgreSQL
-(``audit.prepared``), answer exactly what they answer unprepared, and leave every other
-statement bound on the client."""
+"""The activity pages' reads and a tracked save's statement run as server-side prepared
+statements on PostgreSQL (``audit.prepared``), do exactly what they do unprepared, and
+leave every other statement bound on the client."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
 from audit import clock, logger
-from audit.context import AuditContext
+from audit.context import AuditContext, bind
+from audit.models import AuditRecord
 from audit.prepared import prepared_reads
 from audit.recording import build_event, record_events
+from catalog.models import Project, Query
 
 from .conftest import logged_in
 
@@ -89,7 +92,7 @@ def test_a_panel_page_prepares_its_page_and_links(staff, user, group):
 
 @postgres_only
 def test_switched_off_nothing_is_prepared(settings, staff, user, group):
-    settings.AUDIT_PREPARED_READS = 0
+    settings.AUDIT_PREPARED_STATEMENTS = 0
     logger.log("log", "first", entities=[group], user=user)
     client = logged_in(staff)
     for _ in range(3):
@@ -122,7 +125,7 @@ def test_prepared_and_unprepared_pages_answer_the_same(
     panel = f"/activity/group/{group.pk}/?{query}"
     answers = []
     for switch in (1, 0):
-        settings.AUDIT_PREPARED_READS = switch
+        settings.AUDIT_PREPARED_STATEMENTS = switch
         runs = [(client.get(api), client.get(panel)) for _ in range(3)]  # prepared by the 2nd
         for api_answer, panel_answer in runs:
             assert api_answer.status_code == 200, api_answer.content
@@ -140,3 +143,92 @@ def _without_token(html: str) -> str:
     import re
 
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+
+
+# --- a tracked save ------------------------------------------------------------------
+
+
+def _saved_statements() -> list[str]:
+    return [text for text in _prepared_texts() if text.startswith("WITH audit_saved AS")]
+
+
+@postgres_only
+def test_a_tracked_save_runs_prepared_from_its_second_time(user):
+    sales = Project.objects.create(name="Sales", owner=user)
+    query = Query.objects.create(name="Q", owner=user, project=sales)
+    with bind(AuditContext(user=user)):
+        query.name = "Q2"
+        query.save()
+        assert _saved_statements() == []
+        query.name = "Q3"
+        query.save()  # the same text, other values
+    (text,) = _saved_statements()
+    assert text.startswith('WITH audit_saved AS (UPDATE "catalog_query"') and "$1" in text
+    edits = list(AuditRecord.objects.filter(type__name="query-edited").order_by("id"))
+    assert [record.changes["name"] for record in edits] == [
+        {"old": "Q", "new": "Q2"},
+        {"old": "Q2", "new": "Q3"},
+    ]
+    assert all(record.user_id == user.pk and record.session_id for record in edits)
+    assert {link.role: link.name for link in edits[1].links.all()} == {
+        "": "Q3",
+        "project": "Sales",
+    }
+
+
+@postgres_only
+def test_only_the_saves_own_statement_is_bound_on_the_server(user):
+    """Receivers run statements before and after the tracked UPDATE that PostgreSQL
+    would refuse with a bound parameter (``SET`` takes none): they keep Django's
+    client-side binding, and the save still rides in one prepared statement."""
+    seen: list[str] = []
+
+    def set_name(sender: Any, **kwargs: Any) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL application_name = %s", ["tracked-save"])
+            seen.append(type(cursor.cursor).__name__)
+
+    pre_save.connect(set_name, sender=Query, dispatch_uid="test-prepared-pre")
+    post_save.connect(set_name, sender=Query, dispatch_uid="test-prepared-post")
+    try:
+        query = Query.objects.create(name="Q", owner=user)
+        for name in ("Q2", "Q3", "Q4"):
+            query.name = name
+            query.save()
+    finally:
+        pre_save.disconnect(dispatch_uid="test-prepared-pre", sender=Query)
+        post_save.disconnect(dispatch_uid="test-prepared-post", sender=Query)
+    assert set(seen) == {"Cursor"} and len(seen) == 8
+    assert len(_saved_statements()) == 1
+    assert AuditRecord.objects.filter(type__name="query-edited").count() == 3
+
+
+@postgres_only
+def test_a_failing_prepared_save_raises_and_records_nothing(user):
+    query = Query.objects.create(name="Q", owner=user)
+    for name in ("Q2", "Q3"):
+        query.name = name
+        query.save()
+    assert len(_saved_statements()) == 1
+    query.name = None  # NOT NULL: the prepared UPDATE fails
+    with pytest.raises(IntegrityError), transaction.atomic():
+        query.save()
+    query.refresh_from_db()
+    query.name = "Q4"
+    query.save()  # the connection and the prepared statement still serve
+    names = [
+        record.changes["name"]["new"]
+        for record in AuditRecord.objects.filter(type__name="query-edited").order_by("id")
+    ]
+    assert names == ["Q2", "Q3", "Q4"]
+
+
+@postgres_only
+def test_a_tracked_save_switched_off_is_not_prepared(settings, user):
+    settings.AUDIT_PREPARED_STATEMENTS = 0
+    query = Query.objects.create(name="Q", owner=user)
+    for name in ("Q2", "Q3", "Q4"):
+        query.name = name
+        query.save()
+    assert _saved_statements() == []
+    assert AuditRecord.objects.filter(type__name="query-edited").count() == 3
