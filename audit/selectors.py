@@ -97,8 +97,14 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
     becomes one instance (its other fields deferred, loaded if ever touched), and the
     links arrive in a second query, attached as the prefetch cache. ``record.type.name``,
     ``record.user``, ``record.session.uuid`` (and ``.user_id``) and ``record.links.all()``
-    read as usual.
+    read as usual. Both statements run prepared (``audit.prepared``): every page of a
+    user's activity or a session's timeline repeats them.
     """
+    with prepared_reads(queryset.db):
+        return _page_of_records(queryset, limit)
+
+
+def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list[AuditRecord]:
     username_field = get_user_model().USERNAME_FIELD
     rows = queryset.only(*PAGE_FIELDS).annotate(
         _type_name=F("type__name"),

@@ -232,3 +232,19 @@ def test_a_tracked_save_switched_off_is_not_prepared(settings, user):
         query.save()
     assert _saved_statements() == []
     assert AuditRecord.objects.filter(type__name="query-edited").count() == 3
+
+
+@postgres_only
+def test_a_users_activity_and_a_sessions_timeline_run_prepared(staff, user, group):
+    for n in range(3):
+        logger.log("log", f"note {n}", entities=[group], user=user)
+    session = AuditRecord.objects.filter(user=user).first().session
+    client = logged_in(staff)
+    for _ in range(2):
+        assert client.get(f"/activity/users/{user.username}/").status_code == 200
+    texts = _prepared_texts()
+    assert any('"audit_auditrecord"."user_id" = $' in text for text in texts), texts
+    for _ in range(2):
+        assert client.get(f"/activity/sessions/{session.uuid}/").status_code == 200
+    texts = _prepared_texts()
+    assert any('"audit_auditrecord"."session_id" = $' in text for text in texts), texts

@@ -29,6 +29,7 @@ from rest_framework.response import Response
 
 from .. import registry, selectors
 from ..models import AuditRecord
+from ..prepared import prepared_reads
 from . import serializers
 
 
@@ -93,7 +94,9 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
     )
     local = _needs_local_time()
     page = []
-    for row in rows if limit is None else rows[:limit]:
+    with prepared_reads(queryset.db):  # each page of an export repeats it
+        fetched = list(rows if limit is None else rows[:limit])
+    for row in fetched:
         (pk, type_name, level, message, params, user_id, user_name, session_uuid) = row[:8]
         created_at, client_time, source, entities, changes, stack_trace, fingerprint = row[8:]
         if local:
