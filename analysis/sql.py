@@ -83,13 +83,14 @@ FOR EACH STATEMENT EXECUTE FUNCTION analysis_count_records();
 """
 
 # A link is a use of its entity; it is a change when the record changed that very entity
-# (role "": not the project a query's edit also links). The records' statement trigger
-# leaves, in ``STATEMENT_RECORDS``, the id range of the records its statement inserted
-# and which of them are changes: the links that follow them (the storing functions
-# insert a statement's records, then their links) are judged from that, without a
-# join of the records table, which PL/pgSQL plans at every call and which the planner
-# read whole when its statistics said the table was small (half of a COPY's time:
-# bench/README.md). A link outside that range has its record looked up by key.
+# (role "": not the project a query's edit also links). From migration 0004 to 0012 the
+# records' statement trigger left, in ``STATEMENT_RECORDS``, the id range of the records
+# its statement inserted and which of them are changes: the links that followed them
+# (the storing functions insert a statement's records, then their links) were judged
+# from that, without a join of the records table, which PL/pgSQL plans at every call
+# and which the planner read whole when its statistics said the table was small (half
+# of a COPY's time: bench/README.md); a link outside that range had its record looked up
+# by key. Since 0013 a link carries its record's type (``COUNT_LINKS_TYPED`` below).
 IS_CHANGE = f"""
 CREATE OR REPLACE FUNCTION analysis_is_change(p_record_id bigint) RETURNS boolean AS $$
 BEGIN
@@ -250,8 +251,11 @@ UNINSTALL_PENDING = (
 )
 
 # The fold's first step: the pending records, taken off the list, as deltas (the
-# statement triggers' grouping; a link is a change when its record's type is one).
-PENDING_TO_DELTAS = f"""
+# statement triggers' grouping; a link is a change when its record's type is one, which
+# the link keeps as its own ``type_id``). ``PENDING_TO_DELTAS_0012`` is the text
+# migration 0012 runs when it is reversed: it reads the type from the records, so it
+# works whether or not the links' type (audit 0021) is still there.
+PENDING_TO_DELTAS_0012 = f"""
 WITH pending AS (DELETE FROM {PENDING_TABLE} RETURNING record_id),
 records AS (
     INSERT INTO analysis_delta (hour, day, type_id, level, user_id, session_id,
@@ -276,8 +280,65 @@ links AS (
 SELECT count(*) FROM pending
 """
 
+PENDING_TO_DELTAS = PENDING_TO_DELTAS_0012.replace(
+    """    JOIN audit_auditrecord r ON r.id = l.record_id
+    JOIN audit_eventtype t ON t.id = r.type_id
+""",
+    """    JOIN audit_eventtype t ON t.id = l.type_id
+""",
+)
+assert PENDING_TO_DELTAS != PENDING_TO_DELTAS_0012
+
 # The links judged from what the records' trigger left (migration 0004).
 INSTALL_STATEMENT_RECORDS = (IS_CHANGE, COUNT_RECORDS, COUNT_LINKS)
+
+# Migration 0013: each link keeps its record's type (audit 0021), so the links' trigger
+# judges a change from the link alone, and the records' trigger leaves nothing for it
+# (no ``STATEMENT_RECORDS``, no ``analysis_is_change`` for links stored apart from their
+# records). The trigger definitions are those of ``INSTALL``; only the functions change.
+COUNT_RECORDS_ALONE = f"""
+CREATE OR REPLACE FUNCTION analysis_count_records() RETURNS trigger AS $$
+BEGIN
+    IF {SINGLE} THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO analysis_delta (hour, day, type_id, level, user_id, session_id,
+        fingerprint, events, first_at, last_at, first_id, last_id)
+    SELECT date_trunc('hour', r.created_at, 'UTC'), (r.created_at AT TIME ZONE {ZONE})::date,
+        r.type_id, r.level, r.user_id, r.session_id, r.fingerprint, count(*),
+        min(r.created_at), max(r.created_at), min(r.id), max(r.id)
+    FROM new_records r
+    GROUP BY 1, 2, 3, 4, 5, 6, 7;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+COUNT_LINKS_TYPED = f"""
+CREATE OR REPLACE FUNCTION analysis_count_links() RETURNS trigger AS $$
+DECLARE
+    zone text;
+    change_types bigint[];
+BEGIN
+    IF {SINGLE} THEN
+        RETURN NULL;
+    END IF;
+    zone := {ZONE};
+    change_types := ARRAY(SELECT t.id FROM audit_eventtype t WHERE t.name ~ '{CHANGE_TYPES}');
+    INSERT INTO analysis_entitydelta (day, content_type_id, object_id, changed, events)
+    SELECT (l.created_at AT TIME ZONE zone)::date, l.content_type_id, l.object_id,
+        (l.role = '' AND l.type_id = ANY(change_types)), count(*)
+    FROM new_links l
+    GROUP BY 1, 2, 3, 4;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+INSTALL_TYPED_LINKS = (
+    COUNT_RECORDS_ALONE,
+    COUNT_LINKS_TYPED,
+    "DROP FUNCTION IF EXISTS analysis_is_change(bigint)",
+)
 UNINSTALL = (
     "DROP TRIGGER IF EXISTS analysis_count_records ON audit_auditrecord",
     "DROP TRIGGER IF EXISTS analysis_count_links ON audit_entitylink",
@@ -543,8 +604,7 @@ LINK_ROWS = f"""
 SELECT (l.created_at AT TIME ZONE %(zone)s)::date AS day, l.content_type_id, l.object_id,
     (l.role = '' AND t.name ~ '{CHANGE_TYPES}') AS changed, count(*) AS events
 FROM audit_entitylink l
-JOIN audit_auditrecord r ON r.id = l.record_id
-JOIN audit_eventtype t ON t.id = r.type_id
+JOIN audit_eventtype t ON t.id = l.type_id
 WHERE {{where}}
 GROUP BY 1, 2, 3, 4
 """

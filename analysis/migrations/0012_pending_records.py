@@ -20,7 +20,7 @@ def backwards(apps, schema_editor):
             .first()
         )
         with schema_editor.connection.cursor() as cursor:
-            cursor.execute(sql.PENDING_TO_DELTAS, {"zone": zone or "UTC"})
+            cursor.execute(sql.PENDING_TO_DELTAS_0012, {"zone": zone or "UTC"})
     sql.execute(schema_editor, *sql.UNINSTALL_PENDING)
 
 
