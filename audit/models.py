@@ -250,6 +250,17 @@ class EntityLink(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # The record's user, copied for the same reason: a panel filtered by a user who acted
+    # on the entity a few times reads those links from an index. Not sealed either.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
 
     class Meta:
         indexes = [
@@ -257,6 +268,10 @@ class EntityLink(models.Model):
             models.Index(
                 fields=["content_type", "object_id", "type", "-record"],
                 name="audit_link_entity_type",
+            ),
+            models.Index(
+                fields=["content_type", "object_id", "user", "-record"],
+                name="audit_link_entity_user",
             ),
         ]
 

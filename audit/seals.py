@@ -79,7 +79,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 
 from . import clock, sql
 from .models import AuditRecord, EntityLink, IntegrityState, Seal
@@ -729,19 +729,26 @@ def _check_seal(seal_row: Seal, previous: Seal | None, report: Verified) -> None
             report.problems.append(f"record #{pk} was changed (its columns or its links): {name}")
     for pk in sorted(set(expected) - seen):
         report.problems.append(f"record #{pk} was removed: {name}")
-    # Each link's copy of its record's type (the type-filtered panels' index) is not in
-    # the hashes; the record's type is, so the copy must match it.
-    retyped = (
-        EntityLink.objects.filter(
-            record_id__gte=seal_row.first_record_id, record_id__lte=seal_row.last_record_id
-        )
-        .exclude(type_id=F("record__type_id"))
-        .values_list("id", "record_id")[:1]
+    # Each link's copies of its record's type and user (the filtered panels' indexes)
+    # are not in the hashes; the record's type and user are, so the copies must match.
+    sealed_links = EntityLink.objects.filter(
+        record_id__gte=seal_row.first_record_id, record_id__lte=seal_row.last_record_id
     )
-    for link_id, record_id in retyped:
+    retyped = sealed_links.exclude(type_id=F("record__type_id")).values_list("id", "record_id")
+    for link_id, record_id in retyped[:1]:
         report.problems.append(
             f"link #{link_id} of record #{record_id} names another type than its record "
             f"(its type copy was changed): {name}"
+        )
+    other_user = (
+        Q(user_id__isnull=True, record__user_id__isnull=False)
+        | Q(user_id__isnull=False, record__user_id__isnull=True)
+        | (Q(user_id__isnull=False) & ~Q(user_id=F("record__user_id")))
+    )
+    for link_id, record_id in sealed_links.filter(other_user).values_list("id", "record_id")[:1]:
+        report.problems.append(
+            f"link #{link_id} of record #{record_id} names another user than its record "
+            f"(its user copy was changed): {name}"
         )
     if len(expected) != seal_row.records or (
         not report.problems and digest(seal_row.previous, hashes) != seal_row.digest

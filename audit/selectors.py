@@ -197,11 +197,13 @@ def entity_activity_page(
     table instead lets PostgreSQL walk the records' primary key backwards and probe
     links for each, which for a sparse entity reads most of the table. ``DISTINCT``
     shows a record that links the entity twice (two roles) once. A filter by type alone
-    is exact: each link keeps its record's type, and the index ``(content_type,
-    object_id, type, record_id DESC)`` gives the entity's links of each type in order.
-    Filters by user or time look through at most ``FILTER_WINDOW`` links per request
-    (of the asked types, if any): a page may then hold fewer than ``limit`` records
-    (even none) and still have a next cursor.
+    or by user alone is exact: each link keeps its record's type and user, and the
+    indexes ``(content_type, object_id, type, record_id DESC)`` and ``(content_type,
+    object_id, user, record_id DESC)`` give the entity's links of each type, or of the
+    user, in order. Other filters (a user and types together, a time range) look through
+    at most ``FILTER_WINDOW`` links per request (the user's, or those of the asked
+    types): a page may then hold fewer than ``limit`` records (even none) and still have
+    a next cursor.
 
     Queries: the page, then its links (``page_of_records``); with a type filter, one
     for the types' links first; with filters, one to resolve type names (cached) and,
@@ -210,9 +212,13 @@ def entity_activity_page(
     links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
     if before is not None:
         links = links.filter(record_id__lt=before)
+    if user_id is not None:
+        # Each link keeps its record's user: the user's links to the entity, in order,
+        # from the index (content type, object, user, record DESC).
+        links = links.filter(user_id=user_id)
     newest_first = links.order_by("-record_id").values("record_id")
     names = sorted({name for name in types if name})
-    if not names and user_id is None and starts is None and ends is None:
+    if not names and starts is None and ends is None:
         page_ids = newest_first.distinct()[: limit + 1]
         records = load(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"), None)
         return _cut(records, limit)
@@ -233,11 +239,16 @@ def entity_activity_page(
             ids = _newest_of_types(links, type_ids, limit + 1)
             records = load(AuditRecord.objects.filter(pk__in=ids).order_by("-id"), None)
             return _cut(records, limit)
-        window = _newest_of_types(links, type_ids, FILTER_WINDOW)
-        matching = AuditRecord.objects.filter(pk__in=window)
+        if user_id is None:
+            window = _newest_of_types(links, type_ids, FILTER_WINDOW)
+            matching = AuditRecord.objects.filter(pk__in=window)
+        else:  # the user's newest links to the entity, then the types among them
+            matching = AuditRecord.objects.filter(
+                pk__in=newest_first[:FILTER_WINDOW], type_id__in=type_ids
+            )
     else:
         matching = AuditRecord.objects.filter(pk__in=newest_first[:FILTER_WINDOW])
-    if user_id is not None:
+    if user_id is not None:  # the record's own user decides, whatever its links say
         matching = matching.filter(user_id=user_id)
     # The date range filters the same bounded window (on the records' own created_at,
     # read by primary key), so a range with nothing in it costs one window, too.

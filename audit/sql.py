@@ -63,12 +63,12 @@ BEGIN
         FROM jsonb_populate_recordset(NULL::audit_auditrecord, p_records) AS r
         ON CONFLICT (uuid) DO NOTHING
         RETURNING audit_auditrecord.id, audit_auditrecord.uuid,
-            audit_auditrecord.created_at, audit_auditrecord.type_id
+            audit_auditrecord.created_at, audit_auditrecord.type_id, audit_auditrecord.user_id
     ), linked AS (
         INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-            created_at, type_id)
+            created_at, type_id, user_id)
         SELECT inserted.id, l.content_type_id, l.object_id, l.role, l.name,
-            inserted.created_at, inserted.type_id
+            inserted.created_at, inserted.type_id, inserted.user_id
         FROM jsonb_to_recordset(p_links) AS l(
             record_uuid uuid, content_type_id integer, object_id varchar, role varchar,
             name varchar, position bigint
@@ -127,8 +127,9 @@ BEGIN
         p_session_id, p_created_at, NULL, p_source, p_request_id)
     RETURNING id INTO new_id;
     INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-        created_at, type_id)
-    SELECT new_id, l.content_type_id, l.object_id, l.role, l.name, p_created_at, p_type_id
+        created_at, type_id, user_id)
+    SELECT new_id, l.content_type_id, l.object_id, l.role, l.name, p_created_at, p_type_id,
+        p_user_id
     FROM ROWS FROM (jsonb_to_recordset(p_links) AS (
         content_type_id integer, object_id varchar, role varchar, name varchar
     )) WITH ORDINALITY AS l
@@ -138,6 +139,31 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 """
+
+
+def _cut(definition: str, *changes: tuple[str, str]) -> str:
+    """``definition`` with each ``(text, replacement)`` made, each text found once: a
+    later change to the functions fails here loudly instead of installing something
+    wrong."""
+    for text, replacement in changes:
+        assert definition.count(text) == 1, f"{text!r} is not once in the function any more"
+        definition = definition.replace(text, replacement)
+    return definition
+
+
+# The functions as migration 0021 left them: links with their record's type, without
+# its user (0022 added it). 0021 installs these, and 0022 goes back to them.
+INSERT_RECORDS_0021 = _cut(
+    INSERT_RECORDS,
+    ("audit_auditrecord.type_id, audit_auditrecord.user_id", "audit_auditrecord.type_id"),
+    ("created_at, type_id, user_id)", "created_at, type_id)"),
+    ("inserted.type_id, inserted.user_id", "inserted.type_id"),
+)
+INSERT_RECORD_0021 = _cut(
+    INSERT_RECORD,
+    ("created_at, type_id, user_id)", "created_at, type_id)"),
+    ("p_type_id,\n        p_user_id\n", "p_type_id\n"),
+)
 
 
 def signature(function: str, args: tuple[tuple[str, str], ...]) -> str:

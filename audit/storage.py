@@ -214,6 +214,7 @@ def _insert_orm(rows: list[RecordRow]) -> list[RecordRow]:
                 name=link.name,
                 created_at=row.created_at,
                 type_id=row.type_id,
+                user_id=row.user_id,
             )
             for link in row.links
         )

@@ -197,10 +197,10 @@ FROM generate_series(%(start)s, %(stop)s) g
 # every third record a second normal entity as "project".
 FILL_LINKS = """
 INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name, created_at,
-    type_id)
+    type_id, user_id)
 SELECT s.g, %(ct)s, COALESCE(e.object_id, %(hot)s), '', COALESCE(e.name, %(hot_name)s),
        timestamptz '2025-01-01' + s.g * interval '1 second',
-       (%(type_ids)s::int[])[1 + s.g %% %(ntypes)s]
+       (%(type_ids)s::int[])[1 + s.g %% %(ntypes)s], %(user_id)s
 FROM (SELECT g, CASE WHEN g %% %(hot_every)s = 0 THEN NULL
                      ELSE ((g::bigint * 2654435761) %% %(n)s)::int END AS idx
       FROM generate_series(%(start)s, %(stop)s) g) s
@@ -208,7 +208,7 @@ LEFT JOIN bench_entities e ON e.idx = s.idx
 UNION ALL
 SELECT s.g, %(ct)s, e.object_id, 'project', e.name,
        timestamptz '2025-01-01' + s.g * interval '1 second',
-       (%(type_ids)s::int[])[1 + s.g %% %(ntypes)s]
+       (%(type_ids)s::int[])[1 + s.g %% %(ntypes)s], %(user_id)s
 FROM (SELECT g, ((g::bigint * 40503 + 7) %% %(n)s)::int AS idx
       FROM generate_series(%(start)s, %(stop)s) g WHERE g %% 3 = 0) s
 JOIN bench_entities e ON e.idx = s.idx

@@ -472,14 +472,14 @@ FROM (
 # most), and for 5 % of those also a user as audience.
 FILL_LINKS = """
 INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name, created_at,
-    type_id)
-SELECT r.id, %(group_ct)s, g.object_id, '', g.name, r.created_at, r.type_id
+    type_id, user_id)
+SELECT r.id, %(group_ct)s, g.object_id, '', g.name, r.created_at, r.type_id, r.user_id
 FROM audit_auditrecord r
 JOIN bench_groups g ON g.idx = floor(%(ngroups)s * bench_u(r.id, 22) ^ 2)::int
 WHERE r.id BETWEEN %(lo)s AND %(hi)s AND r.fingerprint = '' AND bench_u(r.id, 21) < %(share)s
 UNION ALL
 SELECT r.id, %(user_ct)s, u.user_id::text, 'audience',
-       %(prefix)s || lpad((u.idx + 1)::text, 4, '0'), r.created_at, r.type_id
+       %(prefix)s || lpad((u.idx + 1)::text, 4, '0'), r.created_at, r.type_id, r.user_id
 FROM audit_auditrecord r
 JOIN bench_users u ON u.idx = floor(%(nusers)s * bench_u(r.id, 24))::int
 WHERE r.id BETWEEN %(lo)s AND %(hi)s AND r.fingerprint = ''

@@ -424,8 +424,8 @@ FROM generate_series(%(low)s::bigint, %(high)s::bigint) g
 """
 FILL_LINKS = """
 INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-    created_at, type_id)
-SELECT id, %(ct)s, %(group)s, '', %(name)s, created_at, type_id FROM audit_auditrecord
+    created_at, type_id, user_id)
+SELECT id, %(ct)s, %(group)s, '', %(name)s, created_at, type_id, user_id FROM audit_auditrecord
 WHERE id >= %(first)s AND id %% 3 = 0
 """
 
@@ -490,7 +490,7 @@ COPY_RECORDS = (
 )
 COPY_LINKS = (
     "COPY audit_entitylink (record_id, content_type_id, object_id, role, name, type_id, "
-    "created_at) FROM STDIN"
+    "user_id, created_at) FROM STDIN"
 )
 
 
@@ -553,6 +553,7 @@ def build_copy_batches(
                         entity.get("role", ""),
                         name,
                         type_id,
+                        fixture.user_id,
                     )
                 )
         batches.append(batch)

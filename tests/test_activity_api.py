@@ -252,17 +252,18 @@ def test_a_type_filter_is_exact_however_rare(user, group, monkeypatch) -> None:
     assert none == {"next": None, "results": []}
 
 
-def test_a_user_filter_searches_a_bounded_window_and_hands_on_the_cursor(
+def test_a_user_filter_is_exact_and_with_types_searches_a_bounded_window(
     user, staff, group, monkeypatch
 ) -> None:
-    """A sparse filter by user never reads an entity's whole history in one request: a
-    page looks through ``FILTER_WINDOW`` links (of the asked types, when a type is asked
-    too) and, short of matches, gives the cursor where it stopped; following ``next``
-    finds every match, in order, once."""
+    """A filter by user alone reads the user's links to the entity from their own index:
+    every match comes in order however many others acted there, with no short page.
+    With a type too, a page looks through ``FILTER_WINDOW`` of the user's links and,
+    short of matches, gives the cursor where it stopped; following ``next`` finds every
+    match, in order, once."""
     monkeypatch.setattr(selectors, "FILTER_WINDOW", 4)
     mine, my_errors = [], []
     for n in range(11):
-        who = user if n in (1, 3, 6, 8) else staff
+        who = user if n in (1, 3, 5, 6, 8, 9) else staff
         kind = "error" if n % 2 else "log"
         made = logger.log(kind, f"m{n}", entities=[group], user=who)
         if who == user:
@@ -270,8 +271,9 @@ def test_a_user_filter_searches_a_bounded_window_and_hands_on_the_cursor(
             if kind == "error":
                 my_errors.append(made)
     client = logged_in(staff)
-    assert _walk(client, f"{_url(group)}?user={user.username}") == (mine[::-1], 3)
-    # Errors are 1, 3, 5, 7, 9: two windows of four errors and one empty.
+    assert _walk(client, f"{_url(group)}?user={user.username}") == (mine[::-1], 1)
+    assert _walk(client, f"{_url(group)}?user={user.username}&limit=2") == (mine[::-1], 3)
+    # Her links are 1, 3, 5, 6, 8, 9: a window of four (9, 8, 6, 5), then the rest.
     typed = f"{_url(group)}?type=error&user={user.username}"
     assert _walk(client, typed) == (my_errors[::-1], 2)
 

@@ -306,22 +306,26 @@ def test_template_tag_follows_the_page_parameters_and_ignores_bad_ones(user, gro
 
 
 def test_a_sparse_filter_offers_to_search_further_back(user, staff, group, monkeypatch) -> None:
-    """A filter by user looks through a window of links and offers to search further
-    back; a filter by type reads the type's own links, and finds the old match at once."""
+    """A filter by type or by user alone reads its own links and finds an old match at
+    once; a user and a type together look through a window of the user's links and
+    offer to search further back."""
     from audit import selectors
 
     monkeypatch.setattr(selectors, "FILTER_WINDOW", 2)
     match = logger.log("error", "old boom", entities=[group], user=user)
+    staffs = logger.log("error", "staff's old boom", entities=[group], user=staff)
     for n in range(4):
         logger.log("log", f"m{n}", entities=[group], user=staff)
     client = _client(user)
     typed = client.get(_url(group), {"type": "error"}).content
-    assert _ids(typed) == [match] and "Search older activity" not in typed.decode()
-    body = client.get(_url(group), {"user": user.username}).content
+    assert _ids(typed) == [staffs, match] and "Search older activity" not in typed.decode()
+    hers = client.get(_url(group), {"user": user.username}).content
+    assert _ids(hers) == [match] and "Search older activity" not in hers.decode()
+    body = client.get(_url(group), {"user": staff.username, "type": "error"}).content
     assert _ids(body) == [] and "Search older activity" in body.decode()
     found, url = [], _more_fragment(body)
     while url:
         page = client.get(url)
         found += _ids(page.content)
         url = _more_fragment(page.content)
-    assert found == [match]
+    assert found == [staffs]

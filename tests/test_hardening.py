@@ -100,8 +100,8 @@ def _poisoned_record(user: User, entity: Any, value: str) -> int:
         cursor.execute(
             """
             INSERT INTO audit_entitylink (record_id, content_type_id, object_id, role, name,
-                created_at, type_id)
-            SELECT %s, content_type_id, object_id, role, name, created_at, type_id
+                created_at, type_id, user_id)
+            SELECT %s, content_type_id, object_id, role, name, created_at, type_id, user_id
             FROM audit_entitylink WHERE record_id = %s
             """,
             [record_id, source],

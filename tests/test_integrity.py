@@ -59,6 +59,16 @@ def test_seal_then_verify_an_intact_trail(trail) -> None:
     assert AuditRecord.objects.filter(type__name="trail-verified").exists()
 
 
+@pytest.mark.django_db
+def test_links_of_records_without_a_user_verify(trail, user) -> None:
+    """A system record (no user) linking an entity: its link keeps no user either, and
+    that is no mismatch."""
+    audit.log("log", "by the system", entities=[user])
+    seals.seal()
+    code, text = _verify()
+    assert code == 0, text
+
+
 @pytest.mark.django_db(transaction=True)  # the superuser may have a connection of its own
 @pytest.mark.postgres
 @pytest.mark.parametrize(
@@ -79,6 +89,17 @@ def test_seal_then_verify_an_intact_trail(trail) -> None:
             "UPDATE audit_entitylink SET type_id = type_id + 1000 WHERE record_id = {r}",
             "UPDATE audit_entitylink SET type_id = type_id - 1000 WHERE record_id = {r}",
             "of record #{r} names another type than its record",
+        ),
+        (
+            "UPDATE audit_entitylink SET user_id = user_id + 1000 WHERE record_id = {r}",
+            "UPDATE audit_entitylink SET user_id = user_id - 1000 WHERE record_id = {r}",
+            "of record #{r} names another user than its record",
+        ),
+        (
+            "UPDATE audit_entitylink SET user_id = NULL WHERE record_id = {r}",
+            "UPDATE audit_entitylink l SET user_id = r.user_id FROM audit_auditrecord r "
+            "WHERE r.id = l.record_id AND l.record_id = {r}",
+            "of record #{r} names another user than its record",
         ),
         ("DELETE FROM audit_auditrecord WHERE id = {r}", None, "record #{r} was removed"),
         (

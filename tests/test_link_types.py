@@ -1,13 +1,13 @@
-"""Each link keeps its record's type (the type-filtered panels' index): every way of
-storing writes it, the migration that added it gives the links already stored their
-record's type, and verification catches a copy that no longer matches."""
+"""Each link keeps its record's type and user (the filtered panels' indexes): every way
+of storing writes them, the migrations that added them give the links already stored
+their record's type and user, and verification catches a copy that no longer matches."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import F
+from django.db.models import F, Q
 
 import audit
 from audit.models import EntityLink
@@ -27,6 +27,14 @@ def _mismatched() -> int:
     return EntityLink.objects.exclude(type_id=F("record__type_id")).count()
 
 
+def _users_mismatched() -> int:
+    return EntityLink.objects.filter(
+        Q(user_id__isnull=True, record__user_id__isnull=False)
+        | Q(user_id__isnull=False, record__user_id__isnull=True)
+        | (Q(user_id__isnull=False) & ~Q(user_id=F("record__user_id")))
+    ).count()
+
+
 @pytest.mark.django_db
 def test_every_way_of_storing_writes_the_records_type_on_its_links(user, group) -> None:
     audit.log("error", "a batch of one", entities=[group, user], user=user)
@@ -35,8 +43,11 @@ def test_every_way_of_storing_writes_the_records_type_on_its_links(user, group) 
         project.description = "edited"
         project.save()
         Project.objects.bulk_create([Project(name="B", owner=user)])  # a bulk one
-    assert EntityLink.objects.count() >= 5
-    assert _mismatched() == 0
+    audit.log("log", "by the system", entities=[group])  # no user: its link keeps none
+    assert EntityLink.objects.count() >= 6
+    assert _mismatched() == 0 and _users_mismatched() == 0
+    assert EntityLink.objects.filter(user=user).count() >= 5
+    assert EntityLink.objects.filter(user__isnull=True).count() == 1
     assert set(EntityLink.objects.values_list("type__name", flat=True)) >= {
         "error",
         "project-created",
@@ -58,6 +69,27 @@ def test_the_migration_gives_stored_links_their_records_type(user, group) -> Non
         finally:
             _migrate(latest)
     assert EntityLink.objects.count() == 3 + (connection.vendor == "postgresql")
-    assert _mismatched() == 0
+    assert _mismatched() == 0 and _users_mismatched() == 0
     audit.log("log", "stored after", entities=[group], user=user)
-    assert _mismatched() == 0
+    assert _mismatched() == 0 and _users_mismatched() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_gives_stored_links_their_records_user(user, group) -> None:
+    audit.log("error", "stored before", entities=[group, user], user=user)
+    audit.log("log", "by the system before", entities=[group])
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes("audit")[0]
+    with as_owner():
+        try:
+            _migrate(("audit", "0021_link_type"))
+            if connection.vendor == "postgresql":  # stored by the functions of 0021
+                with audit.bind(audit.AuditContext(user=user)):
+                    audit.log("comment-posted", "stored by the old function", entities=[group])
+            _migrate(latest)
+        finally:
+            _migrate(latest)
+    assert _users_mismatched() == 0
+    assert EntityLink.objects.filter(user=user).count() == 2 + (connection.vendor == "postgresql")
+    assert EntityLink.objects.filter(user__isnull=True).count() == 1
+    audit.log("log", "stored after", entities=[group], user=user)
+    assert _users_mismatched() == 0

@@ -22,7 +22,7 @@ _concurrent = importlib.import_module("audit.migrations.0013_record_level_index"
 
 
 def store_the_type(apps, schema_editor):
-    sql.execute(schema_editor, sql.INSERT_RECORDS, sql.INSERT_RECORD)
+    sql.execute(schema_editor, sql.INSERT_RECORDS_0021, sql.INSERT_RECORD_0021)
 
 
 def _without_type(definition: str, *cuts: str) -> str:
@@ -38,12 +38,12 @@ def store_without_the_type(apps, schema_editor):
     sql.execute(
         schema_editor,
         _without_type(
-            sql.INSERT_RECORDS,
+            sql.INSERT_RECORDS_0021,
             "audit_auditrecord.created_at, audit_auditrecord.type_id",
             "created_at, type_id",
             "inserted.created_at, inserted.type_id",
         ),
-        _without_type(sql.INSERT_RECORD, "created_at, type_id", "p_created_at, p_type_id"),
+        _without_type(sql.INSERT_RECORD_0021, "created_at, type_id", "p_created_at, p_type_id"),
     )
 
 
