@@ -319,10 +319,16 @@ def entity_activity_facets(
     ``newest`` is that id when the caller has it already (the unfiltered first page's
     first record); it is read otherwise. Its statements run prepared (``audit.prepared``).
     """
+    with prepared_reads():
+        return _cached_facets(kind, object_id, cap, newest)
+
+
+def _cached_facets(
+    kind: registry.EntityKind, object_id: str, cap: int, newest: int | None
+) -> tuple[list[str], list[str]]:
     links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
     if newest is None:
-        with prepared_reads():
-            newest = links.aggregate(newest=Max("record_id"))["newest"]
+        newest = links.aggregate(newest=Max("record_id"))["newest"]
     if newest is None:
         return [], []
     key = f"audit:facets:{kind.content_type.pk}:{_cache_safe(object_id)}:{newest}:{cap}"
@@ -330,8 +336,7 @@ def entity_activity_facets(
     if kept is not None:
         types, users = kept
         return list(types), list(users)
-    with prepared_reads():
-        answer = _facets(kind, object_id, links, cap)
+    answer = _facets(kind, object_id, links, cap)
     shared_cache.call(lambda cache: cache.set(key, answer, FACETS_SECONDS), lambda: None)
     return answer
 

@@ -47,7 +47,11 @@ def store_without_the_type(apps, schema_editor):
     )
 
 
-def fill(apps, schema_editor):
+def fill_from_records(apps, schema_editor, column: str) -> None:
+    """Copy each record's ``column`` onto its links that have none yet, in batches of
+    ``BATCH`` links, each its own transaction (on PostgreSQL with the append-only guard
+    off for that batch only). A record without a value leaves its links without one.
+    Migration 0022 fills the links' user with it too."""
     connection = schema_editor.connection
     link = apps.get_model("audit", "EntityLink")
     record = apps.get_model("audit", "AuditRecord")
@@ -63,19 +67,24 @@ def fill(apps, schema_editor):
                         "ALTER TABLE audit_entitylink DISABLE TRIGGER audit_entitylink_append_only"
                     )
                     cursor.execute(
-                        "UPDATE audit_entitylink l SET type_id = r.type_id "
+                        f"UPDATE audit_entitylink l SET {column} = r.{column} "
                         "FROM audit_auditrecord r WHERE r.id = l.record_id "
-                        "AND l.type_id IS NULL AND l.id BETWEEN %s AND %s",
+                        f"AND r.{column} IS NOT NULL AND l.{column} IS NULL "
+                        "AND l.id BETWEEN %s AND %s",
                         [low, high],
                     )
                     cursor.execute(
                         "ALTER TABLE audit_entitylink ENABLE TRIGGER audit_entitylink_append_only"
                     )
                 continue
-            types = record.objects.filter(pk=OuterRef("record_id")).values("type_id")[:1]
+            values = record.objects.filter(pk=OuterRef("record_id")).values(column)[:1]
             link.objects.using(connection.alias).filter(
-                id__gte=low, id__lte=high, type__isnull=True
-            ).update(type_id=Subquery(types))
+                id__gte=low, id__lte=high, **{f"{column}__isnull": True}
+            ).update(**{column: Subquery(values)})
+
+
+def fill(apps, schema_editor):
+    fill_from_records(apps, schema_editor, "type_id")
 
 
 class Migration(migrations.Migration):

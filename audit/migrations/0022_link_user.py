@@ -5,7 +5,7 @@ a short page, or none, when the user acted there rarely).
 
 The steps are 0021's, for a live system: the column is added (empty: a record without a
 user keeps none); the storing functions write it from then on; the links already stored
-get it in batches of ``BATCH``, each batch its own transaction with the append-only
+get it in batches of 50,000 (0021's fill), each batch its own transaction with the append-only
 guard off for that batch only (the tables' owner runs migrations); the index is built
 without blocking writers on PostgreSQL. Not sealed: ``audit_verify`` checks the copy
 against the record's user, which is.
@@ -14,13 +14,12 @@ against the record's user, which is.
 import importlib
 
 from django.conf import settings
-from django.db import migrations, models, transaction
-from django.db.models import Max, Min, OuterRef, Subquery
+from django.db import migrations, models
 
 from audit import sql
 
-BATCH = 50_000
 _concurrent = importlib.import_module("audit.migrations.0013_record_level_index")
+_link_type = importlib.import_module("audit.migrations.0021_link_type")  # its batched fill
 
 
 def store_the_user(apps, schema_editor):
@@ -32,35 +31,7 @@ def store_without_the_user(apps, schema_editor):
 
 
 def fill(apps, schema_editor):
-    connection = schema_editor.connection
-    link = apps.get_model("audit", "EntityLink")
-    record = apps.get_model("audit", "AuditRecord")
-    bounds = link.objects.using(connection.alias).aggregate(low=Min("id"), high=Max("id"))
-    if bounds["low"] is None:
-        return
-    for low in range(bounds["low"], bounds["high"] + 1, BATCH):
-        high = low + BATCH - 1
-        with transaction.atomic(using=connection.alias):
-            if connection.vendor == "postgresql":
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "ALTER TABLE audit_entitylink DISABLE TRIGGER audit_entitylink_append_only"
-                    )
-                    cursor.execute(
-                        "UPDATE audit_entitylink l SET user_id = r.user_id "
-                        "FROM audit_auditrecord r WHERE r.id = l.record_id "
-                        "AND r.user_id IS NOT NULL AND l.user_id IS NULL "
-                        "AND l.id BETWEEN %s AND %s",
-                        [low, high],
-                    )
-                    cursor.execute(
-                        "ALTER TABLE audit_entitylink ENABLE TRIGGER audit_entitylink_append_only"
-                    )
-                continue
-            users = record.objects.filter(pk=OuterRef("record_id")).values("user_id")[:1]
-            link.objects.using(connection.alias).filter(
-                id__gte=low, id__lte=high, user__isnull=True
-            ).update(user_id=Subquery(users))
+    _link_type.fill_from_records(apps, schema_editor, "user_id")
 
 
 class Migration(migrations.Migration):
