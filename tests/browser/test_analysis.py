@@ -18,11 +18,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _history(user: User, other: User) -> None:
+    """Each of the six days before today: ``days_ago`` dialogs of ``user`` late in the
+    morning and a render of ``other`` after them, so that every one falls on its own day
+    inside the overview's week whatever the time of the run (a run just after midnight
+    put the oldest day's records, an hour before the same time six days ago, in the day
+    before the week); then an error three hours ago."""
     now = timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     for days_ago in range(6, 0, -1):
+        morning = today - timedelta(days=days_ago) + timedelta(hours=11)
         for n in range(days_ago):
-            at(user, now - timedelta(days=days_ago, hours=1) + timedelta(minutes=n), "dialog-ok")
-        at(other, now - timedelta(days=days_ago, minutes=30), "viewer-rendered")
+            at(user, morning + timedelta(minutes=n), "dialog-ok")
+        at(other, morning + timedelta(minutes=30), "viewer-rendered")
     at(user, now - timedelta(hours=3), "error", stack_trace="TypeError: x\n    at f (a.js:1:1)")
 
 
