@@ -13,12 +13,12 @@ from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Count, F, Max, Min, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import event_types, registry, shared_cache
+from . import event_types, page_sql, registry, shared_cache
 from .models import AuditRecord, EntityLink, EventType, UserSession
 from .prepared import prepared_reads
 
@@ -64,25 +64,8 @@ def can_view_entity(user: Any, kind: registry.EntityKind, object_id: str) -> boo
     return kind.visible_to(user).filter(pk=object_id).exists()
 
 
-# The columns a page of records needs: what the read API and the activity panel show
-# (an error's stack trace included: up to 32 KB, on error records only). Left out: the
-# uuid and the request id.
-PAGE_FIELDS = (
-    "id",
-    "type_id",
-    "level",
-    "message",
-    "params",
-    "changes",
-    "user_id",
-    "session_id",
-    "created_at",
-    "client_time",
-    "source",
-    "stack_trace",
-    "fingerprint",
-)
-_LINK_FIELDS = ("id", "record_id", "content_type_id", "object_id", "role", "name")
+PAGE_FIELDS = page_sql.PAGE_FIELDS
+_LINK_FIELDS = page_sql.LINK_FIELDS
 
 
 def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list[AuditRecord]:
@@ -113,10 +96,22 @@ def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list
         _session_user_id=F("session__user_id"),  # whether the reader may open its timeline
     )
     annotated = list(rows if limit is None else rows[:limit])
+    links = EntityLink.objects.using(queryset.db).only(*_LINK_FIELDS)
+    return _attach(annotated, queryset.db, lambda ids: links.filter(record_id__in=ids))
+
+
+def _attach(
+    annotated: list[Any], db: str, links_of: Callable[[list[int]], Iterable[EntityLink]]
+) -> list[AuditRecord]:
+    """``annotated`` (records with ``_type_name``, ``_username``, ``_session_uuid`` and
+    ``_session_user_id``) with their type, user, session and links attached as
+    ``select_related`` and ``prefetch_related`` would leave them; ``links_of`` reads
+    the links of a list of record ids."""
     records: list[AuditRecord] = []  # the same records, as the plain models callers get
     if not annotated:
         return records
     user_model = get_user_model()
+    username_field = user_model.USERNAME_FIELD
     types: dict[int, EventType] = {}
     users: dict[int, Any] = {}
     sessions: dict[int, UserSession] = {}
@@ -127,25 +122,25 @@ def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list
         type_ = types.get(record.type_id)
         if type_ is None:
             type_ = types[record.type_id] = EventType.from_db(
-                queryset.db, ["id", "name"], [record.type_id, record._type_name]
+                db, ["id", "name"], [record.type_id, record._type_name]
             )
         user = None
         if record.user_id is not None and record._username is not None:
             user = users.get(record.user_id)
             if user is None:
                 user = users[record.user_id] = user_model.from_db(
-                    queryset.db, ["id", username_field], [record.user_id, record._username]
+                    db, ["id", username_field], [record.user_id, record._username]
                 )
         session = sessions.get(record.session_id)
         if session is None:
             session = sessions[record.session_id] = UserSession.from_db(
-                queryset.db,
+                db,
                 ["id", "uuid", "user_id"],
                 [record.session_id, record._session_uuid, record._session_user_id],
             )
         cache = record._state.fields_cache
         cache["type"], cache["user"], cache["session"] = type_, user, session
-    for link in EntityLink.objects.filter(record_id__in=list(links)).only(*_LINK_FIELDS):
+    for link in links_of(list(links)):
         links[link.record_id].append(link)
     for page_record in records:
         # Where prefetch_related leaves what it fetched: a private attribute of Django's
@@ -168,6 +163,29 @@ class ActivityPage(NamedTuple):
     next_cursor: int | None
 
 
+# What turns a page's record ids (newest first) into what the caller shows, read from
+# the database alias given.
+Load = Callable[[str, list[int]], list[Any]]
+
+
+def records_by_ids(using: str, ids: list[int]) -> list[AuditRecord]:
+    """The records with these ids, newest first, as ``page_of_records`` gives them (the
+    activity panel's page). On PostgreSQL from two fixed texts (``audit.page_sql``),
+    read as models by Django's ``raw()``: compiling the querysets of
+    ``page_of_records`` took a millisecond of the panel's page."""
+    if not ids:
+        return []
+    if connections[using].vendor != "postgresql":
+        return page_of_records(AuditRecord.objects.using(using).filter(pk__in=ids).order_by("-id"))
+    with prepared_reads(using):
+        annotated = list(AuditRecord.objects.using(using).raw(page_sql.records_sql(), [ids]))
+        return _attach(
+            annotated,
+            using,
+            lambda found: EntityLink.objects.using(using).raw(page_sql.links_sql(), [found]),
+        )
+
+
 MAX_TYPE_FILTERS = 50
 # Links a filtered page looks through per request (see entity_activity_page).
 FILTER_WINDOW = 2000
@@ -183,11 +201,11 @@ def entity_activity_page(
     user_id: int | None = None,
     starts: datetime | None = None,
     ends: datetime | None = None,
-    load: Callable[[QuerySet[AuditRecord], int | None], list[Any]] = page_of_records,
+    load: Load = records_by_ids,
 ) -> ActivityPage:
     """The records that touch the entity, newest first, ``limit`` at a time; visibility
-    is the caller's check. ``load`` turns the page's queryset into what the caller shows
-    (model instances by default; the API takes rows ready to encode).
+    is the caller's check. ``load`` turns the page's record ids into what the caller
+    shows (model instances by default; the API takes rows ready to encode).
 
     Why it is written this way: the history must cost the same at page 1 and page 1,000
     and for an entity with 5 records or 500,000. So the page is driven from the link
@@ -200,16 +218,28 @@ def entity_activity_page(
     or by user alone is exact: each link keeps its record's type and user, and the
     indexes ``(content_type, object_id, type, record_id DESC)`` and ``(content_type,
     object_id, user, record_id DESC)`` give the entity's links of each type, or of the
-    user, in order. Other filters (a user and types together, a time range) look through
-    at most ``FILTER_WINDOW`` links per request (the user's, or those of the asked
-    types): a page may then hold fewer than ``limit`` records (even none) and still have
-    a next cursor.
+    user, in order. Those exact pages read their ids with fixed statement texts
+    (``audit.page_sql``). Other filters (a user and types together, a time range) look
+    through at most ``FILTER_WINDOW`` links per request (the user's, or those of the
+    asked types): a page may then hold fewer than ``limit`` records (even none) and
+    still have a next cursor.
 
-    Queries: the page, then its links (``page_of_records``); with a type filter, one
-    for the types' links first; with filters, one to resolve type names (cached) and,
-    when a page of the user or time filter comes back short, one for the window's end.
+    Queries: the page's ids, then what ``load`` reads for them; with filters, one to
+    resolve type names (cached) and, when a page of the user or time filter comes back
+    short, one for the window's end.
     """
-    links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
+    using = router.db_for_read(EntityLink)
+    content_type_id = kind.content_type.pk
+    entity = (content_type_id, object_id)
+    names = sorted({name for name in types if name})
+    if not names and starts is None and ends is None:
+        ids = page_sql.newest_linked(
+            using, content_type_id, object_id, count=limit + 1, before=before, user_id=user_id
+        )
+        return _cut(load, using, ids, limit)
+    links = EntityLink.objects.using(using).filter(
+        content_type_id=content_type_id, object_id=object_id
+    )
     if before is not None:
         links = links.filter(record_id__lt=before)
     if user_id is not None:
@@ -217,11 +247,6 @@ def entity_activity_page(
         # from the index (content type, object, user, record DESC).
         links = links.filter(user_id=user_id)
     newest_first = links.order_by("-record_id").values("record_id")
-    names = sorted({name for name in types if name})
-    if not names and starts is None and ends is None:
-        page_ids = newest_first.distinct()[: limit + 1]
-        records = load(AuditRecord.objects.filter(pk__in=page_ids).order_by("-id"), None)
-        return _cut(records, limit)
     # Filtered: only some records match, maybe none. Look at a bounded window of the
     # entity's newest links below the cursor and filter their records by primary key.
     # Unbounded, a filter that matches nothing on an entity with 100,000 records would
@@ -229,6 +254,7 @@ def entity_activity_page(
     # the records table backwards to do it). A short page then comes with the cursor
     # of the window's end, so "load more" searches further back, each request bounded.
     window: list[int] | None = None  # the typed links' record ids, when a type is asked
+    records = AuditRecord.objects.using(using)
     if names:
         type_ids = sorted(event_types.ids_of(names))
         if not type_ids:
@@ -236,18 +262,15 @@ def entity_activity_page(
         if user_id is None and starts is None and ends is None:
             # Exact, however rare the types: the entity's links of these types, newest
             # first, from their own index; no window, no short page.
-            ids = _newest_of_types(links, type_ids, limit + 1)
-            records = load(AuditRecord.objects.filter(pk__in=ids).order_by("-id"), None)
-            return _cut(records, limit)
+            ids = _newest_of_types(links, entity, type_ids, limit + 1, before)
+            return _cut(load, using, ids, limit)
         if user_id is None:
-            window = _newest_of_types(links, type_ids, FILTER_WINDOW)
-            matching = AuditRecord.objects.filter(pk__in=window)
+            window = _newest_of_types(links, entity, type_ids, FILTER_WINDOW, before)
+            matching = records.filter(pk__in=window)
         else:  # the user's newest links to the entity, then the types among them
-            matching = AuditRecord.objects.filter(
-                pk__in=newest_first[:FILTER_WINDOW], type_id__in=type_ids
-            )
+            matching = records.filter(pk__in=newest_first[:FILTER_WINDOW], type_id__in=type_ids)
     else:
-        matching = AuditRecord.objects.filter(pk__in=newest_first[:FILTER_WINDOW])
+        matching = records.filter(pk__in=newest_first[:FILTER_WINDOW])
     if user_id is not None:  # the record's own user decides, whatever its links say
         matching = matching.filter(user_id=user_id)
     # The date range filters the same bounded window (on the records' own created_at,
@@ -256,46 +279,43 @@ def entity_activity_page(
         matching = matching.filter(created_at__gte=starts)
     if ends is not None:
         matching = matching.filter(created_at__lt=ends)
-    records = load(matching.order_by("-id"), limit + 1)
-    if len(records) > limit:
-        return _cut(records, limit)
+    ids = list(matching.order_by("-id").values_list("id", flat=True)[: limit + 1])
+    if len(ids) > limit:
+        return _cut(load, using, ids, limit)
+    page = load(using, ids)
     if window is not None:
-        return ActivityPage(records, min(window) if len(window) == FILTER_WINDOW else None)
+        return ActivityPage(page, min(window) if len(window) == FILTER_WINDOW else None)
     seen = newest_first[:FILTER_WINDOW].aggregate(seen=Count("record_id"), floor=Min("record_id"))
-    return ActivityPage(records, seen["floor"] if seen["seen"] == FILTER_WINDOW else None)
+    return ActivityPage(page, seen["floor"] if seen["seen"] == FILTER_WINDOW else None)
 
 
-def _newest_of_types(links: QuerySet[EntityLink], type_ids: list[int], count: int) -> list[int]:
-    """The ``count`` newest record ids among ``links`` (one entity's, below the cursor)
-    of these types: one ordered range of the index (content type, object, type,
-    record DESC) per type, each cut at ``count``, merged. A single ``type IN (...)``
-    would read every link of those types to sort them. Where a compound query cannot
-    cut its parts (SQLite), one ``IN``: the small databases of a development machine."""
-    if (
-        len(type_ids) > 1
-        and not connections[links.db].features.supports_slicing_ordering_in_compound
-    ):
-        newest = links.filter(type_id__in=type_ids).order_by("-record_id")
-        return list(newest.values_list("record_id", flat=True).distinct()[:count])
-    branches = [
-        links.filter(type_id=type_id)
-        .order_by("-record_id")
-        .values_list("record_id", flat=True)
-        .distinct()[:count]
-        for type_id in type_ids
-    ]
-    if len(branches) == 1:
-        return list(branches[0])
-    merged = branches[0].union(*branches[1:], all=True).order_by("-record_id")
-    return list(merged[:count])
+def _newest_of_types(
+    links: QuerySet[EntityLink],
+    entity: tuple[int, str],
+    type_ids: list[int],
+    count: int,
+    before: int | None,
+) -> list[int]:
+    """The ``count`` newest record ids among ``links`` (the entity's, below ``before``)
+    of these types. On PostgreSQL one ordered range of the index (content type, object,
+    type, record DESC) per type, merged (``page_sql.newest_typed``); elsewhere one
+    ``IN``: the small databases of a development machine."""
+    if connections[links.db].vendor == "postgresql":
+        content_type_id, object_id = entity
+        return page_sql.newest_typed(
+            links.db, content_type_id, object_id, type_ids, count=count, before=before
+        )
+    newest = links.filter(type_id__in=type_ids).order_by("-record_id")
+    return list(newest.values_list("record_id", flat=True).distinct()[:count])
 
 
-def _cut(records: list[AuditRecord], limit: int) -> ActivityPage:
-    """The first ``limit`` records, and the cursor after them if there were more."""
-    if len(records) > limit:
-        records = records[:limit]
-        return ActivityPage(records, records[-1].pk)
-    return ActivityPage(records, None)
+def _cut(load: Load, using: str, ids: list[int], limit: int) -> ActivityPage:
+    """The first ``limit`` of ``ids`` loaded, and the cursor after them if there were
+    more (the last id of the page)."""
+    if len(ids) > limit:
+        ids = ids[:limit]
+        return ActivityPage(load(using, ids), ids[-1])
+    return ActivityPage(load(using, ids), None)
 
 
 FACETS_SECONDS = 300  # how long an entity's filter choices are kept at most
@@ -527,7 +547,7 @@ def entity_activity_query(
     kind: registry.EntityKind,
     object_id: str,
     query: ActivityQuery,
-    load: Callable[[QuerySet[AuditRecord], int | None], list[Any]] = page_of_records,
+    load: Load = records_by_ids,
 ) -> ActivityPage:
     """``entity_activity_page`` for a parsed request: the username becomes a user id
     (an unknown one matches nothing rather than being ignored). Its statements run

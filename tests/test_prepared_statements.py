@@ -68,8 +68,9 @@ def test_a_page_read_twice_runs_prepared_and_other_statements_do_not(staff, user
     assert client.get(url).status_code == 200
     assert not any("audit_auditrecord" in text for text in _prepared_texts())
     assert client.get(url).status_code == 200  # the second run of the same text
-    prepared = [text for text in _prepared_texts() if "audit_auditrecord" in text]
-    assert len(prepared) == 1 and "$1" in prepared[0], prepared  # bound on the server
+    prepared = [text for text in _prepared_texts() if "audit_" in text]
+    # The page's ids from the links, and its rows: bound on the server.
+    assert len(prepared) == 2 and all("$1" in text for text in prepared), prepared
     # Outside the block the connection is as Django made it: client-side binding,
     # nothing prepared however often a statement runs.
     raw = connection.connection
@@ -86,8 +87,10 @@ def test_a_panel_page_prepares_its_page_and_links(staff, user, group):
     for _ in range(2):
         assert client.get(f"/activity/group/{group.pk}/?fragment=items").status_code == 200
     texts = _prepared_texts()
-    assert any("audit_auditrecord" in text for text in texts), texts
-    assert any(text.startswith('SELECT "audit_entitylink"."id"') for text in texts), texts
+    # The page's ids from the links, its records and their links by those ids.
+    assert any(text.startswith("SELECT DISTINCT record_id") for text in texts), texts
+    assert any("FROM audit_auditrecord r" in text and "ANY($1" in text for text in texts), texts
+    assert any("FROM audit_entitylink WHERE record_id = ANY($1" in text for text in texts), texts
 
 
 @postgres_only
@@ -136,6 +139,79 @@ def test_prepared_and_unprepared_pages_answer_the_same(
     matches = prepared[0][0]["results"]
     assert (matches == []) == (query in ("type=never-recorded", "user=nobody")), matches
     assert prepared[0] == prepared[2]
+
+
+WALKS = [
+    "limit=2",
+    "limit=2&type=query-start&type=error",
+    "limit=2&type=log",
+    "limit=2&user=bob",
+    "limit=2&user=alice&type=query-start",
+]
+
+
+@pytest.mark.parametrize("query", WALKS)
+def test_following_next_reads_every_match_once_prepared_and_unprepared(
+    settings: Any, staff, user, other_user, group, query
+):
+    """Every page's statements below a cursor: ``next`` followed to the end gives each
+    matching record once, newest first, the same with and without prepared statements."""
+    _history(user, other_user, group)
+    params = dict(pair.split("=") for pair in query.split("&") if not pair.startswith("type"))
+    types = [pair.split("=")[1] for pair in query.split("&") if pair.startswith("type")]
+    expected = AuditRecord.objects.filter(links__object_id=str(group.pk)).distinct()
+    if types:
+        expected = expected.filter(type__name__in=types)
+    if "user" in params:
+        expected = expected.filter(user__username=params["user"])
+    wanted = list(expected.order_by("-id").values_list("id", flat=True))
+    assert len(wanted) >= 3  # more than one page
+    client = logged_in(staff)
+    walks = []
+    for switch in (1, 0, 1):
+        settings.AUDIT_PREPARED_STATEMENTS = switch
+        url: str | None = f"/api/audit/entities/group/{group.pk}/activity/?{query}"
+        seen: list[int] = []
+        while url:
+            body = client.get(url).json()
+            seen += [record["id"] for record in body["results"]]
+            url = body["next"]
+        walks.append(seen)
+    assert walks == [wanted, wanted, wanted]
+
+
+@postgres_only
+def test_an_entitys_pages_are_few_fixed_texts_whatever_the_values(staff, user, other_user, group):
+    """The page's statements do not change with the entity, the cursor or the number of
+    types asked: one text for the ids (with a cursor, another), one for the ids of
+    some types, one for the rows."""
+    _history(user, other_user, group)
+    other = Group.objects.create(name="second group")
+    for n in range(4):
+        logger.log("query-start", f"run {n}", entities=[other], user=user)
+    client = logged_in(staff)
+    api = "/api/audit/entities/group/{}/activity/?{}"
+    first = client.get(api.format(group.pk, "limit=2")).json()
+    cursor = first["results"][-1]["id"]
+    queries = [
+        api.format(entity, query)
+        for entity in (group.pk, other.pk)
+        for query in (
+            "limit=2",
+            f"limit=2&before={cursor}",
+            "type=query-start",
+            "type=query-start&type=log&type=error",
+            f"type=log&before={cursor}",
+        )
+    ]
+    for _ in range(2):
+        for url in queries:
+            assert client.get(url).status_code == 200
+    texts = [text for text in _prepared_texts() if "audit_" in text]
+    assert len([t for t in texts if t.startswith("SELECT DISTINCT record_id")]) == 2, texts
+    assert len([t for t in texts if "unnest($1::bigint[])" in t]) == 2, texts  # with a cursor
+    assert len([t for t in texts if "= ANY($" in t]) == 1, texts
+    assert len(texts) == 5, texts
 
 
 def _without_token(html: str) -> str:

@@ -186,7 +186,7 @@ class EntityActivityView(generics.GenericAPIView[AuditRecord]):
         except selectors.BadActivityQuery as exc:
             raise ValidationError(exc.errors) from None
         page = selectors.entity_activity_query(
-            entity_kind, entity_id, query, load=records.page_rows
+            entity_kind, entity_id, query, load=records.rows_by_ids
         )
         rows = pages.paginate_page(page, request)
         return records.page_response(request, pages.next_url, rows)

@@ -1,0 +1,158 @@
+"""An entity's activity page as fixed statement texts: which records are on the page,
+read from the links' indexes.
+
+Why not querysets: the page's statements are the same from request to request but for
+their values, and Django builds and compiles a queryset anew each time. For the panel
+API's page of 50 records (in process, 200,000 records) that was 2.5 of 4.2 ms, against
+0.3 ms to run the page's ids as a fixed text and 1.3 ms for its rows. Written once here,
+the texts are bound on the server and prepared (``audit.prepared``) like the rest of the
+page's reads. A count is written into the text (``LIMIT 51``) rather than bound: the
+planner then knows how few rows the range scan must give, as with the ORM's slicing.
+
+``newest_linked`` and ``newest_typed`` return record ids, newest first, without
+repeats: a record that links the entity twice (two roles) is one entry. Callers turn
+ids into what they show (``selectors.entity_activity_page``'s ``load``), the panel with
+``records_sql`` and ``links_sql`` (the API has its own rows, ``api.records``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connections, models
+
+from .models import AuditRecord, EntityLink
+
+# The columns a page of records needs: what the read API and the activity panel show
+# (an error's stack trace included: up to 32 KB, on error records only). Left out: the
+# uuid and the request id.
+PAGE_FIELDS = (
+    "id",
+    "type_id",
+    "level",
+    "message",
+    "params",
+    "changes",
+    "user_id",
+    "session_id",
+    "created_at",
+    "client_time",
+    "source",
+    "stack_trace",
+    "fingerprint",
+)
+LINK_FIELDS = ("id", "record_id", "content_type_id", "object_id", "role", "name")
+
+
+def _column(name: str, model: type[models.Model] = EntityLink) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.column, name
+    return field.column
+
+
+@cache
+def _newest_sql(before: bool, user: bool, count: int) -> str:
+    table = EntityLink._meta.db_table
+    record = _column("record")
+    where = [f"{_column('content_type')} = %s", f"{_column('object_id')} = %s"]
+    if before:
+        where.append(f"{record} < %s")
+    if user:
+        where.append(f"{_column('user')} = %s")
+    return (
+        f"SELECT DISTINCT {record} FROM {table} WHERE {' AND '.join(where)} "
+        f"ORDER BY {record} DESC LIMIT {count}"
+    )
+
+
+def newest_linked(
+    using: str,
+    content_type_id: int,
+    object_id: str,
+    *,
+    count: int,
+    before: int | None = None,
+    user_id: int | None = None,
+) -> list[int]:
+    """The ``count`` newest records linking the entity, below ``before``, of ``user_id``
+    if given (each link keeps its record's user): one ordered range of the index
+    ``(content_type, object_id, record DESC)``, or of ``(content_type, object_id, user,
+    record DESC)``."""
+    params: list[Any] = [content_type_id, object_id]
+    if before is not None:
+        params.append(before)
+    if user_id is not None:
+        params.append(user_id)
+    sql = _newest_sql(before is not None, user_id is not None, int(count))
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+@cache
+def _typed_sql(before: bool, count: int) -> str:
+    table = EntityLink._meta.db_table
+    record = _column("record")
+    below = f" AND l.{record} < %s" if before else ""
+    return (
+        f"SELECT x.{record} FROM unnest(%s::bigint[]) AS t(type_id) CROSS JOIN LATERAL ("
+        f"SELECT DISTINCT l.{record} FROM {table} l "
+        f"WHERE l.{_column('content_type')} = %s AND l.{_column('object_id')} = %s "
+        f"AND l.{_column('type')} = t.type_id{below} "
+        f"ORDER BY l.{record} DESC LIMIT {count}) AS x "
+        f"ORDER BY 1 DESC LIMIT {count}"
+    )
+
+
+def newest_typed(
+    using: str,
+    content_type_id: int,
+    object_id: str,
+    type_ids: list[int],
+    *,
+    count: int,
+    before: int | None = None,
+) -> list[int]:
+    """The ``count`` newest records linking the entity with one of these types (each
+    link keeps its record's type), below ``before``, on PostgreSQL: one ordered range
+    of the index ``(content_type, object_id, type, record DESC)`` per type, each cut at
+    ``count``, merged; one text whatever the number of types. A single ``type IN
+    (...)`` would read every link of those types to sort them. A record has one type,
+    so the merged ranges repeat no record."""
+    params: list[Any] = [type_ids, content_type_id, object_id]
+    if before is not None:
+        params.append(before)
+    with connections[using].cursor() as cursor:
+        cursor.execute(_typed_sql(before is not None, int(count)), params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+@cache
+def records_sql() -> str:
+    """The records of a list of ids (one parameter, an array), newest first, with the
+    columns of ``PAGE_FIELDS`` and what ``selectors.page_of_records`` annotates: the
+    type's name, the username, the session's uuid and user."""
+    user_model = get_user_model()
+    users = user_model._meta
+    columns = ", ".join(f"r.{_column(name, AuditRecord)}" for name in PAGE_FIELDS)
+    username = _column(user_model.USERNAME_FIELD, user_model)
+    return (
+        f"SELECT {columns}, t.name AS _type_name, u.{username} AS _username, "
+        "s.uuid AS _session_uuid, s.user_id AS _session_user_id "
+        f"FROM {AuditRecord._meta.db_table} r "
+        "JOIN audit_eventtype t ON t.id = r.type_id "
+        f"LEFT JOIN {users.db_table} u ON u.{users.pk.column} = r.user_id "
+        "JOIN audit_usersession s ON s.id = r.session_id "
+        "WHERE r.id = ANY(%s::bigint[]) ORDER BY r.id DESC"
+    )
+
+
+@cache
+def links_sql() -> str:
+    """The links of a list of record ids (one parameter, an array): ``LINK_FIELDS``."""
+    return (
+        f"SELECT {', '.join(LINK_FIELDS)} FROM {EntityLink._meta.db_table} "
+        "WHERE record_id = ANY(%s::bigint[])"
+    )
