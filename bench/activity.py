@@ -34,7 +34,7 @@ matter):
 4. fills up to 1,000,000 records (the hot entity then holds 100,000), VACUUM (ANALYZE),
    and measures again;
 5. prints a table of p50/p95 per case and stage, the target, and EXPLAIN ANALYZE of
-   the page query (hot entity, page 101) once.
+   the page's statements (hot entity, page 101) once.
 
 Run from the project root: ``.venv/bin/python bench/activity.py [--requests 200]``
 (``--quick``: 60,000 and 120,000 records, 20 requests a case, a smoke run)
@@ -265,7 +265,7 @@ class Case:
     p50: float
     p95: float
     rows: float  # mean records per page
-    db_ms: float  # median planning + execution of the page query, from EXPLAIN ANALYZE
+    db_ms: float  # median planning + execution of the page's statements (EXPLAIN ANALYZE)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -296,8 +296,10 @@ def _timed(client: Any, urls: list[str], name: str, fixture: Fixture) -> Case:
     )
 
 
-def _page_sql(fixture: Fixture, url: str) -> str:
-    """The page query the API sends for ``url``, as the selector builds it."""
+def _page_statements(fixture: Fixture, url: str) -> list[str]:
+    """The statements the selector sends for ``url``'s page, as it builds them: the
+    page's record ids from the links, then its records and their links (a type filter
+    that matches no type sends none)."""
     from urllib.parse import parse_qs, urlparse
 
     from django.db import connection
@@ -319,27 +321,24 @@ def _page_sql(fixture: Fixture, url: str) -> str:
             limit=PAGE,
             types=query.get("type", ()),
         )
-    sent = [q["sql"] for q in queries.captured_queries]
-    # A type filter that matches nothing asks the records nothing: its links query is
-    # the page's.
-    return next(
-        (sql for sql in sent if "audit_auditrecord" in sql),
-        next(sql for sql in sent if "audit_entitylink" in sql),
-    )
+    return [q["sql"] for q in queries.captured_queries if "audit_" in q["sql"]]
 
 
 def _db_time(fixture: Fixture, url: str) -> float:
-    """Planning + execution of the page query in PostgreSQL, in milliseconds."""
+    """Planning + execution of the page's statements in PostgreSQL, in milliseconds."""
     from django.db import connection
 
+    total = 0.0
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, TIMING OFF) " + _page_sql(fixture, url))
-        lines = [row[0] for row in cursor.fetchall()]
-    return sum(
-        float(line.split(":")[1].split()[0])
-        for line in lines
-        if line.startswith(("Planning Time", "Execution Time"))
-    )
+        for sql in _page_statements(fixture, url):
+            cursor.execute("EXPLAIN (ANALYZE, TIMING OFF) " + sql)
+            lines = [row[0] for row in cursor.fetchall()]
+            total += sum(
+                float(line.split(":")[1].split()[0])
+                for line in lines
+                if line.startswith(("Planning Time", "Execution Time"))
+            )
+    return total
 
 
 def deep_cursor(client: Any, url: str, pages: int) -> str:
@@ -405,14 +404,17 @@ def measure(client: Any, fixture: Fixture, requests: int, rng: random.Random) ->
 
 
 def explain(fixture: Fixture, url: str) -> str:
-    """EXPLAIN (ANALYZE, BUFFERS) of the page query exactly as the selector sends it."""
+    """EXPLAIN (ANALYZE, BUFFERS) of each of the page's statements exactly as the
+    selector sends them."""
     from django.db import connection
 
-    page_sql = _page_sql(fixture, url)
+    shown = []
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + page_sql)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    return f"{page_sql}\n\n{plan}"
+        for sql in _page_statements(fixture, url):
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            shown.append(f"{sql}\n\n{plan}")
+    return "\n\n".join(shown)
 
 
 def main() -> None:
@@ -454,7 +456,10 @@ def main() -> None:
 
     report(results, args.requests)
     hot = f"/api/audit/entities/group/{fixture.hot_id}/activity/"
-    print(f"\nEXPLAIN ANALYZE of the page query (hot entity, page 101, {stages[-1]:,} records):\n")
+    print(
+        f"\nEXPLAIN ANALYZE of the page's statements (hot entity, page 101, "
+        f"{stages[-1]:,} records):\n"
+    )
     print(explain(fixture, deep_cursor(client, hot, DEEP_PAGES)))
     print(f"\ntotal run time {time.perf_counter() - total:.0f} s")
 
@@ -469,7 +474,7 @@ def report(results: dict[int, list[Case]], requests: int) -> None:
     print(
         f"\nActivity API latency: Django test client in-process (whole middleware and DRF "
         f"stack, session auth as staff, DEBUG=0), {requests} requests per case, page size "
-        f"{PAGE}. 'db' is the page query's planning + execution in PostgreSQL (median of "
+        f"{PAGE}. 'db' is the page's statements' planning + execution in PostgreSQL (median of "
         "EXPLAIN ANALYZE); the rest of a request is Python.\n"
     )
     worst = 0.0

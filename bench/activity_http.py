@@ -54,8 +54,8 @@ records that matter):
    ``met`` or ``MISSED`` against 1.5x, the load average before and after and the run
    time; and for every case that missed, where its time goes: the same request
    in-process (its statements and their time) and EXPLAIN (ANALYZE, BUFFERS) of its
-   page query, and of its slowest statement when that is another one. The exit status
-   is 0 whether or not the target is met, 1 when an answer is wrong.
+   page's ids and records, and of its slowest statement when that is another one. The
+   exit status is 0 whether or not the target is met, 1 when an answer is wrong.
 
 Run from the project root::
 
@@ -557,10 +557,11 @@ def where_time_goes(
     case: Case, staff: analysis.Staff, explained: dict[tuple[str, str], str], runs: int = 5
 ) -> str:
     """The case's first request in-process ``runs`` times: the whole request, its
-    statements and their time (the last run), EXPLAIN (ANALYZE, BUFFERS) of the page
-    query (the first statement that reads the records) and of the slowest statement if
-    that is another one. ``explained`` (statement and parameters -> the case that showed
-    its plan) keeps a plan from being printed twice (token and session, say)."""
+    statements and their time (the last run), EXPLAIN (ANALYZE, BUFFERS) of the page's
+    ids (the first statement on the links), of its records (the first on the records)
+    and of the slowest statement if that is another one. ``explained`` (statement and
+    parameters -> the case that showed its plan) keeps a plan from being printed twice
+    (token and session, say)."""
     from django.db import connection
 
     client = in_process_client(staff, session=case.session)
@@ -581,17 +582,22 @@ def where_time_goes(
         f"statements, {sum(ms for ms, _, _ in sent):.1f} ms SQL:"
     ]
     lines += [f"  {ms:7.2f} ms  {_short(sql)}" for ms, sql, _ in sent]
+    ids = next((item for item in sent if "audit_entitylink" in item[1]), None)
     page = next((item for item in sent if "audit_auditrecord" in item[1]), None)
     slowest = max(sent, key=lambda item: item[0]) if sent else None
-    for title, item in (("page query", page), ("slowest statement", slowest)):
-        if item is None or (title == "slowest statement" and item is page):
+    shown: list[Any] = []
+    for title, item in (("page's ids", ids), ("page's records", page), ("slowest", slowest)):
+        if item is None or any(item is done for done in shown):
             continue
+        shown.append(item)
         _, sql, params = item
         seen = explained.setdefault((sql, repr(params)), case.name)
         if seen != case.name:
             lines.append(f"\n{title}: the statement and plan shown for {seen} above")
             continue
-        lines.append(f"\nEXPLAIN (ANALYZE, BUFFERS) of the {title}:\n{sql}\n  params {params}")
+        lines.append(
+            f"\nEXPLAIN (ANALYZE, BUFFERS) of the {title} statement:\n{sql}\n  params {params}"
+        )
         lines.append(analysis.explain(sql, params))
     return "\n".join(lines)
 
