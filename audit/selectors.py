@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.db import connections, router
-from django.db.models import Count, F, Max, Min, Prefetch, QuerySet
+from django.db.models import Count, F, Min, Prefetch, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -230,18 +230,25 @@ def entity_activity_page(
     """
     using = router.db_for_read(EntityLink)
     content_type_id = kind.content_type.pk
-    entity = (content_type_id, object_id)
     names = sorted({name for name in types if name})
     if not names and starts is None and ends is None:
         ids = page_sql.newest_linked(
             using, content_type_id, object_id, count=limit + 1, before=before, user_id=user_id
         )
         return _cut(load, using, ids, limit)
+    type_ids = sorted(event_types.ids_of(names)) if names else []
+    if names and not type_ids:
+        return ActivityPage([], None)
     links = EntityLink.objects.using(using).filter(
         content_type_id=content_type_id, object_id=object_id
     )
     if before is not None:
         links = links.filter(record_id__lt=before)
+    if type_ids and user_id is None and starts is None and ends is None:
+        # Exact, however rare the types: the entity's links of these types, newest
+        # first, from their own index; no window, no short page.
+        ids = _newest_of_types(links, (content_type_id, object_id), type_ids, limit + 1, before)
+        return _cut(load, using, ids, limit)
     if user_id is not None:
         # Each link keeps its record's user: the user's links to the entity, in order,
         # from the index (content type, object, user, record DESC).
@@ -255,20 +262,12 @@ def entity_activity_page(
     # of the window's end, so "load more" searches further back, each request bounded.
     window: list[int] | None = None  # the typed links' record ids, when a type is asked
     records = AuditRecord.objects.using(using)
-    if names:
-        type_ids = sorted(event_types.ids_of(names))
-        if not type_ids:
-            return ActivityPage([], None)
-        if user_id is None and starts is None and ends is None:
-            # Exact, however rare the types: the entity's links of these types, newest
-            # first, from their own index; no window, no short page.
-            ids = _newest_of_types(links, entity, type_ids, limit + 1, before)
-            return _cut(load, using, ids, limit)
-        if user_id is None:
-            window = _newest_of_types(links, entity, type_ids, FILTER_WINDOW, before)
-            matching = records.filter(pk__in=window)
-        else:  # the user's newest links to the entity, then the types among them
-            matching = records.filter(pk__in=newest_first[:FILTER_WINDOW], type_id__in=type_ids)
+    if type_ids and user_id is None:
+        entity = (content_type_id, object_id)
+        window = _newest_of_types(links, entity, type_ids, FILTER_WINDOW, before)
+        matching = records.filter(pk__in=window)
+    elif type_ids:  # the user's newest links to the entity, then the types among them
+        matching = records.filter(pk__in=newest_first[:FILTER_WINDOW], type_id__in=type_ids)
     else:
         matching = records.filter(pk__in=newest_first[:FILTER_WINDOW])
     if user_id is not None:  # the record's own user decides, whatever its links say
@@ -346,9 +345,10 @@ def entity_activity_facets(
 def _cached_facets(
     kind: registry.EntityKind, object_id: str, cap: int, newest: int | None
 ) -> tuple[list[str], list[str]]:
-    links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
-    if newest is None:
-        newest = links.aggregate(newest=Max("record_id"))["newest"]
+    if newest is None:  # one entry of the link index, by the page's own fixed text
+        using = router.db_for_read(EntityLink)
+        found = page_sql.newest_linked(using, kind.content_type.pk, object_id, count=1)
+        newest = found[0] if found else None
     if newest is None:
         return [], []
     key = f"audit:facets:{kind.content_type.pk}:{_cache_safe(object_id)}:{newest}:{cap}"
@@ -356,6 +356,7 @@ def _cached_facets(
     if kept is not None:
         types, users = kept
         return list(types), list(users)
+    links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
     answer = _facets(kind, object_id, links, cap)
     shared_cache.call(lambda cache: cache.set(key, answer, FACETS_SECONDS), lambda: None)
     return answer
