@@ -59,6 +59,21 @@ class _Reader:
     def __init__(self, viewer: Any) -> None:
         self.viewer = viewer
         self._written: dict[tuple[Any, ...], str] = {}
+        self._now = timezone.now()
+        self._ages: dict[tuple[str, int], str] = {}
+
+    def age(self, moment: datetime) -> str:
+        """``naturaltime(moment)``, escaped, worked out once per text the page shows:
+        with Django's translations behind it, it was a third of an entry's time, and a
+        page's entries are mostly the same few hours old (``_age_key``)."""
+        in_utc = timezone.is_aware(moment) and not moment.utcoffset()  # as records are read
+        key = _age_key((self._now - moment).total_seconds()) if in_utc else None
+        if key is None:
+            return escape(naturaltime(moment))
+        found = self._ages.get(key)
+        if found is None:
+            found = self._ages[key] = escape(naturaltime(moment))
+        return found
 
     def person(self, person: Any, css: str = "") -> str:
         key = ("person", person.pk, css)
@@ -77,6 +92,24 @@ class _Reader:
         if key not in self._written:
             self._written[key] = links.error_group_link(self.viewer, record, css="act-error-group")
         return self._written[key]
+
+
+_HOUR = 3600
+_FOUR_WEEKS = 28 * 24 * _HOUR
+
+
+def _age_key(seconds: float) -> tuple[str, int] | None:
+    """What alone decides ``naturaltime``'s text for a time ``seconds`` old, or None
+    where more does. From a minute to an hour it names minutes; from an hour to a day,
+    hours; from a day to four weeks, weeks and days or days and hours (two units at
+    most, never minutes), all from the whole hours. Under a minute it names seconds,
+    and from four weeks on months and years, which follow the calendar: those are
+    worked out each time, as are future times."""
+    if seconds < 60 or seconds >= _FOUR_WEEKS:
+        return None
+    if seconds < _HOUR:
+        return ("minutes", int(seconds // 60))
+    return ("hours", int(seconds // _HOUR))
 
 
 def _local(moment: datetime) -> datetime:
@@ -279,7 +312,7 @@ def _meta(entry: Entry, *, reader: _Reader, timeline: bool, session: Any) -> str
     created = record.created_at
     parts.append(
         f'\n      <time datetime="{_iso(created)}" title="{_stamp(created)}">'
-        f"{escape(naturaltime(created))}</time>\n      "
+        f"{reader.age(created)}</time>\n      "
     )
     if description.standalone:
         who = (

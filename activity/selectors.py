@@ -90,13 +90,15 @@ def build_entries(
     """
     entries: list[Entry] = []
     run: list[AuditRecord] = []
+    run_key: tuple[Any, ...] = ()
     for record in records:
-        if run and _same_event_key(run[0]) == _same_event_key(record):
+        key = _same_event_key(record)
+        if run and key == run_key:
             run.append(record)
             continue
         if run:
             entries.append(_entry(run, about))
-        run = [record]
+        run, run_key = [record], key
     if run:
         entries.append(_entry(run, about))
     return entries

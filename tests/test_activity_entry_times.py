@@ -37,3 +37,44 @@ def test_a_naive_time_is_named_in_the_default_zone(settings) -> None:
     settings.TIME_ZONE = "Europe/Berlin"
     naive = datetime(2026, 7, 1, 12, 0)
     assert _stamp(naive) == date_filter(naive, "Y-m-d H:i:s T") == "2026-07-01 12:00:00 CEST"
+
+
+# Ages well inside their minute, so that the few milliseconds between two readings of
+# the clock cannot move one across a boundary.
+AGES = [
+    timedelta(seconds=20),
+    timedelta(minutes=1, seconds=30),
+    timedelta(minutes=10, seconds=25),
+    timedelta(minutes=10, seconds=35),
+    timedelta(minutes=59, seconds=30),
+    timedelta(hours=1, minutes=0, seconds=30),
+    timedelta(hours=2, minutes=10),
+    timedelta(hours=2, minutes=50),
+    timedelta(hours=23, minutes=59, seconds=30),
+    timedelta(days=1, minutes=0, seconds=30),
+    timedelta(days=3, hours=4, minutes=10),
+    timedelta(days=3, hours=4, minutes=50),
+    timedelta(days=13, hours=23, minutes=30),
+    timedelta(days=14, minutes=30),
+    timedelta(days=27, hours=23, minutes=59, seconds=30),
+    timedelta(days=28, minutes=30),
+    timedelta(days=31, hours=5),
+    timedelta(days=400),
+    -timedelta(hours=3, minutes=30),  # a time ahead of the clock
+]
+
+
+def test_a_pages_ages_read_as_naturaltime_reads_them() -> None:
+    """The entries' "3 hours ago" are worked out once per text a page shows
+    (``_Reader.age``); each still reads as ``naturaltime`` reads its own time, those of
+    the same hour or minute included."""
+    from django.contrib.humanize.templatetags.humanize import naturaltime
+
+    from activity.entry_html import _Reader
+
+    reader = _Reader(viewer=None)
+    moments = [timezone.now() - age for age in AGES]
+    for moment in [*moments, *moments]:  # the second time round from what was kept
+        assert reader.age(moment) == naturaltime(moment), moment
+    assert reader.age(moments[6]) == reader.age(moments[7]) == "2\xa0hours ago"
+    assert reader.age(moments[10]) == "3\xa0days, 4\xa0hours ago"
