@@ -153,6 +153,6 @@ def records_sql() -> str:
 def links_sql() -> str:
     """The links of a list of record ids (one parameter, an array): ``LINK_FIELDS``."""
     return (
-        f"SELECT {', '.join(LINK_FIELDS)} FROM {EntityLink._meta.db_table} "
-        "WHERE record_id = ANY(%s::bigint[])"
+        f"SELECT {', '.join(_column(name) for name in LINK_FIELDS)} "
+        f"FROM {EntityLink._meta.db_table} WHERE {_column('record')} = ANY(%s::bigint[])"
     )

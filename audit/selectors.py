@@ -64,10 +64,6 @@ def can_view_entity(user: Any, kind: registry.EntityKind, object_id: str) -> boo
     return kind.visible_to(user).filter(pk=object_id).exists()
 
 
-PAGE_FIELDS = page_sql.PAGE_FIELDS
-_LINK_FIELDS = page_sql.LINK_FIELDS
-
-
 def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list[AuditRecord]:
     """The records of ``queryset`` (ordered; the first ``limit``) with ``type``, ``user``,
     ``session`` and ``links`` attached, as ``with_related`` gives them, but lean.
@@ -89,14 +85,14 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
 
 def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list[AuditRecord]:
     username_field = get_user_model().USERNAME_FIELD
-    rows = queryset.only(*PAGE_FIELDS).annotate(
+    rows = queryset.only(*page_sql.PAGE_FIELDS).annotate(
         _type_name=F("type__name"),
         _username=F(f"user__{username_field}"),
         _session_uuid=F("session__uuid"),
         _session_user_id=F("session__user_id"),  # whether the reader may open its timeline
     )
     annotated = list(rows if limit is None else rows[:limit])
-    links = EntityLink.objects.using(queryset.db).only(*_LINK_FIELDS)
+    links = EntityLink.objects.using(queryset.db).only(*page_sql.LINK_FIELDS)
     return _attach(annotated, queryset.db, lambda ids: links.filter(record_id__in=ids))
 
 
