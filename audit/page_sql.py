@@ -46,7 +46,8 @@ PAGE_FIELDS = (
 LINK_FIELDS = ("id", "record_id", "content_type_id", "object_id", "role", "name")
 
 
-def _column(name: str, model: type[models.Model] = EntityLink) -> str:
+def column(name: str, model: type[models.Model] = EntityLink) -> str:
+    """The database column of ``model``'s field ``name`` (a name or an attname)."""
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field) and field.column, name
     return field.column
@@ -55,12 +56,12 @@ def _column(name: str, model: type[models.Model] = EntityLink) -> str:
 @cache
 def _newest_sql(before: bool, user: bool, count: int) -> str:
     table = EntityLink._meta.db_table
-    record = _column("record")
-    where = [f"{_column('content_type')} = %s", f"{_column('object_id')} = %s"]
+    record = column("record")
+    where = [f"{column('content_type')} = %s", f"{column('object_id')} = %s"]
     if before:
         where.append(f"{record} < %s")
     if user:
-        where.append(f"{_column('user')} = %s")
+        where.append(f"{column('user')} = %s")
     return (
         f"SELECT DISTINCT {record} FROM {table} WHERE {' AND '.join(where)} "
         f"ORDER BY {record} DESC LIMIT {count}"
@@ -85,22 +86,19 @@ def newest_linked(
         params.append(before)
     if user_id is not None:
         params.append(user_id)
-    sql = _newest_sql(before is not None, user_id is not None, int(count))
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+    return _ids(using, _newest_sql(before is not None, user_id is not None, int(count)), params)
 
 
 @cache
 def _typed_sql(before: bool, count: int) -> str:
     table = EntityLink._meta.db_table
-    record = _column("record")
+    record = column("record")
     below = f" AND l.{record} < %s" if before else ""
     return (
         f"SELECT x.{record} FROM unnest(%s::bigint[]) AS t(type_id) CROSS JOIN LATERAL ("
         f"SELECT DISTINCT l.{record} FROM {table} l "
-        f"WHERE l.{_column('content_type')} = %s AND l.{_column('object_id')} = %s "
-        f"AND l.{_column('type')} = t.type_id{below} "
+        f"WHERE l.{column('content_type')} = %s AND l.{column('object_id')} = %s "
+        f"AND l.{column('type')} = t.type_id{below} "
         f"ORDER BY l.{record} DESC LIMIT {count}) AS x "
         f"ORDER BY 1 DESC LIMIT {count}"
     )
@@ -124,8 +122,13 @@ def newest_typed(
     params: list[Any] = [type_ids, content_type_id, object_id]
     if before is not None:
         params.append(before)
+    return _ids(using, _typed_sql(before is not None, int(count)), params)
+
+
+def _ids(using: str, sql: str, params: list[Any]) -> list[int]:
+    """The record ids ``sql`` answers, in its order."""
     with connections[using].cursor() as cursor:
-        cursor.execute(_typed_sql(before is not None, int(count)), params)
+        cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -136,8 +139,8 @@ def records_sql() -> str:
     type's name, the username, the session's uuid and user."""
     user_model = get_user_model()
     users = user_model._meta
-    columns = ", ".join(f"r.{_column(name, AuditRecord)}" for name in PAGE_FIELDS)
-    username = _column(user_model.USERNAME_FIELD, user_model)
+    columns = ", ".join(f"r.{column(name, AuditRecord)}" for name in PAGE_FIELDS)
+    username = column(user_model.USERNAME_FIELD, user_model)
     return (
         f"SELECT {columns}, t.name AS _type_name, u.{username} AS _username, "
         "s.uuid AS _session_uuid, s.user_id AS _session_user_id "
@@ -153,6 +156,6 @@ def records_sql() -> str:
 def links_sql() -> str:
     """The links of a list of record ids (one parameter, an array): ``LINK_FIELDS``."""
     return (
-        f"SELECT {', '.join(_column(name) for name in LINK_FIELDS)} "
-        f"FROM {EntityLink._meta.db_table} WHERE {_column('record')} = ANY(%s::bigint[])"
+        f"SELECT {', '.join(column(name) for name in LINK_FIELDS)} "
+        f"FROM {EntityLink._meta.db_table} WHERE {column('record')} = ANY(%s::bigint[])"
     )

@@ -235,16 +235,17 @@ def entity_activity_page(
     type_ids = sorted(event_types.ids_of(names)) if names else []
     if names and not type_ids:
         return ActivityPage([], None)
+    entity = (content_type_id, object_id)
+    if type_ids and user_id is None and starts is None and ends is None:
+        # Exact, however rare the types: the entity's links of these types, newest
+        # first, from their own index; no window, no short page.
+        ids = _newest_of_types(using, entity, type_ids, limit + 1, before)
+        return _cut(load, using, ids, limit)
     links = EntityLink.objects.using(using).filter(
         content_type_id=content_type_id, object_id=object_id
     )
     if before is not None:
         links = links.filter(record_id__lt=before)
-    if type_ids and user_id is None and starts is None and ends is None:
-        # Exact, however rare the types: the entity's links of these types, newest
-        # first, from their own index; no window, no short page.
-        ids = _newest_of_types(links, (content_type_id, object_id), type_ids, limit + 1, before)
-        return _cut(load, using, ids, limit)
     if user_id is not None:
         # Each link keeps its record's user: the user's links to the entity, in order,
         # from the index (content type, object, user, record DESC).
@@ -259,8 +260,7 @@ def entity_activity_page(
     window: list[int] | None = None  # the typed links' record ids, when a type is asked
     records = AuditRecord.objects.using(using)
     if type_ids and user_id is None:
-        entity = (content_type_id, object_id)
-        window = _newest_of_types(links, entity, type_ids, FILTER_WINDOW, before)
+        window = _newest_of_types(using, entity, type_ids, FILTER_WINDOW, before)
         matching = records.filter(pk__in=window)
     elif type_ids:  # the user's newest links to the entity, then the types among them
         matching = records.filter(pk__in=newest_first[:FILTER_WINDOW], type_id__in=type_ids)
@@ -285,23 +285,25 @@ def entity_activity_page(
 
 
 def _newest_of_types(
-    links: QuerySet[EntityLink],
-    entity: tuple[int, str],
-    type_ids: list[int],
-    count: int,
-    before: int | None,
+    using: str, entity: tuple[int, str], type_ids: list[int], count: int, before: int | None
 ) -> list[int]:
-    """The ``count`` newest record ids among ``links`` (the entity's, below ``before``)
-    of these types. On PostgreSQL one ordered range of the index (content type, object,
-    type, record DESC) per type, merged (``page_sql.newest_typed``); elsewhere one
-    ``IN``: the small databases of a development machine."""
-    if connections[links.db].vendor == "postgresql":
-        content_type_id, object_id = entity
+    """The ``count`` newest record ids linking ``entity`` (content type id, object id),
+    below ``before``, of these types. On PostgreSQL one ordered range of the index
+    (content type, object, type, record DESC) per type, merged
+    (``page_sql.newest_typed``); elsewhere one ``IN``: the small databases of a
+    development machine."""
+    content_type_id, object_id = entity
+    if connections[using].vendor == "postgresql":
         return page_sql.newest_typed(
-            links.db, content_type_id, object_id, type_ids, count=count, before=before
+            using, content_type_id, object_id, type_ids, count=count, before=before
         )
-    newest = links.filter(type_id__in=type_ids).order_by("-record_id")
-    return list(newest.values_list("record_id", flat=True).distinct()[:count])
+    newest = EntityLink.objects.using(using).filter(
+        content_type_id=content_type_id, object_id=object_id, type_id__in=type_ids
+    )
+    if before is not None:
+        newest = newest.filter(record_id__lt=before)
+    ids = newest.order_by("-record_id").values_list("record_id", flat=True)
+    return list(ids.distinct()[:count])
 
 
 def _cut(load: Load, using: str, ids: list[int], limit: int) -> ActivityPage:

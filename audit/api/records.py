@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import F, Field, QuerySet, TextField
+from django.db.models import F, QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast
 from django.http import HttpResponse
@@ -28,7 +28,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import registry, selectors
+from .. import page_sql, registry, selectors
 from ..models import AuditRecord
 from ..prepared import prepared_reads
 from . import serializers
@@ -112,9 +112,7 @@ def _rows_sql() -> str:
     """``page_rows``'s statement for a list of ids, as a text (PostgreSQL)."""
     user_model = get_user_model()
     users = user_model._meta
-    username_field = users.get_field(user_model.USERNAME_FIELD)
-    assert isinstance(username_field, Field), username_field
-    username = username_field.column
+    username = page_sql.column(user_model.USERNAME_FIELD, user_model)
     return f"""
 SELECT audit_auditrecord.id, t.name, audit_auditrecord.level, audit_auditrecord.message,
     audit_auditrecord.params::text, audit_auditrecord.user_id, u."{username}", s.uuid,
