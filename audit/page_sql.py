@@ -10,13 +10,17 @@ page's reads. A count is written into the text (``LIMIT 51``) rather than bound:
 planner then knows how few rows the range scan must give, as with the ORM's slicing.
 
 ``newest_linked`` and ``newest_typed`` return record ids, newest first, without
-repeats: a record that links the entity twice (two roles) is one entry. Callers turn
-ids into what they show (``selectors.entity_activity_page``'s ``load``), the panel with
-``records_sql`` and ``links_sql`` (the API has its own rows, ``api.records``).
+repeats: a record that links the entity twice (two roles) is one entry. ``linked_page``
+and ``typed_page`` give the same ids as a statement not yet run (``PageIds``): the
+page's reader (``selectors.entity_activity_page``'s ``load``) runs it as the first part
+of its own statement, so that a page is one round trip, not two (the panel with
+``records_sql``, then ``links_sql``; the API with its own, ``api.records``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -68,6 +72,51 @@ def _newest_sql(before: bool, user: bool, count: int) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class PageIds:
+    """The record ids of a page of ``limit``, newest first, at most ``limit + 1`` of them
+    (the one past the page says that a next page exists): the statement ``sql`` that
+    reads them, not yet run, or ids already read (``known``).
+
+    Why a statement: the page's reader runs it inside its own (``source``), and reading
+    the ids apart cost a round trip, a quarter of the API's page in the database."""
+
+    limit: int
+    sql: str
+    params: tuple[Any, ...] = ()
+    known: tuple[int, ...] | None = None
+
+    @classmethod
+    def of(cls, ids: Sequence[int], limit: int) -> PageIds:
+        """Ids already read (at most ``limit + 1``), as a page's."""
+        return cls(limit, "SELECT unnest(%s::bigint[])", (list(ids),), tuple(ids))
+
+    def source(self) -> tuple[str, list[Any]]:
+        """The ids as a statement of one column, and its parameters, for a reader's
+        ``WITH page(record_id) AS (...)`` (PostgreSQL)."""
+        return self.sql, list(self.params)
+
+    def cut(self, using: str) -> tuple[list[int], int | None]:
+        """The page's ids read (the first ``limit``) and the next page's cursor (the last
+        of them, when there were more), for a reader that reads the ids first."""
+        ids = list(self.known) if self.known is not None else _ids(using, *self.source())
+        if len(ids) > self.limit:
+            ids = ids[: self.limit]
+            return ids, ids[-1]
+        return ids, None
+
+
+def _linked_params(
+    content_type_id: int, object_id: str, before: int | None, user_id: int | None
+) -> list[Any]:
+    params: list[Any] = [content_type_id, object_id]
+    if before is not None:
+        params.append(before)
+    if user_id is not None:
+        params.append(user_id)
+    return params
+
+
 def newest_linked(
     using: str,
     content_type_id: int,
@@ -81,12 +130,22 @@ def newest_linked(
     if given (each link keeps its record's user): one ordered range of the index
     ``(content_type, object_id, record DESC)``, or of ``(content_type, object_id, user,
     record DESC)``."""
-    params: list[Any] = [content_type_id, object_id]
-    if before is not None:
-        params.append(before)
-    if user_id is not None:
-        params.append(user_id)
+    params = _linked_params(content_type_id, object_id, before, user_id)
     return _ids(using, _newest_sql(before is not None, user_id is not None, int(count)), params)
+
+
+def linked_page(
+    content_type_id: int,
+    object_id: str,
+    *,
+    limit: int,
+    before: int | None = None,
+    user_id: int | None = None,
+) -> PageIds:
+    """``newest_linked``'s ids of a page of ``limit``, as a statement."""
+    params = _linked_params(content_type_id, object_id, before, user_id)
+    sql = _newest_sql(before is not None, user_id is not None, int(limit) + 1)
+    return PageIds(limit, sql, tuple(params))
 
 
 @cache
@@ -119,10 +178,30 @@ def newest_typed(
     ``count``, merged; one text whatever the number of types. A single ``type IN
     (...)`` would read every link of those types to sort them. A record has one type,
     so the merged ranges repeat no record."""
+    params = _typed_params(content_type_id, object_id, type_ids, before)
+    return _ids(using, _typed_sql(before is not None, int(count)), params)
+
+
+def typed_page(
+    content_type_id: int,
+    object_id: str,
+    type_ids: list[int],
+    *,
+    limit: int,
+    before: int | None = None,
+) -> PageIds:
+    """``newest_typed``'s ids of a page of ``limit``, as a statement (PostgreSQL)."""
+    params = _typed_params(content_type_id, object_id, type_ids, before)
+    return PageIds(limit, _typed_sql(before is not None, int(limit) + 1), tuple(params))
+
+
+def _typed_params(
+    content_type_id: int, object_id: str, type_ids: list[int], before: int | None
+) -> list[Any]:
     params: list[Any] = [type_ids, content_type_id, object_id]
     if before is not None:
         params.append(before)
-    return _ids(using, _typed_sql(before is not None, int(count)), params)
+    return params
 
 
 def _ids(using: str, sql: str, params: list[Any]) -> list[int]:
@@ -133,22 +212,24 @@ def _ids(using: str, sql: str, params: list[Any]) -> list[int]:
 
 
 @cache
-def records_sql() -> str:
-    """The records of a list of ids (one parameter, an array), newest first, with the
-    columns of ``PAGE_FIELDS`` and what ``selectors.page_of_records`` annotates: the
-    type's name, the username, the session's uuid and user."""
+def records_sql(source: str) -> str:
+    """The records whose ids the statement ``source`` gives (``PageIds.source``; its
+    parameters are this text's), newest first, with the columns of ``PAGE_FIELDS`` and
+    what ``selectors.page_of_records`` annotates: the type's name, the username, the
+    session's uuid and user."""
     user_model = get_user_model()
     users = user_model._meta
     columns = ", ".join(f"r.{column(name, AuditRecord)}" for name in PAGE_FIELDS)
     username = column(user_model.USERNAME_FIELD, user_model)
     return (
+        f"WITH page(record_id) AS ({source}) "
         f"SELECT {columns}, t.name AS _type_name, u.{username} AS _username, "
         "s.uuid AS _session_uuid, s.user_id AS _session_user_id "
-        f"FROM {AuditRecord._meta.db_table} r "
+        f"FROM page JOIN {AuditRecord._meta.db_table} r ON r.id = page.record_id "
         "JOIN audit_eventtype t ON t.id = r.type_id "
         f"LEFT JOIN {users.db_table} u ON u.{users.pk.column} = r.user_id "
         "JOIN audit_usersession s ON s.id = r.session_id "
-        "WHERE r.id = ANY(%s::bigint[]) ORDER BY r.id DESC"
+        "ORDER BY r.id DESC"
     )
 
 

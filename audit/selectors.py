@@ -152,34 +152,47 @@ def _by_id(link: EntityLink) -> int:
 
 
 class ActivityPage(NamedTuple):
-    """One page of an entity's history: records newest first, and the cursor of the next
-    page (the last record id of this one) or None when there is no older record."""
+    """One page of an entity's history: its records newest first, and the cursor of the
+    next page (the last record id of this one) or None when there is no older record."""
 
-    records: list[Any]  # AuditRecord instances, or what the caller's ``load`` made
+    records: Any  # AuditRecord instances, or what the caller's ``load`` made of them
     next_cursor: int | None
 
 
-# What turns a page's record ids (newest first) into what the caller shows, read from
-# the database alias given.
-Load = Callable[[str, list[int]], list[Any]]
+# What turns a page's record ids (newest first, one past the page at most: a statement
+# or ids already read) into the page the caller shows, read from the database alias
+# given.
+Load = Callable[[str, page_sql.PageIds], ActivityPage]
 
 
-def records_by_ids(using: str, ids: list[int]) -> list[AuditRecord]:
-    """The records with these ids, newest first, as ``page_of_records`` gives them (the
-    activity panel's page). On PostgreSQL from two fixed texts (``audit.page_sql``),
-    read as models by Django's ``raw()``: compiling the querysets of
-    ``page_of_records`` took a millisecond of the panel's page."""
-    if not ids:
-        return []
+def records_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
+    """The page's records, newest first, as ``page_of_records`` gives them (the activity
+    panel's page). On PostgreSQL from two fixed texts (``audit.page_sql``), the first
+    reading the ids too, read as models by Django's ``raw()``: compiling the querysets
+    of ``page_of_records`` took a millisecond of the panel's page."""
     if connections[using].vendor != "postgresql":
-        return page_of_records(AuditRecord.objects.using(using).filter(pk__in=ids).order_by("-id"))
+        shown, cursor = ids.cut(using)
+        if not shown:
+            return ActivityPage([], None)
+        records = AuditRecord.objects.using(using).filter(pk__in=shown).order_by("-id")
+        return ActivityPage(page_of_records(records), cursor)
+    source, params = ids.source()
     with prepared_reads(using):
-        annotated = list(AuditRecord.objects.using(using).raw(page_sql.records_sql(), [ids]))
-        return _attach(
-            annotated,
-            using,
-            lambda found: EntityLink.objects.using(using).raw(page_sql.links_sql(), [found]),
+        found = list(AuditRecord.objects.using(using).raw(page_sql.records_sql(source), params))
+        page = cut(found, ids.limit)
+        links_of = lambda shown: EntityLink.objects.using(using).raw(  # noqa: E731
+            page_sql.links_sql(), [shown]
         )
+        return ActivityPage(_attach(page.records, using, links_of), page.next_cursor)
+
+
+def cut(items: list[Any], limit: int) -> ActivityPage:
+    """The first ``limit`` of a page's ``items`` (newest first, each with its record's
+    ``pk``), and the cursor after them when there were more: the last record id shown."""
+    if len(items) > limit:
+        items = items[:limit]
+        return ActivityPage(items, items[-1].pk)
+    return ActivityPage(items, None)
 
 
 MAX_TYPE_FILTERS = 50
@@ -197,11 +210,11 @@ def entity_activity_page(
     user_id: int | None = None,
     starts: datetime | None = None,
     ends: datetime | None = None,
-    load: Load = records_by_ids,
+    load: Load = records_page,
 ) -> ActivityPage:
     """The records that touch the entity, newest first, ``limit`` at a time; visibility
-    is the caller's check. ``load`` turns the page's record ids into what the caller
-    shows (model instances by default; the API takes rows ready to encode).
+    is the caller's check. ``load`` turns the page's record ids into the page the
+    caller shows (model instances by default; the API takes its results encoded).
 
     Why it is written this way: the history must cost the same at page 1 and page 1,000
     and for an entity with 5 records or 500,000. So the page is driven from the link
@@ -215,23 +228,25 @@ def entity_activity_page(
     indexes ``(content_type, object_id, type, record_id DESC)`` and ``(content_type,
     object_id, user, record_id DESC)`` give the entity's links of each type, or of the
     user, in order. Those exact pages read their ids with fixed statement texts
-    (``audit.page_sql``). Other filters (a user and types together, a time range) look
-    through at most ``FILTER_WINDOW`` links per request (the user's, or those of the
-    asked types): a page may then hold fewer than ``limit`` records (even none) and
-    still have a next cursor.
+    (``audit.page_sql``), run by ``load`` inside its own first statement. Other filters
+    (a user and types together, a time range) look through at most ``FILTER_WINDOW``
+    links per request (the user's, or those of the asked types): a page may then hold
+    fewer than ``limit`` records (even none) and still have a next cursor.
 
-    Queries: the page's ids, then what ``load`` reads for them; with filters, one to
-    resolve type names (cached) and, when a page of the user or time filter comes back
-    short, one for the window's end.
+    Queries: what ``load`` reads, the page's ids included in its first statement on
+    PostgreSQL (an exact page); with filters, one to resolve type names (cached), the
+    window's ids and, when a page of the window comes back short, one for its end.
     """
     using = router.db_for_read(EntityLink)
     content_type_id = kind.content_type.pk
     names = sorted({name for name in types if name})
     if not names and starts is None and ends is None:
-        ids = page_sql.newest_linked(
-            using, content_type_id, object_id, count=limit + 1, before=before, user_id=user_id
+        return load(
+            using,
+            page_sql.linked_page(
+                content_type_id, object_id, limit=limit, before=before, user_id=user_id
+            ),
         )
-        return _cut(load, using, ids, limit)
     type_ids = sorted(event_types.ids_of(names)) if names else []
     if names and not type_ids:
         return ActivityPage([], None)
@@ -239,8 +254,11 @@ def entity_activity_page(
     if type_ids and user_id is None and starts is None and ends is None:
         # Exact, however rare the types: the entity's links of these types, newest
         # first, from their own index; no window, no short page.
+        if connections[using].vendor == "postgresql":
+            typed = page_sql.typed_page(*entity, type_ids, limit=limit, before=before)
+            return load(using, typed)
         ids = _newest_of_types(using, entity, type_ids, limit + 1, before)
-        return _cut(load, using, ids, limit)
+        return load(using, page_sql.PageIds.of(ids, limit))
     links = EntityLink.objects.using(using).filter(
         content_type_id=content_type_id, object_id=object_id
     )
@@ -275,13 +293,13 @@ def entity_activity_page(
     if ends is not None:
         matching = matching.filter(created_at__lt=ends)
     ids = list(matching.order_by("-id").values_list("id", flat=True)[: limit + 1])
-    if len(ids) > limit:
-        return _cut(load, using, ids, limit)
-    page = load(using, ids)
+    page = load(using, page_sql.PageIds.of(ids, limit))
+    if page.next_cursor is not None:
+        return page
     if window is not None:
-        return ActivityPage(page, min(window) if len(window) == FILTER_WINDOW else None)
+        return page._replace(next_cursor=min(window) if len(window) == FILTER_WINDOW else None)
     seen = newest_first[:FILTER_WINDOW].aggregate(seen=Count("record_id"), floor=Min("record_id"))
-    return ActivityPage(page, seen["floor"] if seen["seen"] == FILTER_WINDOW else None)
+    return page._replace(next_cursor=seen["floor"] if seen["seen"] == FILTER_WINDOW else None)
 
 
 def _newest_of_types(
@@ -304,15 +322,6 @@ def _newest_of_types(
         newest = newest.filter(record_id__lt=before)
     ids = newest.order_by("-record_id").values_list("record_id", flat=True)
     return list(ids.distinct()[:count])
-
-
-def _cut(load: Load, using: str, ids: list[int], limit: int) -> ActivityPage:
-    """The first ``limit`` of ``ids`` loaded, and the cursor after them if there were
-    more (the last id of the page)."""
-    if len(ids) > limit:
-        ids = ids[:limit]
-        return ActivityPage(load(using, ids), ids[-1])
-    return ActivityPage(load(using, ids), None)
 
 
 FACETS_SECONDS = 300  # how long an entity's filter choices are kept at most
@@ -546,7 +555,7 @@ def entity_activity_query(
     kind: registry.EntityKind,
     object_id: str,
     query: ActivityQuery,
-    load: Load = records_by_ids,
+    load: Load = records_page,
 ) -> ActivityPage:
     """``entity_activity_page`` for a parsed request: the username becomes a user id
     (an unknown one matches nothing rather than being ignored). Its statements run

@@ -140,6 +140,15 @@ def test_an_unreadable_stored_time_breaks_no_reader(
             answer = client.get(url)
             assert answer.status_code == 200, url
     assert "poisoned" in own.get(f"/activity/group/{group.pk}/").content.decode()
+    # The entity's page writes its times in the database; it shows the stand-in that
+    # every reader in Python shows (``audit.time_loader``), as the events list does.
+    page = own.get(f"/api/audit/entities/group/{group.pk}/activity/").json()["results"]
+    listed = own.get("/api/audit/events/").json()["results"]
+    shown = {row["id"]: row["client_timestamp"] for row in (*page, *listed)}
+    assert next(r for r in page if r["id"] == record_id) == next(
+        r for r in listed if r["id"] == record_id
+    )
+    assert shown[record_id] in ("0001-01-02T00:00:00Z", "9999-12-30T00:00:00Z")
     out = io.StringIO()
     call_command("cloudwatch_export", "--once", stdout=out)  # raises (exit 1) on an error
     assert "poison_log: sent" in out.getvalue()

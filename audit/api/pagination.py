@@ -100,7 +100,7 @@ class BeforeCursor(BasePagination):
     max_page_size = 500
     next_url: str | None = None
 
-    def paginate_page(self, page: ActivityPage, request: Request) -> list[Any]:
+    def paginate_page(self, page: ActivityPage, request: Request) -> Any:
         self.next_url = None
         if page.next_cursor is not None:
             url = request.build_absolute_uri()

@@ -5,14 +5,17 @@ of 50 records spent most of it in Python: a model instance per record and per li
 second query for the links, JSON columns decoded only to be encoded again. On
 PostgreSQL one query now returns, per record, its plain values, its JSON columns as
 text and its entities already built as JSON by the database; msgspec writes the
-response around those texts (``msgspec.Raw``) without decoding them. Elsewhere (SQLite)
-the same fields come from ``selectors.page_of_records``. Either way the output equals
-``RecordSerializer``'s, field for field (``tests/test_activity_api.py``).
+response around those texts (``msgspec.Raw``) without decoding them. An entity's page
+goes further: the database writes the whole array of records (``entity_page``).
+Elsewhere (SQLite) the same fields come from ``selectors.page_of_records``. Either way
+the output equals ``RecordSerializer``'s, field for field
+(``tests/test_activity_api.py``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -28,7 +31,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import page_sql, registry, selectors
+from .. import page_sql, registry, selectors, time_loader
 from ..models import AuditRecord
 from ..prepared import prepared_reads
 from . import serializers
@@ -47,15 +50,16 @@ _encoder = msgspec.json.Encoder()
 
 # A record's entities as the API lists them, built by PostgreSQL: the registered kind
 # name for the content type (from the parameter), else the model name, as
-# ``serializers._kind_name`` does.
+# ``serializers._kind_name`` does. The record is ``r``.
 _ENTITIES_SQL = """
 SELECT COALESCE(json_agg(json_build_object(
     'type', COALESCE(%s::jsonb ->> l.content_type_id::text, ct.model),
     'id', l.object_id, 'role', l.role, 'name', l.name
 ) ORDER BY l.id), '[]'::json)::text
 FROM audit_entitylink l JOIN django_content_type ct ON ct.id = l.content_type_id
-WHERE l.record_id = audit_auditrecord.id
+WHERE l.record_id = r.id
 """
+_ENTITIES_JSON = _ENTITIES_SQL.replace("'[]'::json)::text", "'[]'::json)")
 
 
 def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list[ApiRecord]:
@@ -70,7 +74,11 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
         _session_uuid=F("session__uuid"),
         _params=Cast("params", TextField()),
         _changes=Cast("changes", TextField()),
-        _entities=RawSQL(_ENTITIES_SQL, [_kinds()], output_field=TextField()),
+        _entities=RawSQL(
+            _ENTITIES_SQL.replace("= r.id", "= audit_auditrecord.id"),
+            [_kinds()],
+            output_field=TextField(),
+        ),
     ).values_list(
         "id",
         "_type_name",
@@ -93,39 +101,113 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
     return _from_rows(fetched)
 
 
-def rows_by_ids(using: str, ids: list[int]) -> list[ApiRecord]:
-    """The records with these ids, newest first, as the API shows them (the entity's
-    page: ``selectors.entity_activity_page``'s ``load``). On PostgreSQL one fixed text
-    (``_rows_sql``), bound on the server and prepared: compiling ``page_rows``'s
-    queryset took longer than running it (``audit.page_sql`` says why)."""
-    if not ids:
-        return []
+def entity_page(using: str, ids: page_sql.PageIds) -> selectors.ActivityPage:
+    """An entity's page as the API shows it (``selectors.entity_activity_page``'s
+    ``load``), its records already encoded: a JSON array (``msgspec.Raw``).
+
+    On PostgreSQL one fixed text reads the page's ids, its records and their entities
+    and writes the array itself (``_page_sql``): the rows, read and decoded only to be
+    encoded again, were half of the page's time in the database, the datetimes read
+    through Django's loader written in Python, and the ids a round trip of their own.
+    Compiling a queryset instead took longer than running it (``audit.page_sql``). A
+    reader in another time zone than UTC gets its times from Python (``_rows_sql``)."""
     if connections[using].vendor != "postgresql":
-        return page_rows(AuditRecord.objects.using(using).filter(pk__in=ids).order_by("-id"))
-    with prepared_reads(using), connections[using].cursor() as cursor:
-        cursor.execute(_rows_sql(), [_kinds(), ids])
-        return _from_rows(cursor.fetchall())
+        shown, after = ids.cut(using)
+        rows = page_rows(AuditRecord.objects.using(using).filter(pk__in=shown).order_by("-id"))
+        return selectors.ActivityPage(_encoded(rows), after)
+    source, params = ids.source()
+    with prepared_reads(using), connections[using].cursor() as db:
+        if _needs_local_time():
+            db.execute(_rows_sql(source), [*params, _kinds()])
+            page = selectors.cut(_from_rows(db.fetchall()), ids.limit)
+            return page._replace(records=_encoded(page.records))
+        db.execute(_page_sql(source, int(ids.limit)), [*params, _kinds()])
+        count, last, results = db.fetchone()
+    return selectors.ActivityPage(msgspec.Raw(results), last if count > ids.limit else None)
+
+
+def _encoded(rows: list[ApiRecord]) -> msgspec.Raw:
+    return msgspec.Raw(_encoder.encode([row.data for row in rows]))
+
+
+_USER_TABLES = """
+JOIN audit_eventtype t ON t.id = r.type_id
+LEFT JOIN "{users}" u ON u."{user_pk}" = r.user_id
+JOIN audit_usersession s ON s.id = r.session_id
+"""
+
+
+def _user_tables() -> tuple[str, str]:
+    """The joins of a page's records to their type, user and session; the username's
+    column (of the project's user model)."""
+    user_model = get_user_model()
+    users = user_model._meta
+    joins = _USER_TABLES.format(users=users.db_table, user_pk=users.pk.column)
+    return joins, page_sql.column(user_model.USERNAME_FIELD, user_model)
 
 
 @cache
-def _rows_sql() -> str:
-    """``page_rows``'s statement for a list of ids, as a text (PostgreSQL)."""
-    user_model = get_user_model()
-    users = user_model._meta
-    username = page_sql.column(user_model.USERNAME_FIELD, user_model)
+def _rows_sql(source: str) -> str:
+    """``page_rows``'s columns for the records whose ids ``source`` gives (PostgreSQL;
+    ``page_sql.PageIds.source``)."""
+    joins, username = _user_tables()
     return f"""
-SELECT audit_auditrecord.id, t.name, audit_auditrecord.level, audit_auditrecord.message,
-    audit_auditrecord.params::text, audit_auditrecord.user_id, u."{username}", s.uuid,
-    audit_auditrecord.created_at, audit_auditrecord.client_time, audit_auditrecord.source,
-    ({_ENTITIES_SQL}), audit_auditrecord.changes::text, audit_auditrecord.stack_trace,
-    audit_auditrecord.fingerprint
-FROM audit_auditrecord
-JOIN audit_eventtype t ON t.id = audit_auditrecord.type_id
-LEFT JOIN "{users.db_table}" u ON u."{users.pk.column}" = audit_auditrecord.user_id
-JOIN audit_usersession s ON s.id = audit_auditrecord.session_id
-WHERE audit_auditrecord.id = ANY(%s::bigint[])
-ORDER BY audit_auditrecord.id DESC
+WITH page(record_id) AS ({source})
+SELECT r.id, t.name, r.level, r.message, r.params::text, r.user_id, u."{username}", s.uuid,
+    r.created_at, r.client_time, r.source, ({_ENTITIES_SQL}), r.changes::text,
+    r.stack_trace, r.fingerprint
+FROM page JOIN audit_auditrecord r ON r.id = page.record_id{joins}
+ORDER BY r.id DESC
 """
+
+
+@cache
+def _page_sql(source: str, limit: int) -> str:
+    """An entity's page of ``limit`` records whose ids ``source`` gives (at most one
+    more: ``page_sql.PageIds``), as one row: how many ids it gave, the last id shown,
+    and the records as the API's JSON array, field for field ``_from_rows``'s, times in
+    UTC as DRF writes them (PostgreSQL). Each record is a row whose columns are named
+    as the API's fields, written by ``json_agg``."""
+    joins, username = _user_tables()
+    return f"""
+WITH page(record_id) AS ({source}),
+shown AS (SELECT record_id FROM page ORDER BY record_id DESC LIMIT {limit})
+SELECT (SELECT count(*) FROM page), (SELECT min(record_id) FROM shown),
+    COALESCE((SELECT json_agg(doc ORDER BY doc.id DESC) FROM (
+        SELECT r.id AS id, t.name AS type, r.level AS level, r.message AS message,
+            r.params AS params,
+            CASE WHEN r.user_id IS NOT NULL
+                THEN COALESCE(u."{username}", 'deleted user #' || r.user_id) END AS "user",
+            s.uuid AS session, {_utc_text("r.created_at")} AS timestamp,
+            {_utc_text("r.client_time")} AS client_timestamp, r.source AS source,
+            ({_ENTITIES_JSON}) AS entities, r.changes AS changes,
+            r.stack_trace AS stack_trace, r.fingerprint AS fingerprint
+        FROM shown JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
+    ) AS doc), '[]')::text
+"""
+
+
+def _utc_text(column: str) -> str:
+    """``column`` (a time) as DRF writes it in UTC (``2026-01-02T03:04:05.678900Z``, the
+    fraction left out when it is zero), or NULL. A time Python cannot hold is written as
+    ``audit.time_loader`` loads it: the day inside the end it passed (``-infinity``,
+    whose text starts with neither "0" nor a year, as the last day)."""
+    iso = (
+        f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') "
+        f"|| CASE to_char({column}, 'US') WHEN '000000' THEN '' "
+        f"ELSE '.' || to_char({column}, 'US') END || 'Z'"
+    )
+    first, last = time_loader.EARLIEST, time_loader.LATEST
+    return (
+        f"CASE WHEN {column} BETWEEN '0001-01-01 00:00:00+00' "
+        f"AND '9999-12-31 23:59:59.999999+00' THEN {iso} "
+        f"WHEN {column} < '0001-01-01 00:00:00+00' AND {column} <> '-infinity' "
+        f"THEN '{_drf_time(first)}' WHEN {column} IS NOT NULL THEN '{_drf_time(last)}' END"
+    )
+
+
+def _drf_time(moment: datetime) -> str:
+    return _TIME.to_representation(moment)
 
 
 def _kinds() -> str:
@@ -216,9 +298,10 @@ def record_data(records: list[AuditRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def page_response(request: Request, next_url: str | None, records: list[ApiRecord]) -> HttpResponse:
-    """The page as JSON, encoded once; the browsable API gets the same data decoded."""
-    body = _encoder.encode({"next": next_url, "results": [record.data for record in records]})
+def page_response(request: Request, next_url: str | None, results: msgspec.Raw) -> HttpResponse:
+    """The page as JSON around its encoded results; the browsable API gets the same
+    data decoded."""
+    body = _encoder.encode({"next": next_url, "results": results})
     renderer = getattr(request, "accepted_renderer", None)
     if renderer is not None and renderer.format != "json":
         return Response(msgspec.json.decode(body))

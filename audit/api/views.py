@@ -186,10 +186,10 @@ class EntityActivityView(generics.GenericAPIView[AuditRecord]):
         except selectors.BadActivityQuery as exc:
             raise ValidationError(exc.errors) from None
         page = selectors.entity_activity_query(
-            entity_kind, entity_id, query, load=records.rows_by_ids
+            entity_kind, entity_id, query, load=records.entity_page
         )
-        rows = pages.paginate_page(page, request)
-        return records.page_response(request, pages.next_url, rows)
+        results = pages.paginate_page(page, request)
+        return records.page_response(request, pages.next_url, results)
 
     def _pages(self) -> BeforeCursor:
         """The view's paginator, made from ``pagination_class``."""
