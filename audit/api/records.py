@@ -152,11 +152,12 @@ def _rows_sql(source: str) -> str:
     ``page_sql.PageIds.source``)."""
     joins, username = _user_tables()
     return f"""
-WITH page(record_id) AS ({source})
+{page_sql.PAGE_HEAD.format(source=source)}
 SELECT r.id, t.name, r.level, r.message, r.params::text, r.user_id, u."{username}", s.uuid,
     r.created_at, r.client_time, r.source, ({_ENTITIES_SQL}), r.changes::text,
     r.stack_trace, r.fingerprint
-FROM page JOIN audit_auditrecord r ON r.id = page.record_id{joins}
+FROM ids CROSS JOIN unnest(ids.all_ids) AS shown(record_id)
+JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
 ORDER BY r.id DESC
 """
 
@@ -164,15 +165,15 @@ ORDER BY r.id DESC
 @cache
 def _page_sql(source: str, limit: int) -> str:
     """An entity's page of ``limit`` records whose ids ``source`` gives (at most one
-    more: ``page_sql.PageIds``), as one row: how many ids it gave, the last id shown,
-    and the records as the API's JSON array, field for field ``_from_rows``'s, times in
-    UTC as DRF writes them (PostgreSQL). Each record is a row whose columns are named
-    as the API's fields, written by ``json_agg``."""
+    more: ``page_sql.PageIds``), as one row: how many ids it gave, the last id shown
+    when there were more than ``limit``, and the records as the API's JSON array, field
+    for field ``_from_rows``'s, times in UTC as DRF writes them (PostgreSQL). Each
+    record is a row whose columns are named as the API's fields, written by
+    ``json_agg``."""
     joins, username = _user_tables()
     return f"""
-WITH page(record_id) AS ({source}),
-shown AS (SELECT record_id FROM page ORDER BY record_id DESC LIMIT {limit})
-SELECT (SELECT count(*) FROM page), (SELECT min(record_id) FROM shown),
+{page_sql.PAGE_HEAD.format(source=source)}
+SELECT ids.n, ids.all_ids[{limit}],
     COALESCE((SELECT json_agg(doc ORDER BY doc.id DESC) FROM (
         SELECT r.id AS id, t.name AS type, r.level AS level, r.message AS message,
             r.params AS params,
@@ -182,8 +183,10 @@ SELECT (SELECT count(*) FROM page), (SELECT min(record_id) FROM shown),
             {_utc_text("r.client_time")} AS client_timestamp, r.source AS source,
             ({_ENTITIES_JSON}) AS entities, r.changes AS changes,
             r.stack_trace AS stack_trace, r.fingerprint AS fingerprint
-        FROM shown JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
+        FROM unnest(ids.all_ids[1:{limit}]) AS shown(record_id)
+        JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
     ) AS doc), '[]')::text
+FROM ids
 """
 
 
