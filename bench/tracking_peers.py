@@ -26,6 +26,13 @@ recorded are counted: one per save, creations and edits apart, each with the act
 user, or the run stops (exit 1). Targets: ours at most 1.10x plain, and ours cheaper
 than pghistory (``TARGET MISSED`` otherwise; the exit status stays 0).
 
+Then where the time goes: up to five more rounds, each variant's loop run twice with
+psycopg's ``Cursor.execute`` timed (``DriverClock``): a save's time in the database
+(sending, the server's work, the commit's flush) and in Python (Django's and the tool's
+own), and, the second time with ``synchronous_commit`` off, what the commit's flush is.
+Each part is printed with its extra over the plain save's: which side a tool's cost is
+on, and so what could remove it.
+
 The peers are the ``bench`` extra (``pip install -e '.[dev,bench]'``); they are loaded
 only by ``bench.peers_settings``, never by the project's settings. The database is the
 benchmark's own, created if absent and migrated: each run empties its audit and bench
@@ -354,6 +361,88 @@ def report(
         print(f"target {target:25}{figure:16}{'met' if met else 'TARGET MISSED'}")
 
 
+class DriverClock:
+    """Time spent inside psycopg's ``Cursor.execute`` while installed: turning the
+    statement and its values into what is sent, the round trip, the server's work and,
+    in autocommit, the commit's flush. The rest of a save is Python: Django's, and the
+    tool's own (ours builds the record; pghistory's context wrapper; simple-history and
+    auditlog build their rows). Installed innermost, under every execute wrapper."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    @contextlib.contextmanager
+    def installed(self) -> Any:
+        import psycopg
+
+        original = psycopg.Cursor.execute
+
+        def timed(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(cursor, *args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+
+        psycopg.Cursor.execute = timed  # type: ignore[method-assign, assignment]
+        try:
+            yield self
+        finally:
+            psycopg.Cursor.execute = original  # type: ignore[method-assign]
+
+
+def split(
+    all_variants: list[Variant], shape: Shape, user: Any, rounds: int
+) -> dict[str, tuple[float, float, float]]:
+    """Per variant, microseconds a save: in all, in the driver and the database (the
+    commit's flush included), and that part again with ``synchronous_commit`` off (what
+    the flush costs), medians of ``rounds`` loops, after the timed rounds."""
+    from django.db import connection
+
+    found: dict[str, list[tuple[float, float, float]]] = {v.name: [] for v in all_variants}
+    for round_ in range(rounds):
+        for variant in rotated(all_variants, round_):
+            figures = []
+            for flush in ("on", "off"):
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET synchronous_commit = {flush}")
+                clock = DriverClock()
+                with clock.installed():
+                    seconds = loop(variant, shape, user)
+                figures.append((seconds, clock.seconds))
+            (total, driver), (_, unflushed) = figures
+            found[variant.name].append((total, driver, unflushed))
+    with connection.cursor() as cursor:
+        cursor.execute("RESET synchronous_commit")
+    return {
+        name: _per_save([statistics.median(v[i] for v in values) for i in range(3)], shape)
+        for name, values in found.items()
+    }
+
+
+def _per_save(seconds: list[float], shape: Shape) -> tuple[float, float, float]:
+    total, driver, unflushed = (value / shape.saves * 1e6 for value in seconds)
+    return total, driver, unflushed
+
+
+def report_split(parts: dict[str, tuple[float, float, float]]) -> None:
+    """Where each variant's time goes, and its extra over the plain save, part by part."""
+    plain_total, plain_db, _ = parts["plain"]
+    print(
+        "\nwhere a save's time goes, us a save (median of the split rounds; 'database' is "
+        "psycopg's execute: sending, the server's work, the commit's flush):"
+    )
+    print(f"{'':16}{'total':>8}{'database':>10}{'Python':>8}{'flush':>7}   extra: database, Python")
+    for name, (total, db, unflushed) in parts.items():
+        python = total - db
+        extra_db = db - plain_db
+        extra_python = python - (plain_total - plain_db)
+        print(
+            f"{name:16}{total:8.0f}{db:10.0f}{python:8.0f}{db - unflushed:7.0f}"
+            f"   {extra_db:+8.0f} {extra_python:+8.0f}"
+        )
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=100)
@@ -432,6 +521,7 @@ def main() -> None:
         "every save recorded, with the acting user, by every tracking variant",
     ]
     report(shape, [v.name for v in all_variants], times, header)
+    report_split(split(all_variants, shape, user, rounds=min(args.rounds, 5)))
 
 
 if __name__ == "__main__":

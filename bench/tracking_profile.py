@@ -63,6 +63,7 @@ LINK_INDEXES = (
     "audit_entitylink_record_id_31de17ef",
     "audit_link_entity",
     "audit_link_entity_type",
+    "audit_link_entity_user",
 )
 SEAL_TRIGGER = ("audit_auditrecord", "audit_auditrecord_seal_guard")
 EXPORT_TRIGGER = ("audit_auditrecord", "cloudwatch_export_enqueue")
