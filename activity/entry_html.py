@@ -67,7 +67,7 @@ class _Reader:
         with Django's translations behind it, it was a third of an entry's time, and a
         page's entries are mostly the same few hours old (``_age_key``)."""
         in_utc = timezone.is_aware(moment) and not moment.utcoffset()  # as records are read
-        key = _age_key((self._now - moment).total_seconds()) if in_utc else None
+        key = _age_key(moment, self._now) if in_utc else None
         if key is None:
             return escape(naturaltime(moment))
         found = self._ages.get(key)
@@ -98,18 +98,25 @@ _HOUR = 3600
 _FOUR_WEEKS = 28 * 24 * _HOUR
 
 
-def _age_key(seconds: float) -> tuple[str, int] | None:
-    """What alone decides ``naturaltime``'s text for a time ``seconds`` old, or None
-    where more does. From a minute to an hour it names minutes; from an hour to a day,
-    hours; from a day to four weeks, weeks and days or days and hours (two units at
-    most, never minutes), all from the whole hours. Under a minute it names seconds,
-    and from four weeks on months and years, which follow the calendar: those are
-    worked out each time, as are future times."""
-    if seconds < 60 or seconds >= _FOUR_WEEKS:
+def _age_key(moment: datetime, now: datetime) -> tuple[Any, ...] | None:
+    """What alone decides ``naturaltime``'s text for ``moment`` at ``now`` (both in
+    UTC), or None where more does (under a minute it names seconds; a future time).
+
+    From a minute to an hour it names minutes; from an hour to four weeks, hours, or
+    days and hours, or weeks and days, all from the whole hours. From four weeks on it
+    names years and months (counted on the calendar), then the weeks or days left from
+    the day they end on: the date decides those, and whether the time of day is past
+    ``now``'s, compared with and without the fraction of a second (``timesince``
+    compares the one to count months and the other to count what is left)."""
+    seconds = (now - moment).total_seconds()
+    if seconds < 60:
         return None
     if seconds < _HOUR:
         return ("minutes", int(seconds // 60))
-    return ("hours", int(seconds // _HOUR))
+    if seconds < _FOUR_WEEKS:
+        return ("hours", int(seconds // _HOUR))
+    clock, wall = moment.time(), now.time()
+    return ("calendar", moment.date(), clock > wall, clock.replace(microsecond=0) > wall)
 
 
 def _local(moment: datetime) -> datetime:

@@ -78,3 +78,53 @@ def test_a_pages_ages_read_as_naturaltime_reads_them() -> None:
         assert reader.age(moment) == naturaltime(moment), moment
     assert reader.age(moments[6]) == reader.age(moments[7]) == "2\xa0hours ago"
     assert reader.age(moments[10]) == "3\xa0days, 4\xa0hours ago"
+
+
+# Clocks at the ends of months, of a leap February, of a day and of a second; for each, a
+# time every 7 h 13 min 17.123457 s back from four weeks to two and a half years, so that
+# most days hold moments on either side of the clock's time of day, and moments that
+# differ from the clock's time of day by a microsecond, a fraction of a second, a day.
+CLOCKS = [
+    datetime(2026, 3, 31, 10, 0, 0, 500000, tzinfo=UTC),
+    datetime(2026, 2, 28, 23, 59, 59, tzinfo=UTC),
+    datetime(2028, 2, 29, 0, 0, 0, 1, tzinfo=UTC),
+    datetime(2026, 12, 7, 4, 5, 6, 789000, tzinfo=UTC),
+    datetime(2027, 1, 1, 0, 0, tzinfo=UTC),
+    datetime(2026, 7, 31, 12, 30, tzinfo=UTC),
+]
+
+
+def _old_moments(now: datetime) -> list[datetime]:
+    step = timedelta(hours=7, minutes=13, seconds=17, microseconds=123457)
+    swept = [now - timedelta(days=28) - step * n for n in range(3000)]
+    edges = []
+    for days in (28, 29, 30, 31, 58, 59, 60, 61, 365, 366, 395, 730):
+        for shift in (-1, 0, 1, -500000, 500000, -999999, 999999):
+            edges.append(now - timedelta(days=days, microseconds=shift))
+        edges.append(now.replace(microsecond=0) - timedelta(days=days))
+    return swept + edges
+
+
+@pytest.mark.parametrize("now", CLOCKS, ids=lambda now: now.isoformat())
+def test_ages_of_weeks_months_and_years_read_as_naturaltime_reads_them(monkeypatch, now) -> None:
+    """From four weeks on, ``naturaltime`` counts years and months on the calendar; a
+    page works each text out once per date and side of the clock's time of day
+    (``_age_key``). Every moment, the second time round from what was kept, must still
+    read as ``naturaltime`` reads it at the same clock."""
+    from django.contrib.humanize.templatetags import humanize
+
+    from activity.entry_html import _Reader
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return now
+
+    monkeypatch.setattr(humanize, "datetime", Clock)
+    reader = _Reader(viewer=None)
+    reader._now = now
+    moments = _old_moments(now)
+    expected = [humanize.naturaltime(moment) for moment in moments]
+    assert len(set(expected)) > 50  # the sweep crosses many texts
+    for _ in range(2):
+        assert [reader.age(moment) for moment in moments] == expected
