@@ -176,13 +176,14 @@ def records_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
             return ActivityPage([], None)
         records = AuditRecord.objects.using(using).filter(pk__in=shown).order_by("-id")
         return ActivityPage(page_of_records(records), cursor)
+
+    def links_of(shown: list[int]) -> Iterable[EntityLink]:
+        return EntityLink.objects.using(using).raw(page_sql.links_sql(), [shown])
+
     source, params = ids.source()
     with prepared_reads(using):
         found = list(AuditRecord.objects.using(using).raw(page_sql.records_sql(source), params))
         page = cut(found, ids.limit)
-        links_of = lambda shown: EntityLink.objects.using(using).raw(  # noqa: E731
-            page_sql.links_sql(), [shown]
-        )
         return ActivityPage(_attach(page.records, using, links_of), page.next_cursor)
 
 

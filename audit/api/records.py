@@ -113,6 +113,8 @@ def entity_page(using: str, ids: page_sql.PageIds) -> selectors.ActivityPage:
     reader in another time zone than UTC gets its times from Python (``_rows_sql``)."""
     if connections[using].vendor != "postgresql":
         shown, after = ids.cut(using)
+        if not shown:
+            return selectors.ActivityPage(_encoded([]), None)
         rows = page_rows(AuditRecord.objects.using(using).filter(pk__in=shown).order_by("-id"))
         return selectors.ActivityPage(_encoded(rows), after)
     source, params = ids.source()
