@@ -343,3 +343,19 @@ def test_a_page_written_by_the_database_shows_times_as_drf_shows_them(stored) ->
         )
         written, loaded = cursor.fetchone()
     assert written == (None if loaded is None else DateTimeField().to_representation(loaded))
+
+
+def test_without_time_zones_the_page_shows_times_as_the_serializer_does(
+    settings, user, group
+) -> None:
+    """With ``USE_TZ`` off, DRF writes naive times; the page's come from Python then, not
+    from the database's UTC text (``records._in_utc``)."""
+    logger.log("log", "naive", entities=[group], user=user)
+    settings.USE_TZ = False
+    client = logged_in(user)
+    (shown,) = client.get(_url(group)).json()["results"]
+    (expected,) = RecordSerializer(
+        selectors.with_related(AuditRecord.objects.filter(pk=shown["id"])), many=True
+    ).data
+    assert shown == expected
+    assert not shown["timestamp"].endswith(("Z", "+00:00"))

@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 import msgspec
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 from django.db.models import F, QuerySet, TextField
@@ -110,7 +111,8 @@ def entity_page(using: str, ids: page_sql.PageIds) -> selectors.ActivityPage:
     encoded again, were half of the page's time in the database, the datetimes read
     through Django's loader written in Python, and the ids a round trip of their own.
     Compiling a queryset instead took longer than running it (``audit.page_sql``). A
-    reader in another time zone than UTC gets its times from Python (``_rows_sql``)."""
+    reader in another time zone than UTC, or a project without ``USE_TZ``, gets its
+    times from Python (``_rows_sql``)."""
     if connections[using].vendor != "postgresql":
         shown, after = ids.cut(using)
         if not shown:
@@ -119,7 +121,7 @@ def entity_page(using: str, ids: page_sql.PageIds) -> selectors.ActivityPage:
         return selectors.ActivityPage(_encoded(rows), after)
     source, params = ids.source()
     with prepared_reads(using), connections[using].cursor() as db:
-        if _needs_local_time():
+        if not _in_utc():
             db.execute(_rows_sql(source), [*params, _kinds()])
             page = selectors.cut(_from_rows(db.fetchall()), ids.limit)
             return page._replace(records=_encoded(page.records))
@@ -230,7 +232,7 @@ def _from_models(records: list[AuditRecord]) -> list[ApiRecord]:
 
 def _from_rows(fetched: list[Any]) -> list[ApiRecord]:
     """Rows of ``page_rows``'s columns, ready to encode."""
-    local = _needs_local_time()
+    local = settings.USE_TZ and not _in_utc()
     page = []
     for row in fetched:
         (pk, type_name, level, message, params, user_id, user_name, session_uuid) = row[:8]
@@ -262,9 +264,11 @@ def _from_rows(fetched: list[Any]) -> list[ApiRecord]:
     return page
 
 
-def _needs_local_time() -> bool:
-    """DRF shows times in the current time zone; the database hands them over in UTC."""
-    return timezone.get_current_timezone_name() not in ("UTC", "Etc/UTC")
+def _in_utc() -> bool:
+    """Whether DRF writes this request's times in UTC (``...Z``), as the database hands
+    them over and as ``_page_sql`` writes them: time zones on, and UTC the current one.
+    Otherwise they come from Python: in the current zone, or naive without ``USE_TZ``."""
+    return settings.USE_TZ and timezone.get_current_timezone_name() in ("UTC", "Etc/UTC")
 
 
 def _user(user_id: int | None, name: str | None) -> str | None:
