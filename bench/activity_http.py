@@ -586,7 +586,9 @@ def where_time_goes(
     page = next((item for item in sent if "audit_auditrecord" in item[1]), None)
     slowest = max(sent, key=lambda item: item[0]) if sent else None
     shown: list[Any] = []
-    for title, item in (("page's ids", ids), ("page's records", page), ("slowest", slowest)):
+    # On PostgreSQL an exact page reads its ids and its records in one statement.
+    ids_title = "page's ids and records" if ids is not None and ids is page else "page's ids"
+    for title, item in ((ids_title, ids), ("page's records", page), ("slowest", slowest)):
         if item is None or any(item is done for done in shown):
             continue
         shown.append(item)
