@@ -231,25 +231,34 @@ def _ids(using: str, sql: str, params: list[Any]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def record_joins() -> tuple[str, str]:
+    """The joins of a page's records (``r``) to their type (``t``), user (``u``, the
+    project's user model) and session (``s``), and the username's column: what the
+    panel's text and the API's (``api.records``) share."""
+    user_model = get_user_model()
+    users = user_model._meta
+    joins = (
+        " JOIN audit_eventtype t ON t.id = r.type_id"
+        f' LEFT JOIN "{users.db_table}" u ON u."{users.pk.column}" = r.user_id'
+        " JOIN audit_usersession s ON s.id = r.session_id"
+    )
+    return joins, column(user_model.USERNAME_FIELD, user_model)
+
+
 @cache
 def records_sql(source: str) -> str:
     """The records whose ids the statement ``source`` gives (``PageIds.source``; its
     parameters are this text's), newest first, with the columns of ``PAGE_FIELDS`` and
     what ``selectors.page_of_records`` annotates: the type's name, the username, the
     session's uuid and user."""
-    user_model = get_user_model()
-    users = user_model._meta
+    joins, username = record_joins()
     columns = ", ".join(f"r.{column(name, AuditRecord)}" for name in PAGE_FIELDS)
-    username = column(user_model.USERNAME_FIELD, user_model)
     return (
         f"{PAGE_HEAD.format(source=source)} "
-        f"SELECT {columns}, t.name AS _type_name, u.{username} AS _username, "
+        f'SELECT {columns}, t.name AS _type_name, u."{username}" AS _username, '
         "s.uuid AS _session_uuid, s.user_id AS _session_user_id "
         "FROM ids CROSS JOIN unnest(ids.all_ids) AS shown(record_id) "
-        f"JOIN {AuditRecord._meta.db_table} r ON r.id = shown.record_id "
-        "JOIN audit_eventtype t ON t.id = r.type_id "
-        f"LEFT JOIN {users.db_table} u ON u.{users.pk.column} = r.user_id "
-        "JOIN audit_usersession s ON s.id = r.session_id "
+        f"JOIN {AuditRecord._meta.db_table} r ON r.id = shown.record_id{joins} "
         "ORDER BY r.id DESC"
     )
 

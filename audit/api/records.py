@@ -49,18 +49,20 @@ class ApiRecord:
 _TIME = drf_serializers.DateTimeField()
 _encoder = msgspec.json.Encoder()
 
-# A record's entities as the API lists them, built by PostgreSQL: the registered kind
-# name for the content type (from the parameter), else the model name, as
-# ``serializers._kind_name`` does. The record is ``r``.
-_ENTITIES_SQL = """
+
+def _entities_sql(record: str, cast: str = "::text") -> str:
+    """A record's entities as the API lists them, built by PostgreSQL: the registered
+    kind name for the content type (from the parameter), else the model name, as
+    ``serializers._kind_name`` does. ``record`` is the record's alias; the list is JSON,
+    cast by ``cast`` (text for a reader that encodes around it)."""
+    return f"""
 SELECT COALESCE(json_agg(json_build_object(
     'type', COALESCE(%s::jsonb ->> l.content_type_id::text, ct.model),
     'id', l.object_id, 'role', l.role, 'name', l.name
-) ORDER BY l.id), '[]'::json)::text
+) ORDER BY l.id), '[]'::json){cast}
 FROM audit_entitylink l JOIN django_content_type ct ON ct.id = l.content_type_id
-WHERE l.record_id = r.id
+WHERE l.record_id = {record}.id
 """
-_ENTITIES_JSON = _ENTITIES_SQL.replace("'[]'::json)::text", "'[]'::json)")
 
 
 def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list[ApiRecord]:
@@ -76,7 +78,7 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
         _params=Cast("params", TextField()),
         _changes=Cast("changes", TextField()),
         _entities=RawSQL(
-            _ENTITIES_SQL.replace("= r.id", "= audit_auditrecord.id"),
+            _entities_sql("audit_auditrecord"),
             [_kinds()],
             output_field=TextField(),
         ),
@@ -134,31 +136,15 @@ def _encoded(rows: list[ApiRecord]) -> msgspec.Raw:
     return msgspec.Raw(_encoder.encode([row.data for row in rows]))
 
 
-_USER_TABLES = """
-JOIN audit_eventtype t ON t.id = r.type_id
-LEFT JOIN "{users}" u ON u."{user_pk}" = r.user_id
-JOIN audit_usersession s ON s.id = r.session_id
-"""
-
-
-def _user_tables() -> tuple[str, str]:
-    """The joins of a page's records to their type, user and session; the username's
-    column (of the project's user model)."""
-    user_model = get_user_model()
-    users = user_model._meta
-    joins = _USER_TABLES.format(users=users.db_table, user_pk=users.pk.column)
-    return joins, page_sql.column(user_model.USERNAME_FIELD, user_model)
-
-
 @cache
 def _rows_sql(source: str) -> str:
     """``page_rows``'s columns for the records whose ids ``source`` gives (PostgreSQL;
     ``page_sql.PageIds.source``)."""
-    joins, username = _user_tables()
+    joins, username = page_sql.record_joins()
     return f"""
 {page_sql.PAGE_HEAD.format(source=source)}
 SELECT r.id, t.name, r.level, r.message, r.params::text, r.user_id, u."{username}", s.uuid,
-    r.created_at, r.client_time, r.source, ({_ENTITIES_SQL}), r.changes::text,
+    r.created_at, r.client_time, r.source, ({_entities_sql("r")}), r.changes::text,
     r.stack_trace, r.fingerprint
 FROM ids CROSS JOIN unnest(ids.all_ids) AS shown(record_id)
 JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
@@ -174,7 +160,7 @@ def _page_sql(source: str, limit: int) -> str:
     for field ``_from_rows``'s, times in UTC as DRF writes them (PostgreSQL). Each
     record is a row whose columns are named as the API's fields, written by
     ``json_agg``."""
-    joins, username = _user_tables()
+    joins, username = page_sql.record_joins()
     return f"""
 {page_sql.PAGE_HEAD.format(source=source)}
 SELECT ids.n, ids.all_ids[{limit}],
@@ -185,7 +171,7 @@ SELECT ids.n, ids.all_ids[{limit}],
                 THEN COALESCE(u."{username}", 'deleted user #' || r.user_id) END AS "user",
             s.uuid AS session, {_utc_text("r.created_at")} AS timestamp,
             {_utc_text("r.client_time")} AS client_timestamp, r.source AS source,
-            ({_ENTITIES_JSON}) AS entities, r.changes AS changes,
+            ({_entities_sql("r", cast="")}) AS entities, r.changes AS changes,
             r.stack_trace AS stack_trace, r.fingerprint AS fingerprint
         FROM unnest(ids.all_ids[1:{limit}]) AS shown(record_id)
         JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
@@ -219,7 +205,7 @@ def _drf_time(moment: datetime) -> str:
 
 def _kinds() -> str:
     """The registered kinds' names by content type id, the parameter of
-    ``_ENTITIES_SQL``."""
+    ``_entities_sql``."""
     entries = [registry.get(name) for name in registry.kinds()]
     return _encoder.encode(
         {str(e.content_type.pk): e.kind for e in entries if e is not None}
