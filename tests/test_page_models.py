@@ -1,0 +1,96 @@
+"""``audit.selectors.models_of``: the instances a page's statement gives are the ones
+``raw()`` gives, field by field, with the fields left out deferred, and a model that a
+``pre_init`` or ``post_init`` receiver watches still gets its signals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db.models.signals import post_init
+
+from audit import logger
+from audit.models import AuditRecord, EntityLink
+from audit.selectors import models_of
+
+pytestmark = pytest.mark.django_db
+
+RECORDS = (
+    "SELECT id, message, params, changes, created_at, type_id, user_id, session_id, "
+    "'extra ' || id AS _note FROM audit_auditrecord ORDER BY id"
+)
+
+
+def _state(instance):
+    return {
+        "dict": {k: v for k, v in instance.__dict__.items() if k != "_state"},
+        "db": instance._state.db,
+        "adding": instance._state.adding,
+        "deferred": instance.get_deferred_fields(),
+    }
+
+
+def _records(user, group) -> list[int]:
+    return [
+        logger.log("query-edited", "", {"n": 1, "nested": {"a": [1, 2]}}, user=user),
+        logger.log(
+            "comment-posted", "hi", {"text": "é ✓"}, entities=[group], user=user, level="warn"
+        ),
+    ]
+
+
+def test_records_read_as_raw_reads_them(user, group) -> None:
+    ids = _records(user, group)
+    by_raw = list(AuditRecord.objects.raw(RECORDS))
+    ours = models_of(AuditRecord, "default", RECORDS, None)
+    assert [r.pk for r in ours] == ids
+    assert [_state(r) for r in ours] == [_state(r) for r in by_raw]
+    first = ours[0]
+    assert first.params == {"n": 1, "nested": {"a": [1, 2]}}  # JSON through its converter
+    assert isinstance(first.created_at, dt.datetime) and first._note == f"extra {first.pk}"
+    assert "level" in first.get_deferred_fields()
+    assert ours[1].level == "warn"  # a deferred field loads when read, as raw() leaves it
+    assert ours[1].type.name == "comment-posted"
+
+
+def test_columns_in_any_order_land_on_their_fields(user, group) -> None:
+    _records(user, group)
+    sql = "SELECT message, 7 AS _seven, user_id, id FROM audit_auditrecord ORDER BY id DESC"
+    ours = models_of(AuditRecord, "default", sql, None)
+    assert [(r.pk, r.message, r.user_id, r._seven) for r in ours] == [
+        (r.pk, r.message, r.user_id, 7) for r in AuditRecord.objects.order_by("-id")
+    ]
+
+
+def test_links_with_parameters(user, group) -> None:
+    ids = _records(user, group)
+    placeholder = "%s"
+    sql = (
+        "SELECT id, record_id, content_type_id, object_id, role, name FROM audit_entitylink "
+        f"WHERE record_id = {placeholder} ORDER BY id"
+    )
+    ours = models_of(EntityLink, "default", sql, [ids[1]])
+    assert [_state(link) for link in ours] == [
+        _state(link) for link in EntityLink.objects.raw(sql, [ids[1]])
+    ]
+    assert [link.object_id for link in ours] == [str(group.pk)]
+
+
+def test_a_watched_model_gets_its_signals(user, group) -> None:
+    _records(user, group)
+    seen: list[int] = []
+
+    def receiver(sender, instance, **kwargs) -> None:
+        seen.append(instance.pk)
+
+    post_init.connect(receiver, sender=AuditRecord, weak=False)
+    try:
+        ours = models_of(AuditRecord, "default", RECORDS, None)
+    finally:
+        post_init.disconnect(receiver, sender=AuditRecord)
+    assert seen == [r.pk for r in ours] and len(seen) == 2
+    assert [_state(r) for r in ours] == [_state(r) for r in AuditRecord.objects.raw(RECORDS)]
+
+
+def test_no_rows_no_instances() -> None:
+    assert models_of(AuditRecord, "default", RECORDS, None) == []
