@@ -70,6 +70,15 @@ class _Reader:
         self._written: dict[tuple[Any, ...], str] = {}
         self._now = timezone.now()
         self._ages: dict[tuple[str, int], str] = {}
+        # The zone times are shown in, read once a page: ``timezone.localtime`` looks
+        # it up in a context-local store at every call, twice an entry.
+        self.zone = timezone.get_current_timezone() if settings.USE_TZ else None
+
+    def local(self, moment: datetime) -> datetime:
+        """``moment`` in the current time zone, as templates show times."""
+        if self.zone is not None and timezone.is_aware(moment):
+            return moment.astimezone(self.zone)
+        return moment
 
     def age(self, moment: datetime) -> str:
         """``naturaltime(moment)``, escaped, worked out once per text the page shows:
@@ -128,23 +137,17 @@ def _age_key(moment: datetime, now: datetime) -> tuple[Any, ...] | None:
     return ("calendar", moment.date(), clock > wall, clock.replace(microsecond=0) > wall)
 
 
-def _local(moment: datetime) -> datetime:
-    """``moment`` in the current time zone, as templates show times."""
-    if settings.USE_TZ and timezone.is_aware(moment):
-        return timezone.localtime(moment)
-    return moment
+def _iso(local: datetime) -> str:
+    """The template filter ``date:'c'`` of a time already in the current time zone
+    (``_Reader.local``): ISO 8601."""
+    return _escape(local.isoformat())
 
 
-def _iso(moment: datetime) -> str:
-    """The template filter ``date:'c'``: ISO 8601 in the current time zone."""
-    return _escape(_local(moment).isoformat())
-
-
-def _stamp(moment: datetime) -> str:
-    """The template filter ``date:'Y-m-d H:i:s T'``: the zone's name left out, as
-    ``date`` leaves it out, for a wall time that a change of clocks makes ambiguous or
-    skips (its offset differs between the two folds)."""
-    local = _local(moment)
+def _stamp(local: datetime) -> str:
+    """The template filter ``date:'Y-m-d H:i:s T'`` of a time already in the current
+    time zone: the zone's name left out, as ``date`` leaves it out, for a wall time that
+    a change of clocks makes ambiguous or skips (its offset differs between the two
+    folds)."""
     zone = local.tzinfo or timezone.get_default_timezone()  # as ``date`` takes a naive time
     name = ""
     if zone.utcoffset(local.replace(fold=not local.fold)) == zone.utcoffset(local):
@@ -230,7 +233,7 @@ def _what(entry: Entry, reader: _Reader) -> str:
         first, last = entry.span
         what += (
             f' <span class="act-times" title="{entry.count} times between '
-            f'{_seconds(_local(first))} and {_stamp(last)}">'
+            f'{_seconds(reader.local(first))} and {_stamp(reader.local(last))}">'
             f"{entry.count} times</span>"
         )
     return what
@@ -328,8 +331,9 @@ def _meta(entry: Entry, *, reader: _Reader, timeline: bool, session: Any) -> str
             f"{_escape(since)}</span>{_DOT}"
         )
     created = record.created_at
+    local = reader.local(created)
     parts.append(
-        f'\n      <time datetime="{_iso(created)}" title="{_stamp(created)}">'
+        f'\n      <time datetime="{_iso(local)}" title="{_stamp(local)}">'
         f"{reader.age(created)}</time>\n      "
     )
     if description.standalone:

@@ -14,7 +14,7 @@ entries, which is the honest price of a cursor that stays a record id).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +26,7 @@ import audit
 from audit import ActivityQuery
 from audit.models import AuditRecord, EventType, UserSession
 
-from .describe import Description, LinkRef, describe_parts, link_refs
+from .describe import Description, LinkRef, describe_parts, link_refs, record_links
 from .diff import ChangeSet, render_changes
 
 PAGE_SIZE = 25
@@ -67,7 +67,7 @@ def _same_event_key(record: AuditRecord) -> tuple[Any, ...]:
     """What makes two consecutive records "the same event again": type, user, message,
     changes and the entities touched (5 runs of the same query)."""
     links = tuple(
-        sorted((link.content_type_id, link.object_id, link.role) for link in record.links.all())
+        sorted((link.content_type_id, link.object_id, link.role) for link in record_links(record))
     )
     return (record.type_id, record.user_id, record.message, _freeze(record.changes), links)
 
@@ -109,7 +109,12 @@ def _entry(run: list[AuditRecord], about: tuple[str, str] | None) -> Entry:
     refs = link_refs(first)
     others = tuple(ref for ref in refs if about is None or (ref.kind, ref.object_id) != about)
     # The panel's own entity is named in the sentence but not linked: it is this page.
-    named = [replace(ref, url=None) if (ref.kind, ref.object_id) == about else ref for ref in refs]
+    named = [
+        LinkRef(ref.kind, ref.object_id, ref.role, ref.name)
+        if (ref.kind, ref.object_id) == about
+        else ref
+        for ref in refs
+    ]
     show_diff = not first.type.name.endswith(_NO_DIFF_SUFFIXES)
     return Entry(
         record=first,

@@ -105,6 +105,9 @@ class EntityKind:
 
 _by_kind: dict[str, EntityKind] = {}
 _by_model: dict[type[models.Model], EntityKind] = {}
+# By the (app label, model name) a content type stores: a page's links name their kind
+# by content type, one lookup a link (``for_content_type_id``).
+_by_label: dict[tuple[str, str], EntityKind] = {}
 
 
 def register(
@@ -154,6 +157,7 @@ def register(
     )
     _by_kind[kind] = entry
     _by_model[model] = entry
+    _by_label[(model._meta.app_label, model._meta.model_name or "")] = entry
     for hook in _on_register:
         hook(entry)
     return entry
@@ -180,8 +184,10 @@ def for_model(model: type[models.Model]) -> EntityKind | None:
 
 
 def for_content_type_id(content_type_id: int) -> EntityKind | None:
-    model = ContentType.objects.get_for_id(content_type_id).model_class()
-    return _by_model.get(model) if model else None
+    """The kind of a content type's model: by the label it stores (what ``model_class()``
+    would look up in the app registry first), from ``ContentType``'s own cache."""
+    content_type = ContentType.objects.get_for_id(content_type_id)
+    return _by_label.get((content_type.app_label, content_type.model))
 
 
 def kinds() -> list[str]:

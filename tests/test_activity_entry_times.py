@@ -10,7 +10,7 @@ import pytest
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 
-from activity.entry_html import _iso, _local, _seconds, _stamp
+from activity.entry_html import _iso, _Reader, _seconds, _stamp
 
 # Around the clock changes of 2026 in Berlin (29 March, 25 October), St John's and Kolkata.
 MOMENTS = (
@@ -26,17 +26,22 @@ MOMENTS = (
 @pytest.mark.parametrize("zone", ["UTC", "Europe/Berlin", "America/St_Johns", "Asia/Kolkata"])
 def test_times_are_written_as_the_date_filter_writes_them(zone: str) -> None:
     with timezone.override(zone):
+        reader = _Reader(viewer=None)  # reads the zone once, for its page
         for moment in MOMENTS:
             local = timezone.localtime(moment)
-            assert _stamp(moment) == date_filter(local, "Y-m-d H:i:s T"), moment
-            assert _seconds(_local(moment)) == date_filter(local, "Y-m-d H:i:s")
-            assert _iso(moment) == date_filter(local, "c")
+            shown = reader.local(moment)
+            assert shown == local and shown.tzinfo == local.tzinfo, moment
+            assert _stamp(shown) == date_filter(local, "Y-m-d H:i:s T"), moment
+            assert _seconds(shown) == date_filter(local, "Y-m-d H:i:s")
+            assert _iso(shown) == date_filter(local, "c")
 
 
 def test_a_naive_time_is_named_in_the_default_zone(settings) -> None:
     settings.TIME_ZONE = "Europe/Berlin"
     naive = datetime(2026, 7, 1, 12, 0)
-    assert _stamp(naive) == date_filter(naive, "Y-m-d H:i:s T") == "2026-07-01 12:00:00 CEST"
+    shown = _Reader(viewer=None).local(naive)
+    assert shown is naive
+    assert _stamp(shown) == date_filter(naive, "Y-m-d H:i:s T") == "2026-07-01 12:00:00 CEST"
 
 
 # Ages well inside their minute, so that the few milliseconds between two readings of
