@@ -231,6 +231,25 @@ def _ids(using: str, sql: str, params: list[Any]) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+@cache
+def user_id_sql() -> str:
+    """The id of the user with a given username (one parameter), in the project's user
+    model: a user filter's first step, one fixed text rather than a queryset compiled
+    at every page."""
+    user_model = get_user_model()
+    users = user_model._meta
+    username = column(user_model.USERNAME_FIELD, user_model)
+    return f'SELECT "{users.pk.column}" FROM "{users.db_table}" WHERE "{username}" = %s LIMIT 1'
+
+
+def user_id(using: str, username: str) -> Any:
+    """The id of the user called ``username``, or None."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(user_id_sql(), [username])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def record_joins() -> tuple[str, str]:
     """The joins of a page's records (``r``) to their type (``t``), user (``u``, the
     project's user model) and session (``s``), and the username's column: what the

@@ -496,8 +496,7 @@ def user_id_for(value: str) -> int | None:
     number that is nobody's username (as the events filter reads ``user``)."""
     user_model = get_user_model()
     manager = user_model._default_manager
-    found = manager.filter(**{user_model.USERNAME_FIELD: value}).values_list("pk", flat=True)
-    pk = found.first()
+    pk = page_sql.user_id(router.db_for_read(user_model), value)
     if pk is None and (number := whole_number(value)) is not None:
         pk = manager.filter(pk=number).values_list("pk", flat=True).first()
     return pk

@@ -67,6 +67,8 @@ def test_a_record_linking_the_entity_twice_appears_once(user, group) -> None:
         ({"user": "bob"}, ["bob's"]),
         ({"user": "alice", "type": "error"}, ["boom"]),
         ({"user": "nobody"}, []),
+        ({"user": "b%"}, []),  # a name is matched whole, never as a pattern
+        ({"user": "BOB"}, []),  # and as it is spelled, as the user model stores it
     ],
 )
 def test_filters_by_type_and_user(staff, user, other_user, group, params, expected) -> None:
