@@ -496,7 +496,7 @@ def user_id_for(value: str) -> int | None:
     number that is nobody's username (as the events filter reads ``user``)."""
     user_model = get_user_model()
     manager = user_model._default_manager
-    pk = page_sql.user_id(router.db_for_read(user_model), value)
+    pk: int | None = page_sql.user_id(router.db_for_read(user_model), value)
     if pk is None and (number := whole_number(value)) is not None:
         pk = manager.filter(pk=number).values_list("pk", flat=True).first()
     return pk
