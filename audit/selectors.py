@@ -13,6 +13,7 @@ from datetime import datetime, time, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models, router
 from django.db.models import Count, F, Min, Prefetch, QuerySet
 from django.db.models.base import ModelState
@@ -81,8 +82,9 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
     becomes one instance (its other fields deferred, loaded if ever touched), and the
     links arrive in a second query, attached as the prefetch cache. ``record.type.name``,
     ``record.user``, ``record.session.uuid`` (and ``.user_id``) and ``record.links.all()``
-    read as usual. Both statements run prepared (``audit.prepared``): every page of a
-    user's activity or a session's timeline repeats them.
+    read as usual. The instances are built from the rows (``models_of``). Both
+    statements run prepared (``audit.prepared``): every page of a user's activity or a
+    session's timeline repeats them.
     """
     with prepared_reads(queryset.db):
         return _page_of_records(queryset, limit)
@@ -96,9 +98,43 @@ def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list
         _session_uuid=F("session__uuid"),
         _session_user_id=F("session__user_id"),  # whether the reader may open its timeline
     )
-    annotated = list(rows if limit is None else rows[:limit])
-    links = EntityLink.objects.using(queryset.db).only(*page_sql.LINK_FIELDS)
-    return _attach(annotated, queryset.db, lambda ids: links.filter(record_id__in=ids))
+    using = queryset.db
+    try:
+        sql, params = (rows if limit is None else rows[:limit]).query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (``none()``, ``__in=[]``)
+        return []
+    annotated = models_of(AuditRecord, using, sql, params, _annotation_fields())
+    return _attach(annotated, using, _links_reader(using))
+
+
+def _annotation_fields() -> dict[str, models.Field[Any, Any]]:
+    """The fields of what a page's records carry beside their own columns."""
+    user_model = get_user_model()
+    return {
+        "_type_name": EventType._meta.get_field("name"),
+        "_username": _concrete(user_model._meta.get_field(user_model.USERNAME_FIELD)),
+        "_session_uuid": UserSession._meta.get_field("uuid"),
+        "_session_user_id": UserSession._meta.get_field("user"),
+    }
+
+
+def _concrete(field: Any) -> models.Field[Any, Any]:
+    assert isinstance(field, models.Field), field
+    return field
+
+
+def _links_reader(using: str) -> Callable[[list[int]], list[EntityLink]]:
+    """What reads the links of a list of record ids on ``using``: one fixed text on
+    PostgreSQL (an array parameter), a compiled queryset elsewhere."""
+    if connections[using].vendor == "postgresql":
+        return lambda ids: models_of(EntityLink, using, page_sql.links_sql(), [ids])
+    links = EntityLink.objects.using(using).only(*page_sql.LINK_FIELDS)
+
+    def read(ids: list[int]) -> list[EntityLink]:
+        sql, params = links.filter(record_id__in=ids).query.sql_with_params()
+        return models_of(EntityLink, using, sql, params)
+
+    return read
 
 
 def _attach(
@@ -182,20 +218,27 @@ def records_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
         records = AuditRecord.objects.using(using).filter(pk__in=shown).order_by("-id")
         return ActivityPage(page_of_records(records), cursor)
 
-    def links_of(shown: list[int]) -> Iterable[EntityLink]:
-        return models_of(EntityLink, using, page_sql.links_sql(), [shown])
-
     source, params = ids.source()
     with prepared_reads(using):
-        found = models_of(AuditRecord, using, page_sql.records_sql(source), params)
+        found = models_of(
+            AuditRecord, using, page_sql.records_sql(source), params, _annotation_fields()
+        )
         page = cut(found, ids.limit)
-        return ActivityPage(_attach(page.records, using, links_of), page.next_cursor)
+        return ActivityPage(_attach(page.records, using, _links_reader(using)), page.next_cursor)
 
 
-def models_of(model: type[_Model], using: str, sql: str, params: Any) -> list[_Model]:
+def models_of(
+    model: type[_Model],
+    using: str,
+    sql: str,
+    params: Any,
+    extra_fields: dict[str, models.Field[Any, Any]] | None = None,
+) -> list[_Model]:
     """``list(model.objects.raw(sql, params))``, for the pages read most: instances of
     the columns named as ``model``'s fields (each through its field's converters, as
-    querysets read them), the other columns set as attributes.
+    querysets read them), the other columns set as attributes, through the converters
+    of the field ``extra_fields`` names for them, if any (a uuid that SQLite stores as
+    text, as a queryset's annotation reads it).
 
     Why not ``raw()``: it maps the columns and applies the converters row by row, and
     ``Model.__init__`` sets each field through its descriptor and sends two signals per
@@ -212,24 +255,29 @@ def models_of(model: type[_Model], using: str, sql: str, params: Any) -> list[_M
         rows = cursor.fetchall()
     at = {name: index for index, name in enumerate(names)}
     fields = [field for field in model._meta.concrete_fields if field.column in at]
-    order = [at[field.column] for field in fields]
-    own = set(order)
+    own = {at[field.column] for field in fields}
     extra = [(index, name) for index, name in enumerate(names) if index not in own]
+    typed = {**(extra_fields or {})}
+    columns: list[Any] = [field.get_col(model._meta.db_table) for field in fields]
+    columns += [typed[name].get_col(name) if name in typed else None for _, name in extra]
+    order = [at[field.column] for field in fields] + [index for index, _ in extra]
     compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, using)
-    converters = compiler.get_converters([field.get_col(model._meta.db_table) for field in fields])
-    attnames = [field.attname for field in fields]
+    converters = compiler.get_converters(columns)
     values: Iterable[Any] = [[row[index] for index in order] for row in rows]
     if converters:
         values = compiler.apply_converters(values, converters)
+    attnames = [field.attname for field in fields]
+    count = len(fields)
     watched = _watched(model)
     found: list[_Model] = []
-    for row, fields_values in zip(rows, values, strict=True):
+    for row in values:
+        own_values = row[:count]
         if watched:
-            instance = model.from_db(using, attnames, fields_values)
+            instance = model.from_db(using, attnames, own_values)
         else:
-            instance = _loaded(model, using, attnames, fields_values)
-        for index, name in extra:
-            setattr(instance, name, row[index])
+            instance = _loaded(model, using, attnames, own_values)
+        for (_, name), value in zip(extra, row[count:], strict=True):
+            setattr(instance, name, value)
         found.append(instance)
     return found
 

@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.db.models.signals import post_init
 
 from audit import logger
-from audit.models import AuditRecord, EntityLink
-from audit.selectors import models_of
+from audit.models import AuditRecord, EntityLink, UserSession
+from audit.selectors import models_of, page_of_records
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +95,28 @@ def test_a_watched_model_gets_its_signals(user, group) -> None:
 
 def test_no_rows_no_instances() -> None:
     assert models_of(AuditRecord, "default", RECORDS, None) == []
+
+
+def test_other_columns_go_through_the_fields_named_for_them(user, group) -> None:
+    _records(user, group)
+    sql = (
+        "SELECT r.id, s.uuid AS _session_uuid FROM audit_auditrecord r "
+        "JOIN audit_usersession s ON s.id = r.session_id ORDER BY r.id"
+    )
+    uuid_field = UserSession._meta.get_field("uuid")
+    ours = models_of(AuditRecord, "default", sql, None, {"_session_uuid": uuid_field})
+    expected = [r.session.uuid for r in AuditRecord.objects.order_by("id")]
+    assert [r._session_uuid for r in ours] == expected  # a UUID, as a queryset reads it
+    assert all(isinstance(r._session_uuid, uuid.UUID) for r in ours)
+
+
+def test_a_page_that_can_match_nothing_is_empty_without_a_query(
+    user, group, django_assert_num_queries
+) -> None:
+    _records(user, group)
+    with django_assert_num_queries(0):
+        assert page_of_records(AuditRecord.objects.none()) == []
+        assert page_of_records(AuditRecord.objects.filter(pk__in=[]), 5) == []
+    assert [r.pk for r in page_of_records(AuditRecord.objects.order_by("-id"), 1)] == [
+        AuditRecord.objects.order_by("-id").first().pk
+    ]
