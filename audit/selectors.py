@@ -257,7 +257,7 @@ def models_of(
     fields = [field for field in model._meta.concrete_fields if field.column in at]
     own = {at[field.column] for field in fields}
     extra = [(index, name) for index, name in enumerate(names) if index not in own]
-    typed = {**(extra_fields or {})}
+    typed = extra_fields or {}
     columns: list[Any] = [field.get_col(model._meta.db_table) for field in fields]
     columns += [typed[name].get_col(name) if name in typed else None for _, name in extra]
     order = [at[field.column] for field in fields] + [index for index, _ in extra]
