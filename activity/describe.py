@@ -157,9 +157,13 @@ def entity_url(kind: str, object_id: str, name: str = "") -> str | None:
 def record_links(record: Any) -> Iterable[Any]:
     """``record.links.all()``: the links a page read with its records (``prefetch_related``,
     or ``audit.page_of_records``), without a related manager made at every call, which
-    cost a panel's entries more than going through the links (two calls a record)."""
+    cost a panel's entries more than going through the links (two calls a record); a
+    panel's ``audit.panel_page`` record holds them as a list."""
     prefetched = getattr(record, "_prefetched_objects_cache", {}).get("links")
-    return prefetched if prefetched is not None else record.links.all()
+    if prefetched is not None:
+        return prefetched
+    links = record.links
+    return links if isinstance(links, list) else links.all()
 
 
 def link_refs(record: Any) -> list[LinkRef]:

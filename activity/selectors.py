@@ -192,7 +192,7 @@ def entity_panel(
 ) -> Panel:
     """The panel's data in a constant number of queries: the page (records, then links),
     and, unless only items are asked for, the filter choices."""
-    page = audit.entity_activity_query(kind, object_id, query)
+    page = audit.entity_activity_query(kind, object_id, query, load=audit.panel_page)
     types: list[str] = []
     users: list[str] = []
     if with_choices:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         entity_activity_facets,
         entity_activity_query,
         page_of_records,
+        panel_page,
         whole_number,
     )
     from .sessions import close_session, open_session
@@ -103,6 +104,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "now": ("clock", "now"),
     "open_session": ("sessions", "open_session"),
     "page_of_records": ("selectors", "page_of_records"),
+    "panel_page": ("selectors", "panel_page"),
     "records_purged": ("signals", "records_purged"),
     "records_stored": ("signals", "records_stored"),
     "register_witness": ("witnesses", "register_witness"),
@@ -152,6 +154,7 @@ __all__ = [
     "now",
     "open_session",
     "page_of_records",
+    "panel_page",
     "records_purged",
     "records_stored",
     "register",

@@ -282,6 +282,40 @@ def records_sql(source: str) -> str:
     )
 
 
+# A link's columns as the panel's page carries them, each an array per record.
+PANEL_LINK_FIELDS = ("id", "content_type_id", "object_id", "role", "name")
+
+
+@cache
+def panel_sql(source: str) -> str:
+    """``records_sql``'s records with their links in the same statement, for the
+    activity panel (``selectors.panel_page``): per record, an array of each of its
+    links' ``PANEL_LINK_FIELDS`` in the links' order, from one grouped pass over the
+    page's links (NULL for a record without links). The JSON columns as text."""
+    joins, username = record_joins()
+    json_fields = {"params", "changes"}
+    columns = ", ".join(
+        f"r.{column(name, AuditRecord)}" + ("::text" if name in json_fields else "")
+        for name in PAGE_FIELDS
+    )
+    order = f"ORDER BY l.{column('id')}"
+    arrays = ", ".join(
+        f"array_agg(l.{column(name)} {order}) AS link_{name}" for name in PANEL_LINK_FIELDS
+    )
+    shown = ", ".join(f"e.link_{name}" for name in PANEL_LINK_FIELDS)
+    record = column("record")
+    return (
+        f"{PAGE_HEAD.format(source=source)} "
+        f'SELECT {columns}, t.name, u."{username}", s.uuid, s.user_id, {shown} '
+        "FROM ids CROSS JOIN unnest(ids.all_ids) AS shown(record_id) "
+        f"JOIN {AuditRecord._meta.db_table} r ON r.id = shown.record_id{joins} "
+        f"LEFT JOIN (SELECT l.{record} AS record_id, {arrays} "
+        f"FROM {EntityLink._meta.db_table} l "
+        f"WHERE l.{record} = ANY((SELECT all_ids FROM ids)::bigint[]) GROUP BY l.{record}) e "
+        "ON e.record_id = r.id ORDER BY r.id DESC"
+    )
+
+
 @cache
 def links_sql() -> str:
     """The links of a list of record ids (one parameter, an array): ``LINK_FIELDS``."""

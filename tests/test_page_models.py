@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.db import connection
 from django.db.models.signals import post_init
 
 from audit import logger
@@ -120,3 +121,72 @@ def test_a_page_that_can_match_nothing_is_empty_without_a_query(
     assert [r.pk for r in page_of_records(AuditRecord.objects.order_by("-id"), 1)] == [
         AuditRecord.objects.order_by("-id").first().pk
     ]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="elsewhere the panel reads records_page's models"
+)
+def test_the_panel_reads_the_same_from_its_records_as_from_models(
+    user, other_user, staff, group
+) -> None:
+    """``panel_page`` (the panel's own records, PostgreSQL) against ``records_page``
+    (models): every entry of a varied history is written the same, for a reader who may
+    open every link and one who may open few."""
+    import audit
+    from activity.entry_html import entries_html
+    from activity.selectors import build_entries
+    from audit.selectors import ActivityQuery, panel_page, records_page
+    from tests.test_hardening import POISON, _poisoned_record
+
+    logger.log(
+        "query-edited",
+        "",
+        {"query": "Sales"},
+        entities=[group],
+        user=user,
+        changes={"sql": {"old": "SELECT 1", "new": "SELECT 2"}, "token": {"old": "", "new": "***"}},
+    )
+    logger.log(
+        "query-edited",
+        "",
+        {"query": "Sales"},
+        entities=[group],
+        user=user,
+        changes={"sql": {"old": "SELECT 1", "new": "SELECT 2"}, "token": {"old": "", "new": "***"}},
+    )
+    logger.log(
+        "error",
+        "TypeError: x is undefined",
+        {"n": 10**30, "f": 0.5},
+        entities=[group],
+        user=other_user,
+        stack_trace="at f (a.js:1)\nat g (b.js:2)",
+    )
+    logger.log(
+        "entity-shared",
+        "",
+        {"project": "Q3"},
+        user=user,
+        entities=[group, ("user", other_user.pk, "shared-with"), ("user", staff.pk, "")],
+    )
+    logger.log("log", "system at work", entities=[group])
+    logger.log("comment-posted", "", {"text": "<b>Ship</b> it\nnow"}, entities=[group], user=staff)
+    _poisoned_record(user, group, POISON[0])
+    logger.log("log", "by a user deleted later", entities=[group], user=other_user)
+    other_user.delete()
+    kind = audit.kind("group")
+    query = ActivityQuery.parse({}, default_limit=25, max_limit=200)
+
+    def panel(load, viewer) -> str:
+        page = audit.entity_activity_query(kind, str(group.pk), query, load=load)
+        return str(
+            entries_html(build_entries(page.records, about=("group", str(group.pk))), viewer=viewer)
+        )
+
+    for viewer in (staff, user):
+        ours, models = panel(panel_page, viewer), panel(records_page, viewer)
+        assert ours == models
+        # Nine records; the two edits are one entry, and so are the poisoned record and
+        # the one it was copied from (the same type, user, message and links).
+        assert ours.count('<li class="act-entry') == 7
+    assert "2 times" in ours and "deleted user #" in ours and "poisoned" in ours
