@@ -207,10 +207,10 @@ Load = Callable[[str, page_sql.PageIds], ActivityPage]
 
 
 def records_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
-    """The page's records, newest first, as ``page_of_records`` gives them (the activity
-    panel's page). On PostgreSQL from two fixed texts (``audit.page_sql``), the first
-    reading the ids too, read as models by Django's ``raw()``: compiling the querysets
-    of ``page_of_records`` took a millisecond of the panel's page."""
+    """The page's records, newest first, as ``page_of_records`` gives them: models (the
+    default ``load``; the panel reads ``panel_page``). On PostgreSQL from two fixed
+    texts (``audit.page_sql``), the first reading the ids too, built by ``models_of``:
+    compiling the querysets of ``page_of_records`` took a millisecond of a page."""
     if connections[using].vendor != "postgresql":
         shown, cursor = ids.cut(using)
         if not shown:
