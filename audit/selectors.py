@@ -92,7 +92,10 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
 
 def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list[AuditRecord]:
     username_field = get_user_model().USERNAME_FIELD
-    rows = queryset.only(*page_sql.PAGE_FIELDS).annotate(
+    # The related rows come as annotations and the links by a statement of their own:
+    # a caller's select_related or prefetch_related would only read them again.
+    plain = queryset.select_related(None).prefetch_related(None)
+    rows = plain.only(*page_sql.PAGE_FIELDS).annotate(
         _type_name=F("type__name"),
         _username=F(f"user__{username_field}"),
         _session_uuid=F("session__uuid"),
@@ -392,6 +395,8 @@ def models_of(
         names = [column[0] for column in cursor.description]
         rows = cursor.fetchall()
     at = {name: index for index, name in enumerate(names)}
+    if len(at) < len(names):  # a join's columns (select_related): whose "id" is whose?
+        raise ValueError(f"{model.__name__}: the statement names a column twice: {names}")
     fields = [field for field in model._meta.concrete_fields if field.column in at]
     own = {at[field.column] for field in fields}
     extra = [(index, name) for index, name in enumerate(names) if index not in own]

@@ -190,3 +190,28 @@ def test_the_panel_reads_the_same_from_its_records_as_from_models(
         # the one it was copied from (the same type, user, message and links).
         assert ours.count('<li class="act-entry') == 7
     assert "2 times" in ours and "deleted user #" in ours and "poisoned" in ours
+
+
+def test_a_statement_naming_a_column_twice_is_refused(user, group) -> None:
+    _records(user, group)
+    sql = (
+        "SELECT r.id, r.message, s.id FROM audit_auditrecord r "
+        "JOIN audit_usersession s ON s.id = r.session_id"
+    )
+    with pytest.raises(ValueError, match="names a column twice"):
+        models_of(AuditRecord, "default", sql, None)
+
+
+def test_a_page_of_a_queryset_with_related_rows_reads_its_own(user, group) -> None:
+    """A caller's ``select_related`` and ``prefetch_related`` (the events API's
+    ``with_related``) leave the page as it is: each record's own id, uuid and links."""
+    from audit.selectors import with_related
+
+    ids = _records(user, group)
+    related = with_related(AuditRecord.objects.order_by("-id"))
+    page = page_of_records(related, 5)
+    assert [r.pk for r in page] == ids[::-1]
+    expected = {r.pk: r.uuid for r in AuditRecord.objects.all()}
+    assert all(r.uuid == expected[r.pk] for r in page)
+    assert [link.object_id for link in page[0].links.all()] == [str(group.pk)]
+    assert page_of_records(related.filter(id__lt=page[-1].pk), 5) == []
