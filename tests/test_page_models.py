@@ -211,3 +211,23 @@ def test_a_page_of_a_queryset_with_related_rows_reads_its_own(user, group) -> No
     assert all(r.uuid == expected[r.pk] for r in page)
     assert [link.object_id for link in page[0].links.all()] == [str(group.pk)]
     assert page_of_records(related.filter(id__lt=page[-1].pk), 5) == []
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="elsewhere the panel reads records_page's models"
+)
+def test_entity_names_read_back_whole_from_the_panels_arrays(staff, group) -> None:
+    """The panel's links come as PostgreSQL arrays: names with the characters an array's
+    text quotes (and the word NULL), as people name things, read back as stored."""
+    from django.contrib.auth.models import Group
+
+    import audit
+    from audit.selectors import ActivityQuery, panel_page
+
+    names = ["NULL", "a,b", "{x}", 'say "hi"', "back\\slash", " spaced ", "é ✓", "null"]
+    for name in names:
+        logger.log("log", "named", entities=[group, Group.objects.create(name=name)])
+    query = ActivityQuery.parse({}, default_limit=25, max_limit=200)
+    page = audit.entity_activity_query(audit.kind("group"), str(group.pk), query, load=panel_page)
+    shown = [[link.name for link in r.links] for r in page.records[::-1]]
+    assert [links[1] for links in shown] == names
