@@ -150,36 +150,17 @@ def _attach(
     records: list[AuditRecord] = []  # the same records, as the plain models callers get
     if not annotated:
         return records
-    user_model = get_user_model()
-    username_field = user_model.USERNAME_FIELD
-    types: dict[int, EventType] = {}
-    users: dict[int, Any] = {}
-    sessions: dict[int, UserSession] = {}
+    related = _Related(db)
     links: dict[int, list[EntityLink]] = {}
     for record in annotated:
         records.append(record)
         links[record.pk] = []
-        type_ = types.get(record.type_id)
-        if type_ is None:
-            type_ = types[record.type_id] = EventType.from_db(
-                db, ["id", "name"], [record.type_id, record._type_name]
-            )
-        user = None
-        if record.user_id is not None and record._username is not None:
-            user = users.get(record.user_id)
-            if user is None:
-                user = users[record.user_id] = user_model.from_db(
-                    db, ["id", username_field], [record.user_id, record._username]
-                )
-        session = sessions.get(record.session_id)
-        if session is None:
-            session = sessions[record.session_id] = UserSession.from_db(
-                db,
-                ["id", "uuid", "user_id"],
-                [record.session_id, record._session_uuid, record._session_user_id],
-            )
         cache = record._state.fields_cache
-        cache["type"], cache["user"], cache["session"] = type_, user, session
+        cache["type"] = related.type(record.type_id, record._type_name)
+        cache["user"] = related.user(record.user_id, record._username)
+        cache["session"] = related.session(
+            record.session_id, record._session_uuid, record._session_user_id
+        )
     for link in links_of(list(links)):
         links[link.record_id].append(link)
     for page_record in records:
@@ -189,6 +170,46 @@ def _attach(
             "links": sorted(links[page_record.pk], key=_by_id)
         }
     return records
+
+
+class _Related:
+    """The type, user and session of a page's records, one instance each however many
+    records share it (their other fields deferred): what ``_attach`` and ``panel_page``
+    give each record."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.username_field = get_user_model().USERNAME_FIELD
+        self._types: dict[int, EventType] = {}
+        self._users: dict[Any, Any] = {}
+        self._sessions: dict[int, UserSession] = {}
+
+    def type(self, type_id: int, name: str) -> EventType:
+        found = self._types.get(type_id)
+        if found is None:
+            found = self._types[type_id] = _instance(
+                EventType, self.using, ["id", "name"], [type_id, name]
+            )
+        return found
+
+    def user(self, user_id: Any, username: str | None) -> Any:
+        """None for no user, or for a user deleted since (``actor_name`` says so)."""
+        if user_id is None or username is None:
+            return None
+        found = self._users.get(user_id)
+        if found is None:
+            found = self._users[user_id] = _instance(
+                get_user_model(), self.using, ["id", self.username_field], [user_id, username]
+            )
+        return found
+
+    def session(self, session_id: int, uuid: Any, user_id: Any) -> UserSession:
+        found = self._sessions.get(session_id)
+        if found is None:
+            found = self._sessions[session_id] = _instance(
+                UserSession, self.using, ["id", "uuid", "user_id"], [session_id, uuid, user_id]
+            )
+        return found
 
 
 def _by_id(link: EntityLink) -> int:
@@ -319,11 +340,7 @@ def panel_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
         for field in [_json_field(name)]
     ]
     connection = connections[using]
-    user_model = get_user_model()
-    username_field = user_model.USERNAME_FIELD
-    types: dict[int, EventType] = {}
-    users: dict[Any, Any] = {}
-    sessions: dict[int, UserSession] = {}
+    related = _Related(using)
     records: list[PanelRecord] = []
     for row in rows:
         values = list(row[:fields])
@@ -331,24 +348,9 @@ def panel_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
             values[index] = field.from_db_value(values[index], col, connection)
         record = PanelRecord(values)
         type_name, username, session_uuid, session_user, *links = row[fields:]
-        record.type = types.get(record.type_id) or types.setdefault(
-            record.type_id, _loaded(EventType, using, ["id", "name"], [record.type_id, type_name])
-        )
-        record.user = None
-        if record.user_id is not None and username is not None:
-            record.user = users.get(record.user_id) or users.setdefault(
-                record.user_id,
-                _instance(user_model, using, ["id", username_field], [record.user_id, username]),
-            )
-        record.session = sessions.get(record.session_id) or sessions.setdefault(
-            record.session_id,
-            _loaded(
-                UserSession,
-                using,
-                ["id", "uuid", "user_id"],
-                [record.session_id, session_uuid, session_user],
-            ),
-        )
+        record.type = related.type(record.type_id, type_name)
+        record.user = related.user(record.user_id, username)
+        record.session = related.session(record.session_id, session_uuid, session_user)
         record.links = [PanelLink(*link) for link in zip(*links, strict=True)] if links[0] else []
         records.append(record)
     return cut(records, ids.limit)
