@@ -114,7 +114,12 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
     with prepared_reads(queryset.db):  # each page of an export repeats them
         fetched = list(rows if limit is None else rows[:limit])
         entities = _entities_of(queryset.db, [row[0] for row in fetched])
-    return _from_rows([(*row[:11], entities.get(row[0], "[]"), *row[11:]) for row in fetched])
+    at = _ENTITIES_COLUMN
+    return _from_rows([(*row[:at], entities.get(row[0], "[]"), *row[at:]) for row in fetched])
+
+
+# Where ``_from_rows`` reads a row's entities: after its source, before its changes.
+_ENTITIES_COLUMN = 11
 
 
 def _entities_of(using: str, ids: list[int]) -> dict[int, str]:
