@@ -82,10 +82,10 @@ def page_rows(queryset: QuerySet[AuditRecord], limit: int | None = None) -> list
     two queries on either database.
 
     On PostgreSQL the first reads the records' columns, their JSON as text; the second
-    the entities of all of them at once, already written as JSON (``_entities_of``). As
-    a sub-select in the first, the entities were a sub-plan that PostgreSQL reset and
-    ran again for every record of the page: on the export's pages of a thousand that
-    was most of the page's time."""
+    the entities of all of them at once, already written as JSON (``_entities_of``), as
+    the entity pages read theirs. As a sub-select in the first, the entities were a
+    sub-plan that PostgreSQL reset and ran again for every record of the page (on the
+    export's pages of a thousand, one pass measured the same to 0.45 ms less)."""
     if connections[queryset.db].vendor != "postgresql":
         return _from_models(selectors.page_of_records(queryset, limit))
     username = get_user_model().USERNAME_FIELD
