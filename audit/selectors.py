@@ -130,7 +130,9 @@ def _links_reader(using: str) -> Callable[[list[int]], list[EntityLink]]:
     """What reads the links of a list of record ids on ``using``: one fixed text on
     PostgreSQL (an array parameter), a compiled queryset elsewhere."""
     if connections[using].vendor == "postgresql":
-        return lambda ids: models_of(EntityLink, using, page_sql.links_sql(), [ids])
+        return lambda ids: models_of(
+            EntityLink, using, page_sql.links_sql(), [page_sql.id_array(ids)]
+        )
     links = EntityLink.objects.using(using).only(*page_sql.LINK_FIELDS)
 
     def read(ids: list[int]) -> list[EntityLink]:

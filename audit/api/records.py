@@ -127,11 +127,8 @@ def _entities_of(using: str, ids: list[int]) -> dict[int, str]:
     one grouped pass over their links; a record without any is left out."""
     if not ids:
         return {}
-    # The array as its text: psycopg's list dumper looks at every item to choose a type,
-    # a millisecond for an export's page.
-    array = "{" + ",".join(map(str, ids)) + "}"
     with connections[using].cursor() as db:
-        db.execute(_ENTITIES_OF, [_kinds(), array])
+        db.execute(_ENTITIES_OF, [_kinds(), page_sql.id_array(ids)])
         return dict(db.fetchall())
 
 
