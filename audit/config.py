@@ -137,6 +137,15 @@ SETTINGS: AppSettings = AppSettings(
         minimum=0,
         maximum=1,
     ),
+    Setting(
+        "AUDIT_DEFERRED_TRACKING",
+        0,
+        "1: on PostgreSQL a tracked save writes a narrow staged row in its own statement "
+        "and its record is stored after commit (at the end of the request, or within a "
+        "second by the worker); 0: the record is stored in the save's statement",
+        minimum=0,
+        maximum=1,
+    ),
 )
 
 
@@ -265,6 +274,12 @@ def prepared_statements() -> bool:
     """Whether ``audit.prepared`` prepares the activity pages' reads and a tracked
     save's statement."""
     return SETTINGS.integer("AUDIT_PREPARED_STATEMENTS") == 1
+
+
+def deferred_tracking() -> bool:
+    """Whether a tracked save stages its change for ``audit.staged.drain`` rather than
+    storing its record in its own statement."""
+    return SETTINGS.integer("AUDIT_DEFERRED_TRACKING") == 1
 
 
 def limits() -> dict[str, int]:

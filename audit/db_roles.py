@@ -10,6 +10,9 @@ connects as a role that owns nothing and holds only what it needs:
 - sessions: SELECT, INSERT, UPDATE (a trigger lets a session only end, be seen, or
   lose a deleted user);
 - ``django_migrations`` and the purge floor: SELECT;
+- staged changes (``audit.staged``): SELECT, INSERT, DELETE (a drain deletes what it
+  stored) and UPDATE of ``error`` only: a change waiting for its record cannot be
+  rewritten;
 - every other table (users, the outbox, the rollups, ...): SELECT, INSERT, UPDATE,
   DELETE, never TRUNCATE;
 - the purge function, which runs as the owner and checks its own arguments.
@@ -30,6 +33,7 @@ from . import sql
 TRAIL_TABLES = (*sql.APPEND_ONLY_TABLES, "audit_seal")
 SESSION_TABLE = "audit_usersession"
 READ_ONLY_TABLES = ("django_migrations", "audit_purge_floor")
+STAGED_TABLE = "audit_stagedchange"
 
 
 class RoleError(ValueError):
@@ -86,6 +90,8 @@ def statements(role: str, *, floor_days: int | None = None) -> list[str]:
             privileges = "SELECT, INSERT, UPDATE"
         elif table in READ_ONLY_TABLES:
             privileges = "SELECT"
+        elif table == STAGED_TABLE:
+            privileges = "SELECT, INSERT, DELETE, UPDATE (error)"
         else:
             privileges = "SELECT, INSERT, UPDATE, DELETE"
         found.append(f"GRANT {privileges} ON {_quote(table)} TO {who}")

@@ -390,3 +390,27 @@ class IntegrityState(models.Model):
 
     def __str__(self) -> str:
         return "the trail's integrity"
+
+
+class StagedChange(models.Model):
+    """A tracked save's record, waiting to be stored (``AUDIT_DEFERRED_TRACKING``).
+
+    The save's own statement writes this narrow row, in the save's transaction, instead
+    of the record: no index but the key, no trigger. ``audit.staged.drain`` turns rows
+    into records in batches after commit and deletes them in the same transaction, so
+    each becomes exactly one record. A row that cannot be built keeps its ``error`` and
+    waits for an operator: it is never dropped.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    events = models.JSONField(
+        help_text="The save's events: type, message, changes and entities of each."
+    )
+    user_id = models.IntegerField(null=True, blank=True)
+    session_id = models.BigIntegerField()
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(help_text="When the change was saved.")
+    error = models.TextField(blank=True, help_text="Why the row could not become a record.")
+
+    def __str__(self) -> str:
+        return f"staged change #{self.pk}"

@@ -9,6 +9,10 @@ second statement in the same query string 2.2x, this about 1.4x. The statement i
 is bound on the server and prepared (``audit.prepared``), so PostgreSQL parses and plans
 it once per connection rather than at every save.
 
+With ``AUDIT_DEFERRED_TRACKING`` the statement carries a staged row instead of the
+record (``INSERT INTO audit_stagedchange ... SELECT ... FROM audit_saved``), and the record
+is stored after commit (``audit.staged``).
+
 ``prepare`` decides whether a save can take this path and builds the record;
 ``save`` runs the save with the record attached, and falls back to storing it apart
 when Django ran another statement than the one expected.
@@ -22,12 +26,13 @@ from typing import Any
 
 from django.db import connections, models, transaction
 
-from . import changes, registry, sessions, storage
+from . import changes, config, registry, sessions, staged, storage
 from .context import AuditContext
 from .context import current as current_context
 from .prepared import prepared_statement
 from .recording import IngestResult, prepare_rows
 from .signals import records_stored
+from .validation import ValidEvent
 
 
 @dataclass(slots=True)
@@ -36,10 +41,12 @@ class Pending:
 
     instance_id: int
     prefix: str  # the statement to ride on: the model's UPDATE, or its INSERT
-    calls: str
+    tail: str  # what follows ``audit_saved``: the record's call, or the staged row
     params: list[Any]
     created: bool
-    rows: list[Any]
+    events: list[ValidEvent]
+    ctx: AuditContext
+    rows: list[Any]  # the records, when the statement stores them itself
     session: Any
     consumed: bool = False
     saw_created: bool | None = None
@@ -74,7 +81,7 @@ def _append_record(execute: Any, sql: str, params: Any, many: bool, context: Any
     pending.consumed = True
     if params is None:  # the SQL is not a template yet: its "%" are literal
         sql, params = sql.replace("%", "%%"), ()
-    sql = f"WITH audit_saved AS ({sql} RETURNING 1) SELECT {pending.calls} FROM audit_saved"
+    sql = f"WITH audit_saved AS ({sql} RETURNING 1) {pending.tail}"
     # Bound on the server, the text is the same from save to save: PostgreSQL parses
     # and plans it once per connection (``audit.prepared``).
     with prepared_statement(context["cursor"]):
@@ -116,19 +123,35 @@ def prepare(
     # Names are settled here, before the statement: it carries the record as it is.
     events = changes.of_instance(entry, instance, found, created=created, using=using)
     ctx = current_context() or AuditContext()
+    table = type(instance)._meta.db_table
+    prefix = f'INSERT INTO "{table}" ' if created else f'UPDATE "{table}" '
+    if config.deferred_tracking():  # the switches are read when the record is stored
+        staged_params, staged_session = staged.params(events, ctx)
+        return Pending(
+            instance_id=id(instance),
+            prefix=prefix,
+            tail=staged.STAGE_SQL,
+            params=staged_params,
+            created=created,
+            events=events,
+            ctx=ctx,
+            rows=[],
+            session=staged_session,
+        )
     rows, session = prepare_rows(
         list(enumerate(events)), ctx=ctx, source="server", result=IngestResult()
     )
     if not rows:
         return NOTHING  # every type switched off for this user
-    table = type(instance)._meta.db_table
     calls, params = storage.tracked_calls(rows)
     return Pending(
         instance_id=id(instance),
-        prefix=f'INSERT INTO "{table}" ' if created else f'UPDATE "{table}" ',
-        calls=calls,
+        prefix=prefix,
+        tail=f"SELECT {calls} FROM audit_saved",
         params=params,
         created=created,
+        events=events,
+        ctx=ctx,
         rows=rows,
         session=session,
     )
@@ -153,7 +176,15 @@ def save(
         _pending.reset(token)
     became_insert = bool(pending.saw_created) and not pending.created
     if not pending.consumed and not became_insert:
+        rows = pending.rows
+        if not rows:  # staged: the records were to be built after commit
+            rows, _ = prepare_rows(
+                list(enumerate(pending.events)),
+                ctx=pending.ctx,
+                source="server",
+                result=IngestResult(),
+            )
         with transaction.atomic(using=using, savepoint=False):
-            storage.insert(pending.rows)
+            storage.insert(rows)
     sessions.touch(pending.session)
     return result, became_insert

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import dropped, seals
+from . import dropped, seals, staged
 
 
 @shared_task(name="audit.flush_dropped_counts", ignore_result=True)
@@ -20,3 +20,10 @@ def seal() -> int:
         return seals.seal().records
     except seals.SealDeferred:
         return 0  # inserts in flight too long: the next minute seals it
+
+
+@shared_task(name="audit.drain_staged", ignore_result=True)
+def drain_staged() -> int:
+    """Store the records of staged changes (``AUDIT_DEFERRED_TRACKING``), every second
+    from beat: the changes of processes that have not drained their own yet."""
+    return staged.drain_all().records

@@ -179,6 +179,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "audit-flush-dropped-counts": {"task": "audit.flush_dropped_counts", "schedule": 10.0},
+    # Stores the records of staged changes (AUDIT_DEFERRED_TRACKING) that the process
+    # that made them has not stored yet; a missed tick expires, the next does its work.
+    "audit-drain-staged": {
+        "task": "audit.drain_staged",
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
+    },
     # Seals what was stored in the last minute (audit.seals); a seal's digest leaves for
     # the CloudWatch witness with the next export.
     "audit-seal": {"task": "audit.seal", "schedule": 60.0, "options": {"expires": 60.0}},

@@ -108,7 +108,7 @@ def variants() -> list[Variant]:
     from pghistory.models import Context as PghContext
 
     import audit
-    from audit.models import AuditRecord, EntityLink
+    from audit.models import AuditRecord, EntityLink, StagedChange
     from audit.prepared import prepared_reads
     from bench.peers.apps import KIND
     from bench.peers.models import (
@@ -219,7 +219,57 @@ def variants() -> list[Variant]:
             None,
             (table(PlainItem),),
         ),
+        # Deferred tracking (audit.staged): the save stages its change and the records
+        # are stored by a drain. Twice: the saves alone (the drain runs after the response
+        # or in the worker, untimed: ``recorded`` drains before it counts), and the saves
+        # with the drain of them all timed inside the loop (after each save with
+        # --context-per-save, as the end of a request per save drains).
+        Variant(
+            "ours deferred",
+            OursItem,
+            lambda user: _deferred(audit.bind(audit.AuditContext(user=user))),
+            _no_user,
+            lambda user: _drained_then(ours, user),
+            (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
+        ),
+        Variant(
+            "ours deferred+drain",
+            OursItem,
+            lambda user: _drained(_deferred(audit.bind(audit.AuditContext(user=user)))),
+            _no_user,
+            lambda user: _drained_then(ours, user),
+            (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
+        ),
     ]
+
+
+def _drain() -> None:
+    from audit import staged
+
+    staged.drain_all()
+
+
+def _drained_then(count: Callable[[Any], tuple[int, int, int]], user: Any) -> tuple[int, int, int]:
+    """``count(user)`` once every staged change is stored."""
+    _drain()
+    return count(user)
+
+
+@contextlib.contextmanager
+def _deferred(inner: AbstractContextManager[Any]) -> Any:
+    """``inner`` with ``AUDIT_DEFERRED_TRACKING = 1``."""
+    from django.test import override_settings
+
+    with override_settings(AUDIT_DEFERRED_TRACKING=1), inner as entered:
+        yield entered
+
+
+@contextlib.contextmanager
+def _drained(inner: AbstractContextManager[Any]) -> Any:
+    """``inner``, then the drain of what was staged inside it, timed with it."""
+    with inner as entered:
+        yield entered
+    _drain()
 
 
 @contextlib.contextmanager

@@ -141,6 +141,25 @@ def test_the_application_role_does_all_its_work(app_role, user) -> None:
     assert seals.verify().ok
 
 
+def test_the_application_role_drains_staged_changes_but_cannot_rewrite_one(
+    app_role, user, settings
+) -> None:
+    """Deferred tracking (``audit.staged``): the role stages, marks a change that cannot
+    be stored and drains; what a staged change says it cannot change."""
+    from audit import staged
+    from audit.models import StagedChange
+    from catalog.models import Project
+
+    settings.AUDIT_DEFERRED_TRACKING = 1
+    Project.objects.create(name="Sales", owner=user)
+    change = StagedChange.objects.get()
+    message = _refused(f"UPDATE audit_stagedchange SET events = '[]' WHERE id = {change.pk}")
+    assert "permission denied" in message
+    StagedChange.objects.filter(pk=change.pk).update(error="")
+    assert staged.drain_all().records == 1
+    assert AuditRecord.objects.get(type__name="project-created").user_id is None
+
+
 def test_the_purge_function_checks_its_own_arguments(app_role, user) -> None:
     with clock.backdated(timezone.now() - timedelta(days=400)):
         first = audit.log("log", "one", user=user)
