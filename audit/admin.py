@@ -33,6 +33,7 @@ from django.utils.text import Truncator
 
 from . import (
     admin_integrity,  # noqa: F401  (registers the seals' admin)
+    admin_staged,  # noqa: F401  (registers the staged changes' admin)
     event_types,
     registry,
     server_types,

@@ -406,7 +406,17 @@ class StagedChange(models.Model):
     events = models.JSONField(
         help_text="The save's events: type, message, changes and entities of each."
     )
-    user_id = models.IntegerField(null=True, blank=True)
+    # No constraint, no index, as on records: written by ``audit.staged`` from ids it
+    # resolved, read only by key.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     session_id = models.BigIntegerField()
     request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(help_text="When the change was saved.")

@@ -158,6 +158,17 @@ def drain_if_staged_here() -> None:
         drain_all()
 
 
+def failed() -> int:
+    """How many staged changes wait with an error."""
+    return StagedChange.objects.exclude(error="").count()
+
+
+def retry_failed() -> int:
+    """Clear the error of the changes kept with one, so that the next drain tries them
+    again; answers how many."""
+    return StagedChange.objects.exclude(error="").update(error="")
+
+
 def _rows_of(change: StagedChange, user: Any, result: Drained) -> list[storage.RecordRow]:
     """The records of one staged change, as ``recording.prepare_rows`` would have made
     them at the save, but for the switches, which are read now."""

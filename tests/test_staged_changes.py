@@ -5,9 +5,11 @@ would have stored, exactly once."""
 from __future__ import annotations
 
 import threading
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -207,3 +209,56 @@ def test_concurrent_drains_store_each_change_exactly_once(settings: Any, user: A
     )
     assert sorted(names) == sorted(f"Created project 'p{number}'" for number in range(120))
     assert not StagedChange.objects.exists()
+
+
+def test_audit_drain_stores_what_waits_and_names_what_cannot(deferred, user) -> None:
+    Project.objects.create(name="First", owner=user)
+    StagedChange.objects.update(events={"not": "a list"})
+    Project.objects.create(name="Second", owner=user)
+    out = StringIO()
+    call_command("audit_drain", stdout=out)
+    assert "1 staged changes stored as 1 records" in out.getvalue()
+    assert "1 staged changes wait with an error" in out.getvalue()
+    StagedChange.objects.update(events=[])  # mended: a change of no events
+    out = StringIO()
+    call_command("audit_drain", "--retry", stdout=out)
+    assert "1 staged changes stored as 0 records" in out.getvalue()
+    assert "1 retried" in out.getvalue() and "wait with an error" not in out.getvalue()
+    assert not StagedChange.objects.exists()
+
+
+def test_the_admin_lists_staged_changes_and_tries_failed_ones_again(
+    deferred, client, staff, user
+) -> None:
+    staff.is_superuser = True
+    staff.save()
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Sales", owner=user)
+    StagedChange.objects.update(error="TypeError: mended since")
+    client.force_login(staff)
+    url = "/admin/audit/stagedchange/"
+    page = client.get(url, {"state": "failed"})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "project-created" in text and "TypeError: mended since" in text
+    assert f'/admin/auth/user/{user.pk}/change/">{user.username}</a>' in text
+    change = StagedChange.objects.get()
+    detail = client.get(f"{url}{change.pk}/change/")
+    assert detail.status_code == 200 and "Sales" in detail.content.decode()
+    response = client.post(
+        url, {"action": "try_again", "_selected_action": [change.pk]}, follow=True
+    )
+    assert "1 staged changes will be tried again." in response.content.decode()
+    assert StagedChange.objects.get().error == ""
+    assert client.post(f"{url}{change.pk}/delete/").status_code == 403
+
+
+def test_staff_without_the_permission_cannot_try_again(deferred, client, staff, user) -> None:
+    Project.objects.create(name="Sales", owner=user)
+    from django.contrib.auth.models import Permission
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_stagedchange"))
+    client.force_login(staff)
+    page = client.get("/admin/audit/stagedchange/")
+    assert page.status_code == 200
+    assert "try_again" not in page.content.decode()
