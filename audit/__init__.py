@@ -13,8 +13,10 @@ Writing: ``log``, ``Logger``, ``ingest`` (a client's batch, as the ingest API po
 tracking inside a block), ``bind`` / ``AuditContext`` / ``current_context`` (who is
 acting), ``backdated`` (replay a history in time order), ``open_session`` /
 ``close_session``, ``uuid7``.
-Reading: ``ActivityQuery`` and the page selectors, the ``can_view_*`` rules, the
-entity kinds (``kind``, ``kinds``, ``kind_for_model``, ``kind_for_content_type_id``).
+Reading: ``ActivityQuery`` and the page selectors, ``settle_staged`` (a reader of
+records of its own calls it first: with deferred tracking, the changes committed so far
+become readable), the ``can_view_*`` rules, the entity kinds (``kind``, ``kinds``,
+``kind_for_model``, ``kind_for_content_type_id``).
 Hooks: ``records_stored``. Settings: ``AppSettings``, ``Setting``, ``SETTINGS``,
 ``limits``.
 """
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from .sessions import close_session, open_session
     from .signals import records_purged, records_stored
     from .sql import SINGLE_RECORD as SINGLE_RECORD_SETTING
+    from .staged import settle as settle_staged
     from .storage import StoredRecord
     from .unavailable import unavailable_response
     from .untracked import disabled
@@ -109,6 +112,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "records_stored": ("signals", "records_stored"),
     "register_witness": ("witnesses", "register_witness"),
     "register": ("registry", "register"),
+    "settle_staged": ("staged", "settle"),
     "unavailable_response": ("unavailable", "unavailable_response"),
     "user_activity_link": ("admin_display", "user_activity_link"),
     "uuid7": ("uuids", "uuid7"),
@@ -159,6 +163,7 @@ __all__ = [
     "records_stored",
     "register",
     "register_witness",
+    "settle_staged",
     "unavailable_response",
     "user_activity_link",
     "uuid7",

@@ -22,7 +22,7 @@ from django.db.models.sql import Query
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from . import event_types, page_sql, registry, shared_cache
+from . import event_types, page_sql, registry, shared_cache, staged
 from .models import AuditRecord, EntityLink, EventType, UserSession
 from .prepared import prepared_reads
 
@@ -37,6 +37,7 @@ def with_related(queryset: QuerySet[AuditRecord]) -> QuerySet[AuditRecord]:
 
 
 def visible_records(user: Any) -> QuerySet[AuditRecord]:
+    staged.settle()  # deferred tracking: the changes committed so far are readable
     queryset = AuditRecord.objects.all()
     if user.is_staff:
         return queryset
@@ -494,7 +495,9 @@ def entity_activity_page(
     Queries: what ``load`` reads, the page's ids included in its first statement on
     PostgreSQL (an exact page); with filters, one to resolve type names (cached), the
     window's ids and, when a page of the window comes back short, one for its end.
+    With deferred tracking, one more first: whether a change is staged (``staged.settle``).
     """
+    staged.settle()
     using = router.db_for_read(EntityLink)
     content_type_id = kind.content_type.pk
     names = sorted({name for name in types if name})

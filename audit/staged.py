@@ -32,9 +32,9 @@ from typing import Any
 
 import msgspec
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
-from . import clock, dropped, event_types, sessions, storage, switch_rules, uuids
+from . import clock, config, dropped, event_types, sessions, storage, switch_rules, uuids
 from .context import AuditContext, SessionRef
 from .models import StagedChange
 from .signals import records_stored
@@ -96,15 +96,15 @@ class Drained:
     failed: int = 0  # rows kept with their error
 
 
-def drain(limit: int = BATCH) -> Drained:
+def drain(limit: int = BATCH, *, wait: bool = False) -> Drained:
     """Store the records of up to ``limit`` staged changes, oldest first, and delete the
     rows, in one transaction: each change becomes its records exactly once, whichever
-    processes drain at the same time (rows another drain holds are skipped, not
-    waited for)."""
+    processes drain at the same time. Rows another drain holds are skipped, or with
+    ``wait`` waited for (and then found gone: their records are stored)."""
     result = Drained()
     with transaction.atomic():
         staged = list(
-            StagedChange.objects.select_for_update(skip_locked=True)
+            StagedChange.objects.select_for_update(skip_locked=not wait)
             .filter(error="")
             .order_by("id")[:limit]
         )
@@ -137,17 +137,28 @@ def drain(limit: int = BATCH) -> Drained:
     return result
 
 
-def drain_all(limit: int = BATCH) -> Drained:
+def drain_all(limit: int = BATCH, *, wait: bool = False) -> Drained:
     """``drain`` until no staged change is left that this process may take."""
     total = Drained()
     while True:
-        batch = drain(limit)
+        batch = drain(limit, wait=wait)
         total.changes += batch.changes
         total.records += batch.records
         total.disabled += batch.disabled
         total.failed += batch.failed
         if batch.changes + batch.failed < limit:
             return total
+
+
+def settle() -> None:
+    """Before a read of records: store what is staged, so that the read shows every
+    change committed before it began, whichever process made it. One query when nothing
+    is staged, none when tracking is not deferred; drains that hold rows are waited
+    for, so their records are stored when this returns."""
+    if not config.deferred_tracking() or connection.vendor != "postgresql":
+        return
+    if StagedChange.objects.filter(error="").exists():
+        drain_all(wait=True)
 
 
 def drain_if_staged_here() -> None:

@@ -262,3 +262,45 @@ def test_staff_without_the_permission_cannot_try_again(deferred, client, staff, 
     page = client.get("/admin/audit/stagedchange/")
     assert page.status_code == 200
     assert "try_again" not in page.content.decode()
+
+
+def _staged_elsewhere(user: Any, name: str) -> Project:
+    """A change staged by another process: this one will not drain it when it ends."""
+    with bind(AuditContext(user=user)):
+        project = Project.objects.create(name=name, owner=user)
+    staged._staged_here.set(False)
+    assert StagedChange.objects.count() == 1
+    return project
+
+
+@pytest.mark.parametrize(
+    "reader",
+    [
+        pytest.param(lambda p, u: f"/api/audit/entities/project/{p.pk}/activity/", id="entity-api"),
+        pytest.param(lambda p, u: "/api/audit/events/?type=project-created", id="events-api"),
+        pytest.param(lambda p, u: f"/activity/project/{p.pk}/", id="panel"),
+        pytest.param(lambda p, u: f"/activity/users/{u.username}/", id="user-page"),
+    ],
+)
+def test_a_read_shows_the_changes_other_processes_staged(
+    deferred, client, staff, reader
+) -> None:
+    project = _staged_elsewhere(staff, "Staged elsewhere")
+    client.force_login(staff)
+    response = client.get(reader(project, staff))
+    assert response.status_code == 200
+    assert "Staged elsewhere" in response.content.decode()
+    assert not StagedChange.objects.exists()
+
+
+def test_settling_costs_one_query_when_nothing_is_staged_and_none_when_not_deferred(
+    settings: Any,
+) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        staged.settle()
+    assert len(queries) == 0
+    settings.AUDIT_DEFERRED_TRACKING = 1
+    with CaptureQueriesContext(connection) as queries:
+        staged.settle()
+    (query,) = queries
+    assert "audit_stagedchange" in query["sql"]
