@@ -282,9 +282,7 @@ def _staged_elsewhere(user: Any, name: str) -> Project:
         pytest.param(lambda p, u: f"/activity/users/{u.username}/", id="user-page"),
     ],
 )
-def test_a_read_shows_the_changes_other_processes_staged(
-    deferred, client, staff, reader
-) -> None:
+def test_a_read_shows_the_changes_other_processes_staged(deferred, client, staff, reader) -> None:
     project = _staged_elsewhere(staff, "Staged elsewhere")
     client.force_login(staff)
     response = client.get(reader(project, staff))
