@@ -14,7 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from .admin_display import ReadOnlyMixin, compact_time, pretty_json
 from .models import StagedChange
@@ -42,7 +42,7 @@ class WaitingFilter(admin.SimpleListFilter):
 
 @admin.register(StagedChange)
 class StagedChangeAdmin(ReadOnlyMixin, _StagedAdmin):
-    list_display = ("id", "saved", "types", "user_link", "error_shown")
+    list_display = ("id", "saved", "change", "user_link", "error_shown")
     list_filter = (WaitingFilter,)
     list_select_related = ("user",)
     ordering = ("id",)
@@ -55,16 +55,14 @@ class StagedChangeAdmin(ReadOnlyMixin, _StagedAdmin):
     def saved(self, obj: StagedChange) -> str:
         return compact_time(obj.created_at)
 
-    @admin.display(description="types")
-    def types(self, obj: StagedChange) -> str:
-        events = obj.events if isinstance(obj.events, list) else []
-        names = [event.get("type", "?") for event in events if isinstance(event, dict)]
-        if not names:
+    @admin.display(description="change")
+    def change(self, obj: StagedChange) -> str:
+        document = obj.events if isinstance(obj.events, dict) else {}
+        kind, name = document.get("kind"), document.get("name")
+        if not isinstance(kind, str) or not isinstance(name, str):
             return "—"
-        url = reverse("admin:audit_eventtype_changelist")
-        return format_html_join(
-            ", ", '<a href="{}?q={}">{}</a>', ((url, name, name) for name in names)
-        )
+        what = "created" if document.get("created") else "edited"
+        return f"{kind} '{name}' {what}"
 
     @admin.display(description="user")
     def user_link(self, obj: StagedChange) -> str:
@@ -81,7 +79,7 @@ class StagedChangeAdmin(ReadOnlyMixin, _StagedAdmin):
     def error_shown(self, obj: StagedChange) -> str:
         return obj.error[:120] or "—"
 
-    @admin.display(description="events")
+    @admin.display(description="what the save staged")
     def events_shown(self, obj: StagedChange) -> str:
         return pretty_json(obj.events)
 

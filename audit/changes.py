@@ -251,6 +251,26 @@ def deleted_event(entry: registry.EntityKind, entities: list[Any], name: str) ->
     return build_event(f"{entry.kind}-deleted", f"Deleted {entry.kind} '{name}'", entities=entities)
 
 
+def described(
+    entry: registry.EntityKind, instance: models.Model, changes: Changes, *, using: str | None
+) -> tuple[str, list[Any]]:
+    """What one instance's save is about: its name, and the entity and its links
+    referenced, their targets named (and remembered on the instance for its next save);
+    ``changes`` get their foreign keys' names."""
+    known = name_targets(entry, [changes], names_at_hand(entry, instance), using)
+    remember_names(entry, instance, known)
+    name = entry.name_of(instance)
+    return name, refs(entry, instance.pk, name, values(entry, instance), known)
+
+
+def events_of(
+    entry: registry.EntityKind, changes: Changes, entities: list[Any], name: str, *, created: bool
+) -> list[ValidEvent]:
+    if created:
+        return [created_event(entry, changes, entities, name)]
+    return edited_events(entry, changes, entities, name)
+
+
 def of_instance(
     entry: registry.EntityKind,
     instance: models.Model,
@@ -259,12 +279,6 @@ def of_instance(
     created: bool,
     using: str | None,
 ) -> list[ValidEvent]:
-    """The events of one instance's save: its targets named (and remembered on the
-    instance for its next save), the entity and its links referenced."""
-    known = name_targets(entry, [changes], names_at_hand(entry, instance), using)
-    remember_names(entry, instance, known)
-    name = entry.name_of(instance)
-    entities = refs(entry, instance.pk, name, values(entry, instance), known)
-    if created:
-        return [created_event(entry, changes, entities, name)]
-    return edited_events(entry, changes, entities, name)
+    """The events of one instance's save (``described``, then ``events_of``)."""
+    name, entities = described(entry, instance, changes, using=using)
+    return events_of(entry, changes, entities, name, created=created)

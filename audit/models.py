@@ -396,7 +396,9 @@ class StagedChange(models.Model):
     """A tracked save's record, waiting to be stored (``AUDIT_DEFERRED_TRACKING``).
 
     The save's own statement writes this narrow row, in the save's transaction, instead
-    of the record: no index but the key, no trigger. ``audit.staged.drain`` turns rows
+    of the record: no index but the key, no trigger. ``events`` holds what the save is
+    about, described and masked as a record would say it; its events are built from it
+    when its records are. ``audit.staged.drain`` turns rows
     into records in batches after commit and deletes them in the same transaction, so
     each becomes exactly one record. A row that cannot be built keeps its ``error`` and
     waits for an operator: it is never dropped.
@@ -404,7 +406,8 @@ class StagedChange(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     events = models.JSONField(
-        help_text="The save's events: type, message, changes and entities of each."
+        help_text="What the save changed: the entity's kind and name, whether it was "
+        "created, the fields' changes and the entities the records link."
     )
     # No constraint, no index, as on records: written by ``audit.staged`` from ids it
     # resolved, read only by key.

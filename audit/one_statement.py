@@ -20,6 +20,7 @@ when Django ran another statement than the one expected.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ class Pending:
     tail: str  # what follows ``audit_saved``: the record's call, or the staged row
     params: list[Any]
     created: bool
-    events: list[ValidEvent]
+    events: Callable[[], list[ValidEvent]]  # built only if the statement did not carry them
     ctx: AuditContext
     rows: list[Any]  # the records, when the statement stores them itself
     session: Any
@@ -121,23 +122,26 @@ def prepare(
         if not found:
             return NOTHING
     # Names are settled here, before the statement: it carries the record as it is.
-    events = changes.of_instance(entry, instance, found, created=created, using=using)
+    name, entities = changes.described(entry, instance, found, using=using)
     ctx = current_context() or AuditContext()
     table = type(instance)._meta.db_table
     prefix = f'INSERT INTO "{table}" ' if created else f'UPDATE "{table}" '
-    if config.deferred_tracking():  # the switches are read when the record is stored
-        staged_params, staged_session = staged.params(events, ctx)
+    if config.deferred_tracking():  # events, types and switches when the record is stored
+        staged_params, staged_session = staged.params(
+            entry, found, name, entities, created=created, ctx=ctx
+        )
         return Pending(
             instance_id=id(instance),
             prefix=prefix,
             tail=staged.STAGE_SQL,
             params=staged_params,
             created=created,
-            events=events,
+            events=lambda: changes.events_of(entry, found, entities, name, created=created),
             ctx=ctx,
             rows=[],
             session=staged_session,
         )
+    events = changes.events_of(entry, found, entities, name, created=created)
     rows, session = prepare_rows(
         list(enumerate(events)), ctx=ctx, source="server", result=IngestResult()
     )
@@ -150,7 +154,7 @@ def prepare(
         tail=f"SELECT {calls} FROM audit_saved",
         params=params,
         created=created,
-        events=events,
+        events=lambda: events,
         ctx=ctx,
         rows=rows,
         session=session,
@@ -179,7 +183,7 @@ def save(
         rows = pending.rows
         if not rows:  # staged: the records were to be built after commit
             rows, _ = prepare_rows(
-                list(enumerate(pending.events)),
+                list(enumerate(pending.events())),
                 ctx=pending.ctx,
                 source="server",
                 result=IngestResult(),

@@ -263,5 +263,11 @@ def build_event(
         uuid=None,
     )
     if changes is not None:
-        event.changes_json = _CHANGES_ENCODER.encode(changes)
+        event.changes_json = encode_changes(changes)
     return event
+
+
+def encode_changes(changes: dict[str, Any]) -> str:
+    """A change's fields as a record stores them (Django's encoder: times, decimals and
+    UUIDs as text)."""
+    return _CHANGES_ENCODER.encode(changes)

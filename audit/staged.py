@@ -24,8 +24,8 @@ dropped.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +34,22 @@ import msgspec
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
-from . import clock, config, dropped, event_types, sessions, storage, switch_rules, uuids
+from . import (
+    changes,
+    clock,
+    config,
+    dropped,
+    event_types,
+    recording,
+    registry,
+    sessions,
+    storage,
+    switch_rules,
+    uuids,
+)
 from .context import AuditContext, SessionRef
 from .models import StagedChange
 from .signals import records_stored
-from .validation import ValidEvent
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +67,35 @@ _encoder = msgspec.json.Encoder()
 _staged_here: ContextVar[bool] = ContextVar("audit_staged_here", default=False)
 
 
-def params(events: list[ValidEvent], ctx: AuditContext) -> tuple[list[Any], SessionRef]:
-    """``STAGE_SQL``'s parameters for a save's ``events`` made in ``ctx``, and the
-    session they join (resolved now, as a record's is: the context is gone later)."""
+def params(
+    entry: registry.EntityKind,
+    changes: dict[str, Any],
+    name: str,
+    entities: list[Any],
+    *,
+    created: bool,
+    ctx: AuditContext,
+) -> tuple[list[Any], SessionRef]:
+    """``STAGE_SQL``'s parameters for a save described by ``changes.described``, made in
+    ``ctx``, and the session it joins (resolved now, as a record's is: the context is
+    gone later). The events themselves are built when the records are (``_rows_of``):
+    the save pays only for what cannot wait, its names, its diff and who made it."""
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
     session = sessions.for_context(ctx)
-    document = _encoder.encode([_event_document(event) for event in events]).decode()
+    document = _encoder.encode(
+        {
+            "kind": entry.kind,
+            "created": created,
+            "name": name,
+            # As text: a JSON object stored as jsonb loses its keys' order, which the
+            # event's message follows.
+            "changes": recording.encode_changes(changes),
+            "entities": [
+                [ref.kind.content_type.pk, ref.object_id, ref.role, getattr(ref, "name", "")]
+                for ref in entities
+            ],
+        }
+    ).decode()
     _staged_here.set(True)
     return [
         document,
@@ -70,20 +104,6 @@ def params(events: list[ValidEvent], ctx: AuditContext) -> tuple[list[Any], Sess
         ctx.request_id,
         clock.now(),
     ], session
-
-
-def _event_document(event: ValidEvent) -> dict[str, Any]:
-    return {
-        "type": event.type,
-        "level": event.level,
-        "message": event.message,
-        "params": msgspec.Raw(event.params_json),
-        "changes": msgspec.Raw(event.changes_json) if event.changes_json else None,
-        "entities": [
-            [ref.kind.content_type.pk, ref.object_id, ref.role, getattr(ref, "name", "")]
-            for ref in event.entities
-        ],
-    }
 
 
 @dataclass(slots=True)
@@ -183,24 +203,37 @@ def retry_failed() -> int:
 def _rows_of(change: StagedChange, user: Any, result: Drained) -> list[storage.RecordRow]:
     """The records of one staged change, as ``recording.prepare_rows`` would have made
     them at the save, but for the switches, which are read now."""
+    document = change.events
+    if not isinstance(document, dict):
+        raise TypeError(f"the staged change is not a JSON object: {type(document).__name__}")
+    entry = registry.get(document["kind"])
+    if entry is None:
+        raise LookupError(f"no entity kind {document['kind']!r} is registered")
+    events = changes.events_of(
+        entry,
+        json.loads(document["changes"]),
+        [],
+        document["name"],
+        created=document["created"],
+    )
+    entities = document["entities"]
     disabled = switch_rules.disabled_types(user)
     rows = []
-    for event in _events(change.events):
-        info = event_types.resolve(event["type"])
+    for event in events:
+        info = event_types.resolve(event.type)
         if info.name in disabled:
             result.disabled += 1
             dropped.count(info.name, switch_rules.drop_reasons(user, info.name))
             continue
-        changes = event["changes"]
         rows.append(
             storage.RecordRow(
                 uuid=uuids.uuid7(),
                 type_id=info.id,
                 type_name=info.name,
-                level=event["level"] or info.level,
-                message=event["message"],
-                params_json=_encoder.encode(event["params"]).decode(),
-                changes_json=None if changes is None else _encoder.encode(changes).decode(),
+                level=event.level or info.level,
+                message=event.message,
+                params_json=event.params_json,
+                changes_json=event.changes_json,
                 stack_trace="",
                 fingerprint="",
                 user_id=change.user_id,
@@ -213,14 +246,8 @@ def _rows_of(change: StagedChange, user: Any, result: Drained) -> list[storage.R
                     storage.LinkRow(
                         content_type_id=content_type_id, object_id=object_id, role=role, name=name
                     )
-                    for content_type_id, object_id, role, name in event["entities"]
+                    for content_type_id, object_id, role, name in entities
                 ],
             )
         )
     return rows
-
-
-def _events(document: Any) -> Iterable[dict[str, Any]]:
-    if not isinstance(document, list):
-        raise TypeError(f"the staged events are not a list: {type(document).__name__}")
-    return document

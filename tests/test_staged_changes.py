@@ -36,6 +36,7 @@ def _changes_made(user: Any, other_user: Any) -> None:
         churn = Project.objects.create(name="Churn", owner=user)
         query = Query.objects.create(name="Q", owner=user, project=sales, text="select 1")
         query.text = "select 2"
+        query.description = "counts"  # a longer name after a shorter one: order kept
         query.transformations = [{"op": "filter", "column": "region"}]
         query.save()
         query.project = churn
@@ -150,12 +151,12 @@ def test_types_switched_off_when_drained_are_dropped_and_counted(deferred, user)
 
 def test_a_change_that_cannot_become_a_record_waits_with_its_error(deferred, user) -> None:
     Project.objects.create(name="First", owner=user)
-    StagedChange.objects.update(events={"not": "a list"})
+    StagedChange.objects.update(events=["not", "an object"])
     Project.objects.create(name="Second", owner=user)
     drained = staged.drain_all()
     assert (drained.changes, drained.records, drained.failed) == (1, 1, 1)
     (kept,) = StagedChange.objects.all()
-    assert kept.error.startswith("TypeError: the staged events are not a list")
+    assert kept.error.startswith("TypeError: the staged change is not a JSON object")
     assert AuditRecord.objects.get(type__name="project-created").message == (
         "Created project 'Second'"
     )
@@ -213,16 +214,20 @@ def test_concurrent_drains_store_each_change_exactly_once(settings: Any, user: A
 
 def test_audit_drain_stores_what_waits_and_names_what_cannot(deferred, user) -> None:
     Project.objects.create(name="First", owner=user)
-    StagedChange.objects.update(events={"not": "a list"})
+    (first,) = StagedChange.objects.all()
+    StagedChange.objects.update(events={**first.events, "kind": "gone-kind"})
     Project.objects.create(name="Second", owner=user)
     out = StringIO()
     call_command("audit_drain", stdout=out)
     assert "1 staged changes stored as 1 records" in out.getvalue()
     assert "1 staged changes wait with an error" in out.getvalue()
-    StagedChange.objects.update(events=[])  # mended: a change of no events
+    assert StagedChange.objects.get().error == (
+        "LookupError: no entity kind 'gone-kind' is registered"
+    )
+    StagedChange.objects.update(events=first.events)  # mended
     out = StringIO()
     call_command("audit_drain", "--retry", stdout=out)
-    assert "1 staged changes stored as 0 records" in out.getvalue()
+    assert "1 staged changes stored as 1 records" in out.getvalue()
     assert "1 retried" in out.getvalue() and "wait with an error" not in out.getvalue()
     assert not StagedChange.objects.exists()
 
@@ -240,7 +245,7 @@ def test_the_admin_lists_staged_changes_and_tries_failed_ones_again(
     page = client.get(url, {"state": "failed"})
     assert page.status_code == 200
     text = page.content.decode()
-    assert "project-created" in text and "TypeError: mended since" in text
+    assert "project &#x27;Sales&#x27; created" in text and "TypeError: mended since" in text
     assert f'/admin/auth/user/{user.pk}/change/">{user.username}</a>' in text
     change = StagedChange.objects.get()
     detail = client.get(f"{url}{change.pk}/change/")

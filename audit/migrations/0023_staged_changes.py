@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 (
                     "events",
                     models.JSONField(
-                        help_text="The save's events: type, message, changes and entities of each."
+                        help_text="What the save changed: the entity's kind and name, whether it was created, the fields' changes and the entities the records link."
                     ),
                 ),
                 ("session_id", models.BigIntegerField()),
