@@ -13,11 +13,9 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from celery.signals import task_postrun
         from django.contrib.auth import get_user_model
         from django.contrib.auth.models import Group
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-        from django.core.signals import request_finished
         from django.db.backends.signals import connection_created
 
         from . import celery_context, checks, receivers, registry, time_loader, tracking  # noqa: F401
@@ -26,8 +24,6 @@ class AuditConfig(AppConfig):
         # tracking installed; the registry only holds what it was told.
         registry.on_register(tracking.install)
         connection_created.connect(time_loader.install, dispatch_uid="audit.time-loader")
-        request_finished.connect(receivers.drain_staged, dispatch_uid="audit.drain-staged")
-        task_postrun.connect(receivers.drain_staged, dispatch_uid="audit.drain-staged", weak=False)
         user_logged_in.connect(receivers.user_logged_in, dispatch_uid="audit.login")
         user_logged_out.connect(receivers.user_logged_out, dispatch_uid="audit.logout")
         user_login_failed.connect(receivers.user_login_failed, dispatch_uid="audit.login-failed")

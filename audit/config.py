@@ -141,8 +141,9 @@ SETTINGS: AppSettings = AppSettings(
         "AUDIT_DEFERRED_TRACKING",
         0,
         "1: on PostgreSQL a tracked save writes a narrow staged row in its own statement "
-        "and its record is stored after commit (at the end of the request, or within a "
-        "second by the worker); 0: the record is stored in the save's statement",
+        "and its record is stored after commit (before the next read of records, or "
+        "within a second by the worker's beat); 0: the record is stored in the save's "
+        "statement",
         minimum=0,
         maximum=1,
     ),

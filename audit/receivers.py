@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from . import sessions, staged, switch_rules
+from . import sessions, switch_rules
 from .context import current
 
 _credentials_recorded: ContextVar[bool] = ContextVar("audit_credentials", default=True)
@@ -172,13 +172,3 @@ def rule_groups_changed(
                 "disabled_for_groups": {"old": before[event_type.pk], "new": after[event_type.pk]}
             },
         )
-
-
-def drain_staged(**kwargs: Any) -> None:
-    """End of a request or task: store the records of the changes it staged
-    (``audit.staged``), after the response has gone. A failure leaves them staged for
-    the worker's next beat: the response is not the place to report it."""
-    try:
-        staged.drain_if_staged_here()
-    except Exception:
-        staged.logger.exception("staged changes left for the next drain")

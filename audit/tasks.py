@@ -25,5 +25,5 @@ def seal() -> int:
 @shared_task(name="audit.drain_staged", ignore_result=True)
 def drain_staged() -> int:
     """Store the records of staged changes (``AUDIT_DEFERRED_TRACKING``), every second
-    from beat: the changes of processes that have not drained their own yet."""
+    from beat, in batches: what no reader has settled yet."""
     return staged.drain_all().records

@@ -179,8 +179,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE = {
     "audit-flush-dropped-counts": {"task": "audit.flush_dropped_counts", "schedule": 10.0},
-    # Stores the records of staged changes (AUDIT_DEFERRED_TRACKING) that the process
-    # that made them has not stored yet; a missed tick expires, the next does its work.
+    # Stores the records of staged changes (AUDIT_DEFERRED_TRACKING) that no reader has
+    # settled yet; a missed tick expires, the next does its work.
     "audit-drain-staged": {
         "task": "audit.drain_staged",
         "schedule": 1.0,
