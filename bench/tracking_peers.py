@@ -90,6 +90,8 @@ class Variant:
     prepare: Callable[[Any, Any], None]
     recorded: Callable[[Any], tuple[int, int, int]] | None
     tables: tuple[str, ...]
+    settings: tuple[tuple[str, Any], ...] = ()  # set around the whole loop
+    drained: bool = False  # the staged changes' drain timed at the loop's end
 
 
 def _no_user(obj: Any, user: Any) -> None:
@@ -212,10 +214,11 @@ def variants() -> list[Variant]:
         Variant(
             "ours unprepared",
             OursItem,
-            lambda user: _unprepared(audit.bind(audit.AuditContext(user=user))),
+            lambda user: audit.bind(audit.AuditContext(user=user)),
             _no_user,
             ours,
             (table(EntityLink), table(AuditRecord), table(OursItem)),
+            settings=(("AUDIT_PREPARED_STATEMENTS", 0),),
         ),
         Variant(
             "plain prepared",
@@ -226,25 +229,27 @@ def variants() -> list[Variant]:
             (table(PlainItem),),
         ),
         # Deferred tracking (audit.staged): the save stages its change and the records
-        # are stored by a drain. Twice: the saves alone (the drain runs after the response
-        # or in the worker, untimed: ``recorded`` drains before it counts), and the saves
-        # with the drain of them all timed inside the loop (after each save with
-        # --context-per-save, as the end of a request per save drains).
+        # are stored by a drain (a reader's settle, or the beat). Twice: the saves alone
+        # (``recorded`` drains, untimed, before it counts), and the saves with the drain
+        # of them all timed at the loop's end, as the beat stores a second's changes.
         Variant(
             "ours deferred",
             OursItem,
-            lambda user: _deferred(audit.bind(audit.AuditContext(user=user))),
+            lambda user: audit.bind(audit.AuditContext(user=user)),
             _no_user,
             lambda user: _drained_then(ours, user),
             (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
+            settings=(("AUDIT_DEFERRED_TRACKING", 1),),
         ),
         Variant(
             "ours deferred+drain",
             OursItem,
-            lambda user: _drained(_deferred(audit.bind(audit.AuditContext(user=user)))),
+            lambda user: audit.bind(audit.AuditContext(user=user)),
             _no_user,
             lambda user: _drained_then(ours, user),
             (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
+            settings=(("AUDIT_DEFERRED_TRACKING", 1),),
+            drained=True,
         ),
     ]
 
@@ -259,32 +264,6 @@ def _drained_then(count: Callable[[Any], tuple[int, int, int]], user: Any) -> tu
     """``count(user)`` once every staged change is stored."""
     _drain()
     return count(user)
-
-
-@contextlib.contextmanager
-def _deferred(inner: AbstractContextManager[Any]) -> Any:
-    """``inner`` with ``AUDIT_DEFERRED_TRACKING = 1``."""
-    from django.test import override_settings
-
-    with override_settings(AUDIT_DEFERRED_TRACKING=1), inner as entered:
-        yield entered
-
-
-@contextlib.contextmanager
-def _drained(inner: AbstractContextManager[Any]) -> Any:
-    """``inner``, then the drain of what was staged inside it, timed with it."""
-    with inner as entered:
-        yield entered
-    _drain()
-
-
-@contextlib.contextmanager
-def _unprepared(inner: AbstractContextManager[Any]) -> Any:
-    """``inner`` with ``AUDIT_PREPARED_STATEMENTS = 0``."""
-    from django.test import override_settings
-
-    with override_settings(AUDIT_PREPARED_STATEMENTS=0), inner as entered:
-        yield entered
 
 
 @dataclass(frozen=True)
@@ -310,8 +289,13 @@ def loop(variant: Variant, shape: Shape, user: Any) -> float:
     def acting() -> AbstractContextManager[Any]:
         return variant.acting(user) if shape.per_save else contextlib.nullcontext()
 
+    from django.test import override_settings
+
     started = time.perf_counter()
-    with contextlib.nullcontext() if shape.per_save else variant.acting(user):
+    with (
+        override_settings(**dict(variant.settings)),
+        contextlib.nullcontext() if shape.per_save else variant.acting(user),
+    ):
         for n in range(shape.objects):
             obj = variant.model(name=f"Item {n}", owner=user, description="")
             variant.prepare(obj, user)
@@ -321,6 +305,8 @@ def loop(variant: Variant, shape: Shape, user: Any) -> float:
                 obj.description = f"revision {e} of a realistic description " * 3
                 with acting():
                     obj.save()
+        if variant.drained:
+            _drain()
     return time.perf_counter() - started
 
 
