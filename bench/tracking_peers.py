@@ -22,8 +22,9 @@ rotated from round to round so that none always goes first. A variant's time ove
 plain loop's time in the same round is its ratio; the report gives each variant's
 median ratio with quartiles, saves/s and the extra microseconds a save costs, because a
 shared machine swings single rounds by ±20%. Before each round the variants' tables
-are analysed (``analyze``): autovacuum is off here, and a plan made for the empty tables
-the run began with would scan a whole table for each row a save writes. After every
+are vacuumed and analysed (``analyze``): autovacuum is off here, and a plan made for
+the empty tables the run began with would scan a whole table for each row a save
+writes. After every
 loop the rows each tool recorded are counted: one per save, creations and edits apart,
 each with the acting user, or the run stops (exit 1). Targets, for each of our ways
 (``OURS``): at most 1.10x plain, and cheaper than pghistory (``TARGET MISSED``
@@ -357,17 +358,20 @@ def start_clean(connection: Any, tables: list[str]) -> None:
 
 
 def analyze(connection: Any, tables: list[str]) -> None:
-    """Fresh statistics for every variant's tables, before each round. Autovacuum is off
-    on the benchmark's machine, so without this the planner would keep the sizes it saw
-    when the run began: empty tables. A prepared statement's generic plan, made then,
-    reads a row by key with a sequential scan, and keeps doing so as the table grows to
-    thousands of rows (measured: 92,599 such scans reading 509 million rows in one run
-    of ours, and 38,517 for the plain save with Django's statements prepared). ANALYZE
-    also invalidates the plans cached on the connection, so each round plans for the
-    tables as they are, as autovacuum keeps a live database."""
+    """Every variant's tables vacuumed and analysed before each round, as autovacuum
+    keeps a live database; it is off on the benchmark's machine.
+
+    Without fresh statistics the planner would keep the sizes it saw when the run began:
+    empty tables. A prepared statement's generic plan, made then, reads a row by key with
+    a sequential scan, and keeps doing so as the table grows to thousands of rows
+    (measured: 92,599 such scans reading 509 million rows in one run of ours, and 38,517
+    for the plain save with Django's statements prepared). ANALYZE also invalidates the
+    plans cached on the connection, so each round plans for the tables as they are.
+    Without VACUUM the dead rows of every update, and of every staged change drained,
+    would pile up, and each drain would walk past all of them in the key's index."""
     quoted = ", ".join(f'"{name}"' for name in tables)
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {quoted}")
+        cursor.execute(f"VACUUM (ANALYZE) {quoted}")
 
 
 def rotated(items: list[Variant], round_: int) -> list[Variant]:
