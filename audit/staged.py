@@ -6,8 +6,8 @@ tables with eight and five indexes, and five triggers fire (the outbox's, the ro
 three, the seals' guard). On this machine that is about 140 us a save, more than a whole
 django-pghistory save's extra. A narrow row in a table with no other index than its key
 costs a tenth of that. So the save's statement writes only such a row
-(``StagedChange``), with the events the save means, already described and masked, and
-who made them. ``drain`` turns rows into records in batches, many records a statement,
+(``StagedChange``), with what the save changed, already described, named and masked,
+and who made it. ``drain`` turns rows into records in batches, many records a statement,
 as the ingest path stores them.
 
 What stays as it was: the change and its staged row commit or roll back together, so
@@ -22,8 +22,8 @@ few rows it takes (four round trips and a commit), so one per request would cost
 than storing the record in the save, while one per second, or one per read that finds
 something staged, shares that among every change since.
 
-A row that cannot become a record (its type switched into a name that cannot be one,
-a bug) keeps its ``error`` and waits: it never blocks the rows behind it and is never
+A row that cannot become a record (its kind no longer registered, a bug) keeps its
+``error`` and waits: it never blocks the rows behind it and is never
 dropped.
 """
 
@@ -121,9 +121,11 @@ class Drained:
 # and deleted, and come back to be stored in the same transaction.
 _TAKE = (
     "DELETE FROM audit_stagedchange WHERE id IN (SELECT id FROM audit_stagedchange "
-    "WHERE error = '' ORDER BY id LIMIT %s FOR UPDATE{skip}) "
+    "WHERE error = '' AND id <= %s ORDER BY id LIMIT %s FOR UPDATE{skip}) "
     "RETURNING id, events::text, user_id, session_id, request_id, created_at"
 )
+_NEWEST = "SELECT max(id) FROM audit_stagedchange WHERE error = ''"
+_ALL = 2**63 - 1
 # A change that could not become a record goes back, as it was, with its error.
 _KEEP = (
     "INSERT INTO audit_stagedchange "
@@ -146,17 +148,17 @@ class _Taken:
     created_at: Any
 
 
-def drain(limit: int = BATCH, *, wait: bool = False) -> Drained:
-    """Store the records of up to ``limit`` staged changes, oldest first, and delete the
-    rows, in one transaction: each change becomes its records exactly once, whichever
-    processes drain at the same time. Rows another drain holds are skipped, or with
-    ``wait`` waited for (and then found gone: their records are stored). Four round
-    trips whatever the batch: begin, take, store, commit."""
+def drain(limit: int = BATCH, *, wait: bool = False, upto: int = _ALL) -> Drained:
+    """Store the records of up to ``limit`` staged changes, oldest first (none after
+    ``upto``), and delete the rows, in one transaction: each change becomes its records
+    exactly once, whichever processes drain at the same time. Rows another drain holds
+    are skipped, or with ``wait`` waited for (and then found gone: their records are
+    stored). Four round trips whatever the batch: begin, take, store, commit."""
     result = Drained()
     if connection.vendor != "postgresql":  # nothing is staged elsewhere
         return result
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_TAKE.format(skip="" if wait else " SKIP LOCKED"), [limit])
+        cursor.execute(_TAKE.format(skip="" if wait else " SKIP LOCKED"), [upto, limit])
         taken = sorted(
             (_Taken(row[0], None, row[1], *row[2:]) for row in cursor.fetchall()),
             key=lambda change: change.id,
@@ -211,12 +213,24 @@ def drain_all(limit: int = BATCH, *, wait: bool = False) -> Drained:
 def settle() -> None:
     """Before a read of records: store what is staged, so that the read shows every
     change committed before it began, whichever process made it. One query when nothing
-    is staged, none when tracking is not deferred; drains that hold rows are waited
-    for, so their records are stored when this returns."""
+    is staged, none when tracking is not deferred.
+
+    Every change staged up to the newest one seen now is stored when this returns:
+    rows another drain holds are waited for, and the drains go on until none is left up
+    to it (a drain that waited may take fewer than a batch, and stopping then could
+    leave committed changes behind). Changes staged after it began are not waited for:
+    they committed after the read began."""
     if not config.deferred_tracking() or connection.vendor != "postgresql":
         return
-    if StagedChange.objects.filter(error="").exists():
-        drain_all(wait=True)
+    with connection.cursor() as cursor:
+        cursor.execute(_NEWEST)
+        (newest,) = cursor.fetchone()
+    if newest is None:
+        return
+    while True:
+        batch = drain(wait=True, upto=newest)
+        if not batch.changes + batch.failed:
+            return
 
 
 def failed() -> int:

@@ -308,3 +308,35 @@ def test_settling_costs_one_query_when_nothing_is_staged_and_none_when_not_defer
         staged.settle()
     (query,) = queries
     assert "audit_stagedchange" in query["sql"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_waits_for_a_drain_holding_its_changes(settings: Any, user: Any) -> None:
+    """Another process is storing the staged changes when a read begins: the read waits
+    for it rather than skip them, and then shows their records."""
+    settings.AUDIT_DEFERRED_TRACKING = 1
+    Project.objects.create(name="Held", owner=user)
+    locked, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def slow_drain() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT id FROM audit_stagedchange FOR UPDATE")
+                locked.set()
+                release.wait(5)
+                assert staged.drain().records == 1
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=slow_drain)
+    thread.start()
+    assert locked.wait(5)
+    threading.Timer(0.3, release.set).start()
+    staged.settle()  # returns once the other drain has committed
+    assert AuditRecord.objects.filter(message="Created project 'Held'").count() == 1
+    thread.join()
+    assert errors == []
+    assert not StagedChange.objects.exists()
