@@ -340,3 +340,44 @@ def test_a_read_waits_for_a_drain_holding_its_changes(settings: Any, user: Any) 
     thread.join()
     assert errors == []
     assert not StagedChange.objects.exists()
+
+
+def test_a_deferred_save_of_a_row_deleted_meanwhile_records_its_creation(deferred, user) -> None:
+    project = Project.objects.create(name="Sales", owner=user)
+    staged.drain_all()
+    stale = Project.objects.get(pk=project.pk)
+    from audit import disabled
+
+    with disabled():
+        Project.objects.filter(pk=project.pk).delete()
+    stale.name = "Back again"
+    stale.save()  # the UPDATE matches nothing and stages nothing; Django inserts
+    assert not StagedChange.objects.exists()
+    assert not AuditRecord.objects.filter(type__name="project-edited").exists()
+    created = AuditRecord.objects.filter(type__name="project-created").order_by("id")
+    assert [record.changes["name"] for record in created] == [
+        {"new": "Sales"},
+        {"new": "Back again"},
+    ]
+
+
+def test_a_deferred_save_that_finds_no_statement_to_ride_stores_its_record_apart(
+    deferred, user, monkeypatch
+) -> None:
+    from audit import one_statement
+
+    project = Project.objects.create(name="Sales", owner=user)
+    staged.drain_all()
+    prepare = one_statement.prepare
+
+    def elsewhere(*args: Any, **kwargs: Any) -> Any:
+        pending = prepare(*args, **kwargs)
+        pending.prefix = "UPDATE nothing_django_runs "
+        return pending
+
+    monkeypatch.setattr(one_statement, "prepare", elsewhere)
+    project.name = "Renamed"
+    project.save()
+    assert not StagedChange.objects.exists()
+    (record,) = AuditRecord.objects.filter(type__name="project-edited")
+    assert record.changes == {"name": {"old": "Sales", "new": "Renamed"}}
