@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,13 +44,10 @@ from . import (
     clock,
     config,
     dropped,
-    event_types,
     recording,
     registry,
     sessions,
     storage,
-    switch_rules,
-    uuids,
 )
 from .context import AuditContext, SessionRef
 from .models import StagedChange
@@ -133,6 +131,7 @@ _KEEP = (
     "VALUES (%s, %s::jsonb, %s, %s, %s, %s, %s)"
 )
 _decoder = msgspec.json.Decoder()
+_UNKNOWN = uuid.UUID(int=0)  # a session known by its key only
 
 
 @dataclass(slots=True)
@@ -261,39 +260,25 @@ def _rows_of(change: _Taken, result: Drained) -> list[storage.RecordRow]:
         document["name"],
         created=document["created"],
     )
-    entities = document["entities"]
+    # The session and the user by key: the switches need only the user's groups, which
+    # are cached by key, and the rows only the session's key.
     user = None if change.user_id is None else get_user_model()(pk=change.user_id)
-    disabled = switch_rules.disabled_types(user)
-    rows = []
-    for event in events:
-        info = event_types.resolve(event.type)
-        if info.name in disabled:
-            result.disabled += 1
-            dropped.count(info.name, switch_rules.drop_reasons(user, info.name))
-            continue
-        rows.append(
-            storage.RecordRow(
-                uuid=uuids.uuid7(),
-                type_id=info.id,
-                type_name=info.name,
-                level=event.level or info.level,
-                message=event.message,
-                params_json=event.params_json,
-                changes_json=event.changes_json,
-                stack_trace="",
-                fingerprint="",
-                user_id=change.user_id,
-                session_id=change.session_id,
-                created_at=change.created_at,
-                client_time=None,
-                source="server",
-                request_id=change.request_id,
-                links=[
-                    storage.LinkRow(
-                        content_type_id=content_type_id, object_id=object_id, role=role, name=name
-                    )
-                    for content_type_id, object_id, role, name in entities
-                ],
+    ctx = AuditContext(
+        user=user,
+        session=SessionRef(pk=change.session_id, uuid=_UNKNOWN, user_id=change.user_id),
+        request_id=change.request_id,
+    )
+    counted = recording.IngestResult()
+    rows, _ = recording.prepare_rows(
+        list(enumerate(events)), ctx=ctx, source="server", result=counted
+    )
+    result.disabled += counted.disabled
+    for row in rows:  # the save's time, and its entities as they were named then
+        row.created_at = change.created_at
+        row.links = [
+            storage.LinkRow(
+                content_type_id=content_type_id, object_id=object_id, role=role, name=name
             )
-        )
+            for content_type_id, object_id, role, name in document["entities"]
+        ]
     return rows

@@ -233,24 +233,18 @@ def variants() -> list[Variant]:
         # are stored by a drain (a reader's settle, or the beat). Twice: the saves alone
         # (``recorded`` drains, untimed, before it counts), and the saves with the drain
         # of them all timed at the loop's end, as the beat stores a second's changes.
-        Variant(
-            "ours deferred",
-            OursItem,
-            lambda user: audit.bind(audit.AuditContext(user=user)),
-            _no_user,
-            lambda user: _drained_then(ours, user),
-            (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
-            settings=(("AUDIT_DEFERRED_TRACKING", 1),),
-        ),
-        Variant(
-            "ours deferred+drain",
-            OursItem,
-            lambda user: audit.bind(audit.AuditContext(user=user)),
-            _no_user,
-            lambda user: _drained_then(ours, user),
-            (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
-            settings=(("AUDIT_DEFERRED_TRACKING", 1),),
-            drained=True,
+        *(
+            Variant(
+                name,
+                OursItem,
+                lambda user: audit.bind(audit.AuditContext(user=user)),
+                _no_user,
+                lambda user: _drained_then(ours, user),
+                (table(StagedChange), table(EntityLink), table(AuditRecord), table(OursItem)),
+                settings=(("AUDIT_DEFERRED_TRACKING", 1),),
+                drained=drained,
+            )
+            for name, drained in (("ours deferred", False), ("ours deferred+drain", True))
         ),
     ]
 
