@@ -37,7 +37,7 @@ def _changes_made(user: Any, other_user: Any) -> None:
         churn = Project.objects.create(name="Churn", owner=user)
         query = Query.objects.create(name="Q", owner=user, project=sales, text="select 1")
         query.text = "select 2"
-        query.description = "counts"  # a longer name after a shorter one: order kept
+        query.description = "counts"  # before "text" in the model; jsonb would sort it after
         query.transformations = [{"op": "filter", "column": "region"}]
         query.save()
         query.project = churn
