@@ -228,6 +228,7 @@ def test_concurrent_drains_store_each_change_exactly_once(settings: Any, user: A
     assert not StagedChange.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)  # the owner's connection is a new one
 def test_audit_drain_stores_what_waits_and_names_what_cannot(deferred, user) -> None:
     poisoned = _poisoned(user, lambda good: {**good, "kind": "gone-kind"})
     good = {**poisoned.events, "kind": "project"}
