@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
@@ -112,3 +113,6 @@ async def _async_requests() -> None:
             assert record.session.user_id == owner.pk
 
     await sync_to_async(check)()
+    # The sync parts ran in asgiref's thread, whose connection the test's teardown
+    # cannot see: closed here, or it outlives the suite and holds the test database.
+    await sync_to_async(connections.close_all)()
