@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from . import (
     changes,
@@ -152,48 +152,84 @@ def drain(limit: int = BATCH, *, wait: bool = False, upto: int = _ALL) -> Draine
     ``upto``), and delete the rows, in one transaction: each change becomes its records
     exactly once, whichever processes drain at the same time. Rows another drain holds
     are skipped, or with ``wait`` waited for (and then found gone: their records are
-    stored). Four round trips whatever the batch: begin, take, store, commit."""
-    result = Drained()
+    stored). Four round trips whatever the batch: begin, take, store, commit.
+
+    If the database refuses the batch, the drain is rolled back and made again with each
+    change's records stored apart, so that a change it refuses is kept with its error and
+    the others are stored: a refused batch would otherwise come back at every drain, and
+    fail every read that settles."""
     if connection.vendor != "postgresql":  # nothing is staged elsewhere
-        return result
+        return Drained()
+    try:
+        return _drain(limit, wait=wait, upto=upto, apart=False)
+    except DatabaseError:
+        logger.warning("a batch of staged changes was refused: storing them one by one")
+        return _drain(limit, wait=wait, upto=upto, apart=True)
+
+
+def _drain(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
+    result = Drained()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_TAKE.format(skip="" if wait else " SKIP LOCKED"), [upto, limit])
         taken = sorted(
             (_Taken(row[0], None, row[1], *row[2:]) for row in cursor.fetchall()),
             key=lambda change: change.id,
         )
-        if not taken:
-            return result
-        rows: list[storage.RecordRow] = []
+        built: list[tuple[_Taken, list[storage.RecordRow]]] = []
         for change in taken:
             try:
                 change.document = _decoder.decode(change.text)
-                built = _rows_of(change, result)
+                built.append((change, _rows_of(change, result)))
             except Exception as error:  # kept and named, never lost, never in the way
-                logger.exception("staged change #%s cannot become a record", change.id)
-                cursor.execute(
-                    _KEEP,
-                    [
-                        change.id,
-                        change.text,
-                        change.user_id,
-                        change.session_id,
-                        change.request_id,
-                        change.created_at,
-                        f"{type(error).__name__}: {error}"[:2000],
-                    ],
-                )
-                result.failed += 1
-                continue
-            rows += built
-            result.changes += 1
-        stored = storage.insert(rows)
+                _keep(cursor, change, error, result)
+        stored = _store_apart(cursor, built, result) if apart else _store(built, result)
         if stored:
             records_stored.send(sender=storage.RecordRow, records=stored)
     result.records = len(stored)
     if result.disabled:
         dropped.maybe_flush()
     return result
+
+
+def _store(
+    built: list[tuple[_Taken, list[storage.RecordRow]]], result: Drained
+) -> list[storage.RecordRow]:
+    stored = storage.insert([row for _change, rows in built for row in rows])
+    result.changes += len(built)
+    return stored
+
+
+def _store_apart(
+    cursor: Any, built: list[tuple[_Taken, list[storage.RecordRow]]], result: Drained
+) -> list[storage.RecordRow]:
+    """Each change's records in a savepoint of their own."""
+    stored: list[storage.RecordRow] = []
+    for change, rows in built:
+        try:
+            with transaction.atomic():
+                stored += storage.insert(rows)
+            result.changes += 1
+        except DatabaseError as error:
+            _keep(cursor, change, error, result)
+    return stored
+
+
+def _keep(cursor: Any, change: _Taken, error: Exception, result: Drained) -> None:
+    """Put a change that cannot become a record back, as it was, with its error."""
+    logger.error("staged change #%s cannot become a record", change.id, exc_info=error)
+    cursor.execute(
+        _KEEP,
+        [
+            change.id,
+            change.text,
+            change.user_id,
+            change.session_id,
+            change.request_id,
+            change.created_at,
+            f"{type(error).__name__}: {error}"[:2000],
+        ],
+    )
+    result.failed += 1
 
 
 def drain_all(limit: int = BATCH, *, wait: bool = False) -> Drained:

@@ -160,7 +160,10 @@ def _insert_postgresql(rows: list[RecordRow]) -> list[RecordRow]:
     records, links = _documents(rows)
     # Django's cursors bind parameters client-side, quoting them into the SQL text; a
     # plain psycopg cursor on the same connection (and transaction) sends them apart.
-    with psycopg.Cursor(connection.connection) as cursor:
+    # Its errors become Django's, as a Django cursor's do: callers catch those (a drain
+    # that stores a refused batch apart, a request answered 503 while the database is
+    # away).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(_CALL, [records, links])
         ids = {record_uuid: pk for pk, record_uuid in cursor.fetchall()}
     stored = []

@@ -396,3 +396,25 @@ def test_a_deferred_save_that_finds_no_statement_to_ride_stores_its_record_apart
     assert not StagedChange.objects.exists()
     (record,) = AuditRecord.objects.filter(type__name="project-edited")
     assert record.changes == {"name": {"old": "Sales", "new": "Renamed"}}
+
+
+def test_a_change_whose_record_the_database_refuses_waits_and_the_rest_are_read(
+    deferred, staff_client, user
+) -> None:
+    """The batch is refused for one change: that one waits with the database's error,
+    the others are stored, and a read that settles them still answers."""
+    _poisoned(
+        user,
+        lambda good: {**good, "entities": [[*good["entities"][0][:1], "x" * 65, "", "long"]]},
+    )
+    Project.objects.create(name="Second", owner=user)
+    Project.objects.create(name="Third", owner=user)
+    response = staff_client.get("/api/audit/events/", {"type": "project-created"})
+    assert response.status_code == 200
+    assert sorted(r["message"] for r in response.json()["results"]) == [
+        "Created project 'Second'",
+        "Created project 'Third'",
+    ]
+    (kept,) = StagedChange.objects.all()
+    assert kept.error.startswith("DataError: value too long for type character varying(64)")
+    assert staged.drain_all().failed == 0  # it waits; the next drains pass it by
