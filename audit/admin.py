@@ -40,10 +40,10 @@ from . import (
 )
 from .admin_display import (
     ReadOnlyMixin,
+    acting_user_link,
     changelist_url,
     compact_time,
     pretty_json,
-    user_activity_link,
 )
 from .admin_filters import DateRangeFilter, TypeFilter, UserFilter
 from .bounded_count import BoundedPaginator, bounded_count
@@ -92,12 +92,6 @@ def _user_ids_named(term: str) -> list[int]:
     model = get_user_model()
     lookup = {f"{model.USERNAME_FIELD}__iexact": term}
     return list(model._default_manager.filter(**lookup).values_list("pk", flat=True)[:10])
-
-
-def _user_link(obj: AuditRecord | UserSession) -> str:
-    if obj.user_id is not None and obj.user is None:
-        return f"deleted user #{obj.user_id}"
-    return user_activity_link(obj.user)
 
 
 class BadFilterIsBadRequestMixin(_ModelAdminMixinBase):
@@ -249,7 +243,7 @@ class AuditRecordAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _RecordAdmin):
 
     @admin.display(description="user", ordering=None)
     def user_link(self, obj: AuditRecord) -> str:
-        return _user_link(obj)
+        return acting_user_link(obj)
 
     @admin.display(description="session")
     def session_short(self, obj: AuditRecord) -> str:
@@ -367,7 +361,7 @@ class UserSessionAdmin(BadFilterIsBadRequestMixin, ReadOnlyMixin, _SessionAdmin)
 
     @admin.display(description="user")
     def user_link(self, obj: UserSession) -> str:
-        return _user_link(obj)
+        return acting_user_link(obj)
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: UserSession) -> str:

@@ -56,6 +56,14 @@ def compact_time(moment: Any, day_of: Any = None) -> str:
     )
 
 
+def acting_user_link(obj: Any) -> str:
+    """The user of a record, a session or a staged change (``user`` beside ``user_id``),
+    linked to their activity page, or said to be deleted."""
+    if obj.user_id is not None and obj.user is None:
+        return f"deleted user #{obj.user_id}"
+    return user_activity_link(obj.user)
+
+
 def user_activity_link(user: Any) -> str:
     """A user's name in an admin list, linked to their activity page (any app's admin
     may use it: the catalog's lists their owners and comment authors with it)."""

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING, Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
 
-from .admin_display import ReadOnlyMixin, compact_time, pretty_json
+from .admin_display import ReadOnlyMixin, acting_user_link, compact_time, pretty_json
 from .models import StagedChange
 
 if TYPE_CHECKING:
@@ -66,14 +64,7 @@ class StagedChangeAdmin(ReadOnlyMixin, _StagedAdmin):
 
     @admin.display(description="user")
     def user_link(self, obj: StagedChange) -> str:
-        if obj.user_id is None:
-            return "—"
-        user = obj.user
-        if user is None:
-            return f"#{obj.user_id} (deleted)"
-        opts = user._meta
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[user.pk])
-        return format_html('<a href="{}">{}</a>', url, user.get_username())
+        return acting_user_link(obj)
 
     @admin.display(description="error")
     def error_shown(self, obj: StagedChange) -> str:

@@ -263,7 +263,7 @@ def test_the_admin_lists_staged_changes_and_tries_failed_ones_again(
     assert page.status_code == 200
     text = page.content.decode()
     assert "project &#x27;Sales&#x27; created" in text and "TypeError: mended since" in text
-    assert f'/admin/auth/user/{user.pk}/change/">{user.username}</a>' in text
+    assert f'/activity/users/{user.username}/">{user.username}</a>' in text  # as the trail's lists
     change = StagedChange.objects.get()
     detail = client.get(f"{url}{change.pk}/change/")
     assert detail.status_code == 200 and "Sales" in detail.content.decode()
