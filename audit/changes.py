@@ -40,12 +40,14 @@ Field: TypeAlias = "models.Field[Any, Any]"
 ForeignKey: TypeAlias = "models.ForeignKey[Any, Any]"
 
 _fields_cache: dict[str, list[Field]] = {}
+_attnames_cache: dict[str, tuple[str, ...]] = {}
 _fk_cache: dict[str, tuple[list[ForeignKey], list[ForeignKey]]] = {}
 
 
 def forget(entry: registry.EntityKind) -> None:
     """Drop what was worked out about ``entry``'s fields (it was registered again)."""
     _fields_cache.pop(entry.kind, None)
+    _attnames_cache.pop(entry.kind, None)
     _fk_cache.pop(entry.kind, None)
 
 
@@ -123,19 +125,28 @@ def remember_names(
     related_names.remember(instance, foreign_keys(entry)[1], known)
 
 
-def _copy(value: Any) -> Any:
-    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+def _attnames(entry: registry.EntityKind) -> tuple[str, ...]:
+    found = _attnames_cache.get(entry.kind)
+    if found is None:
+        found = _attnames_cache[entry.kind] = tuple(f.attname for f in tracked_fields(entry))
+    return found
 
 
 def values(entry: registry.EntityKind, instance: models.Model) -> dict[str, Any]:
     """The tracked values an instance holds now (deferred fields are left out: they
-    are not compared)."""
+    are not compared). A JSON field's dict or list is copied, so that a change made to
+    it in place still differs from the snapshot; run several times a save, hence the
+    plain loop over cached names."""
     loaded = instance.__dict__
-    return {
-        field.attname: _copy(loaded[field.attname])
-        for field in tracked_fields(entry)
-        if field.attname in loaded
-    }
+    found: dict[str, Any] = {}
+    for attname in _attnames(entry):
+        if attname in loaded:
+            value = loaded[attname]
+            found[attname] = copy.deepcopy(value) if isinstance(value, _MUTABLE) else value
+    return found
+
+
+_MUTABLE = (dict, list)
 
 
 def only_saved(
@@ -252,15 +263,23 @@ def deleted_event(entry: registry.EntityKind, entities: list[Any], name: str) ->
 
 
 def described(
-    entry: registry.EntityKind, instance: models.Model, changes: Changes, *, using: str | None
+    entry: registry.EntityKind,
+    instance: models.Model,
+    changes: Changes,
+    *,
+    using: str | None,
+    current: dict[str, Any] | None = None,
 ) -> tuple[str, list[Any]]:
     """What one instance's save is about: its name, and the entity and its links
     referenced, their targets named (and remembered on the instance for its next save);
-    ``changes`` get their foreign keys' names."""
+    ``changes`` get their foreign keys' names. ``current`` is ``values(entry,
+    instance)`` when the caller has it already."""
     known = name_targets(entry, [changes], names_at_hand(entry, instance), using)
     remember_names(entry, instance, known)
     name = entry.name_of(instance)
-    return name, refs(entry, instance.pk, name, values(entry, instance), known)
+    if current is None:
+        current = values(entry, instance)
+    return name, refs(entry, instance.pk, name, current, known)
 
 
 def events_of(

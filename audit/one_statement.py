@@ -30,7 +30,7 @@ from django.db import connections, models, transaction
 from . import changes, config, registry, sessions, staged, storage
 from .context import AuditContext
 from .context import current as current_context
-from .prepared import prepared_statement
+from .prepared import PREPARE_THRESHOLD, server_bound
 from .recording import IngestResult, prepare_rows
 from .signals import records_stored
 from .validation import ValidEvent
@@ -83,10 +83,34 @@ def _append_record(execute: Any, sql: str, params: Any, many: bool, context: Any
     if params is None:  # the SQL is not a template yet: its "%" are literal
         sql, params = sql.replace("%", "%%"), ()
     sql = f"WITH audit_saved AS ({sql} RETURNING 1) {pending.tail}"
+    params = (*params, *pending.params)
     # Bound on the server, the text is the same from save to save: PostgreSQL parses
     # and plans it once per connection (``audit.prepared``).
-    with prepared_statement(context["cursor"]):
-        return execute(sql, (*params, *pending.params), many, context)
+    raw = server_bound(context["cursor"])
+    if raw is None:
+        return execute(sql, params, many, context)
+    threshold = raw.prepare_threshold
+    raw.prepare_threshold = PREPARE_THRESHOLD
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        raw.prepare_threshold = threshold
+
+
+_riding: dict[str, bool] = {}
+
+
+def _rides(using: str) -> bool:
+    """Whether saves on the database ``using`` can carry their record: PostgreSQL with
+    Django's client-side binding (whose statement texts the record is appended to).
+    Fixed for an alias's life, so worked out once, not at every save."""
+    found = _riding.get(using)
+    if found is None:
+        conn = connections[using]
+        found = _riding[using] = conn.vendor == "postgresql" and not conn.settings_dict.get(
+            "OPTIONS", {}
+        ).get("server_side_binding")
+    return found
 
 
 def prepare(
@@ -99,22 +123,20 @@ def prepare(
 ) -> Pending | object | None:
     """The pending record for this save, ``NOTHING``, or None for the general path
     (another database, a batch being collected, receivers that need record ids...)."""
-    conn = connections[using]
     entry = registry.for_model(type(instance))
     if (
         entry is None
         or args
-        or conn.vendor != "postgresql"
-        or conn.settings_dict.get("OPTIONS", {}).get("server_side_binding")
+        or not _rides(using)
         or collecting
-        or records_stored.has_listeners()  # receivers expect the stored rows' ids
+        # receivers expect the stored rows' ids (``receivers`` first: it costs nothing)
+        or (records_stored.receivers and records_stored.has_listeners())
         or instance.pk is None
     ):
         return None
     created = instance._state.adding
-    current = changes.only_saved(
-        entry, changes.values(entry, instance), kwargs.get("update_fields")
-    )
+    everything = changes.values(entry, instance)
+    current = changes.only_saved(entry, everything, kwargs.get("update_fields"))
     if created:
         found = changes.initial(entry, current)
     else:
@@ -122,7 +144,7 @@ def prepare(
         if not found:
             return NOTHING
     # Names are settled here, before the statement: it carries the record as it is.
-    name, entities = changes.described(entry, instance, found, using=using)
+    name, entities = changes.described(entry, instance, found, using=using, current=everything)
     ctx = current_context() or AuditContext()
     table = type(instance)._meta.db_table
     prefix = f'INSERT INTO "{table}" ' if created else f'UPDATE "{table}" '

@@ -90,13 +90,15 @@ def _on_save(
     if entry is None:
         return
     current = changes.only_saved(entry, changes.values(entry, instance), update_fields)
+    pending = one_statement.pending_for(instance)
+    if pending is not None:  # recorded by the statement itself
+        if not _rerecord:
+            changes.keep_snapshot(instance, current)
+        pending.saw_created = created
+        return
     previous = changes.snapshot(instance)
     if not _rerecord:
         changes.keep_snapshot(instance, current)
-    pending = one_statement.pending_for(instance)
-    if pending is not None:
-        pending.saw_created = created  # recorded by the statement itself
-        return
     if raw or is_off():
         return
     found = changes.initial(entry, current) if created else changes.diff(entry, previous, current)
