@@ -447,13 +447,31 @@ class DriverClock:
 
 def split(
     all_variants: list[Variant], shape: Shape, user: Any, rounds: int
-) -> dict[str, tuple[float, float, float]]:
+) -> dict[str, tuple[float, float, float, float]]:
     """Per variant, microseconds a save: in all, in the driver and the database (the
     commit's flush included), and that part again with ``synchronous_commit`` off (what
-    the flush costs), medians of ``rounds`` loops, after the timed rounds."""
+    the flush costs); and the bytes of WAL a save writes (``pg_current_wal_insert_lsn``
+    around the loop: nothing else writes meanwhile). Medians of ``rounds`` loops, after
+    the timed rounds.
+
+    The WAL is there because on this machine a commit's flush grows with it: about 40
+    microseconds a KiB (an INSERT of 300 bytes against one of 2 KiB, with and without
+    ``synchronous_commit``). Its largest part, right after a checkpoint, is the first
+    change of each index page, written whole (8 KiB): an index keyed by a random entity
+    id has a page of its own for almost every entity it is given."""
     from django.db import connection
 
-    found: dict[str, list[tuple[float, float, float]]] = {v.name: [] for v in all_variants}
+    def wal_position() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_insert_lsn()")
+            return str(cursor.fetchone()[0])
+
+    def wal_bytes(start: str, end: str) -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_wal_lsn_diff(%s, %s)", [end, start])
+            return float(cursor.fetchone()[0])
+
+    found: dict[str, list[tuple[float, float, float, float]]] = {v.name: [] for v in all_variants}
     tables = sorted({name for v in all_variants for name in v.tables})
     for round_ in range(rounds):
         analyze(connection, tables)
@@ -463,38 +481,43 @@ def split(
                 with connection.cursor() as cursor:
                     cursor.execute(f"SET synchronous_commit = {flush}")
                 clock = DriverClock()
+                start = wal_position()
                 with clock.installed():
                     seconds = loop(variant, shape, user)
-                figures.append((seconds, clock.seconds))
-            (total, driver), (_, unflushed) = figures
-            found[variant.name].append((total, driver, unflushed))
+                figures.append((seconds, clock.seconds, wal_bytes(start, wal_position())))
+            (total, driver, wal), (_, unflushed, _) = figures
+            found[variant.name].append((total, driver, unflushed, wal))
     with connection.cursor() as cursor:
         cursor.execute("RESET synchronous_commit")
     return {
-        name: _per_save([statistics.median(v[i] for v in values) for i in range(3)], shape)
+        name: _per_save([statistics.median(v[i] for v in values) for i in range(4)], shape)
         for name, values in found.items()
     }
 
 
-def _per_save(seconds: list[float], shape: Shape) -> tuple[float, float, float]:
-    total, driver, unflushed = (value / shape.saves * 1e6 for value in seconds)
-    return total, driver, unflushed
+def _per_save(figures: list[float], shape: Shape) -> tuple[float, float, float, float]:
+    total, driver, unflushed = (value / shape.saves * 1e6 for value in figures[:3])
+    return total, driver, unflushed, figures[3] / shape.saves
 
 
-def report_split(parts: dict[str, tuple[float, float, float]]) -> None:
+def report_split(parts: dict[str, tuple[float, float, float, float]]) -> None:
     """Where each variant's time goes, and its extra over the plain save, part by part."""
-    plain_total, plain_db, _ = parts["plain"]
+    plain_total, plain_db, _, _ = parts["plain"]
     print(
         "\nwhere a save's time goes, us a save (median of the split rounds; 'database' is "
-        "psycopg's execute: sending, the server's work, the commit's flush):"
+        "psycopg's execute: sending, the server's work, the commit's flush; 'WAL' bytes a "
+        "save):"
     )
-    print(f"{'':16}{'total':>8}{'database':>10}{'Python':>8}{'flush':>7}   extra: database, Python")
-    for name, (total, db, unflushed) in parts.items():
+    print(
+        f"{'':16}{'total':>8}{'database':>10}{'Python':>8}{'flush':>7}{'WAL':>7}"
+        "   extra: database, Python"
+    )
+    for name, (total, db, unflushed, wal) in parts.items():
         python = total - db
         extra_db = db - plain_db
         extra_python = python - (plain_total - plain_db)
         print(
-            f"{name:16}{total:8.0f}{db:10.0f}{python:8.0f}{db - unflushed:7.0f}"
+            f"{name:16}{total:8.0f}{db:10.0f}{python:8.0f}{db - unflushed:7.0f}{wal:7,.0f}"
             f"   {extra_db:+8.0f} {extra_python:+8.0f}"
         )
 
