@@ -125,6 +125,9 @@ def remember_names(
     related_names.remember(instance, foreign_keys(entry)[1], known)
 
 
+_MUTABLE = (dict, list)  # a JSON field's values, changed in place by callers
+
+
 def _attnames(entry: registry.EntityKind) -> tuple[str, ...]:
     found = _attnames_cache.get(entry.kind)
     if found is None:
@@ -144,9 +147,6 @@ def values(entry: registry.EntityKind, instance: models.Model) -> dict[str, Any]
             value = loaded[attname]
             found[attname] = copy.deepcopy(value) if isinstance(value, _MUTABLE) else value
     return found
-
-
-_MUTABLE = (dict, list)
 
 
 def only_saved(
