@@ -9,6 +9,7 @@ batch in one transaction with bulk inserts (``audit.storage``).
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -226,8 +227,38 @@ def entity_refs(entities: Iterable[Any]) -> list[EntityRef]:
 
 
 # One encoder each, made once: ``json.dumps(..., cls=...)`` builds a new one per call.
-_PARAMS_ENCODER = DjangoJSONEncoder(separators=(",", ":"))
-_CHANGES_ENCODER = DjangoJSONEncoder()
+# Neither writes NaN or Infinity, which are not JSON: PostgreSQL refuses them, and the
+# save or the log call carrying them would fail (``_encode``).
+_PARAMS_ENCODER = DjangoJSONEncoder(separators=(",", ":"), allow_nan=False)
+_CHANGES_ENCODER = DjangoJSONEncoder(allow_nan=False)
+
+# How a float that no JSON number can hold is recorded: as the text JavaScript writes.
+_NOT_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _encode(encoder: DjangoJSONEncoder, value: Any) -> str:
+    """``value`` as JSON. A NaN or an infinity (a float field, a computed parameter) is
+    written as the text ``NaN``, ``Infinity`` or ``-Infinity`` rather than refused: server
+    code must not fail because of what it records. The usual value costs one attempt."""
+    try:
+        return encoder.encode(value)
+    except ValueError:  # out of range floats, or a circular value (raised again below)
+        return encoder.encode(_finite(value, set()))
+
+
+def _finite(value: Any, seen: set[int]) -> Any:
+    """``value`` with its non-finite floats as text; containers already seen are left
+    as they are, so that a circular value fails in the encoder as it did, not here."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return _NOT_FINITE[repr(value)]
+    if isinstance(value, dict | list | tuple):
+        if id(value) in seen:
+            return value
+        seen.add(id(value))
+        if isinstance(value, dict):  # a float key is written as text too
+            return {_finite(key, seen): _finite(item, seen) for key, item in value.items()}
+        return [_finite(item, seen) for item in value]
+    return value
 
 
 def build_event(
@@ -245,7 +276,7 @@ def build_event(
     params = dict(params or {})
     # NUL cannot be stored in PostgreSQL text; server code gets it replaced, not refused.
     params_json = (
-        _PARAMS_ENCODER.encode(params).replace("\\u0000", "\\ufffd")
+        _encode(_PARAMS_ENCODER, params).replace("\\u0000", "\\ufffd")
         if params
         else "{}"  # most server events, every tracked change: no encoder to set up
     )
@@ -270,4 +301,4 @@ def build_event(
 def encode_changes(changes: dict[str, Any]) -> str:
     """A change's fields as a record stores them (Django's encoder: times, decimals and
     UUIDs as text)."""
-    return _CHANGES_ENCODER.encode(changes)
+    return _encode(_CHANGES_ENCODER, changes)

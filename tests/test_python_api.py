@@ -70,6 +70,43 @@ def test_audit_log_stores_params_of_python_types() -> None:
     assert record.params == {"when": "2026-01-02", "n": "1.5", "key": str(key)}
 
 
+def test_audit_log_records_non_finite_floats_as_text() -> None:
+    """NaN and the infinities are no JSON: PostgreSQL refused the record and the call
+    failed (a ``DataError`` in the caller's transaction). They are recorded as the text
+    JavaScript writes, wherever they are in the params."""
+    nan, inf = float("nan"), float("inf")
+    params = {"ratio": nan, "limit": inf, "floor": -inf, "deep": [nan, {"x": inf}], "ok": 1.5}
+    record = AuditRecord.objects.get(pk=audit.log("log", "scores", params))
+    assert record.params == {
+        "ratio": "NaN",
+        "limit": "Infinity",
+        "floor": "-Infinity",
+        "deep": ["NaN", {"x": "Infinity"}],
+        "ok": 1.5,
+    }
+
+
+def test_a_change_to_a_non_finite_float_is_recorded_as_text() -> None:
+    from audit.recording import build_event, record_events
+
+    event = build_event("log", "edited", changes={"score": {"old": 0.5, "new": float("-inf")}})
+    record_events([event])
+    assert AuditRecord.objects.get(message="edited").changes == {
+        "score": {"old": 0.5, "new": "-Infinity"}
+    }
+
+
+def test_a_circular_value_still_fails_in_the_encoder_not_in_a_recursion() -> None:
+    """A value that contains itself is refused by the encoder with a ``ValueError``, as
+    before, with or without a NaN in it; the rewrite of non-finite floats stops at a
+    container it has seen instead of recursing forever."""
+    for first in (1.0, float("nan")):
+        loop: list[object] = [first]
+        loop.append(loop)
+        with pytest.raises(ValueError, match=r"Circular reference|Out of range float"):
+            audit.log("log", params={"loop": loop})
+
+
 def test_logger_mirrors_the_javascript_api(user) -> None:
     logger = Logger(lambda m: m.params.__setitem__("persistent", "value"), user=user)
     first = logger.log("HELLO WORLD", {"test": "value", "foo": "bar"})
