@@ -228,33 +228,43 @@ def link_attnames(entry: registry.EntityKind) -> list[str]:
     return [link_field(entry, name).attname for name in entry.links]
 
 
+# One event of a save: its type's name, its message and the changes it records.
+EventPart: TypeAlias = tuple[str, str, Changes]
+
+
+def event_parts(
+    entry: registry.EntityKind, changes: Changes, name: str, *, created: bool
+) -> list[EventPart]:
+    """What a save's events say: ``KIND-created``, or one ``KIND-edited`` plus one per
+    field that has a type of its own. The events are built from these
+    (``events_of``), and so are the records a tracked save's statement carries
+    (``recording.tracked_records``): one wording for both."""
+    if created:
+        return [(f"{entry.kind}-created", f"Created {entry.kind} '{name}'", changes)]
+    by_type: dict[str, Changes] = {}
+    for field_name, change in changes.items():
+        type_name = entry.field_types.get(field_name, f"{entry.kind}-edited")
+        by_type.setdefault(type_name, {})[field_name] = change
+    return [
+        (type_name, f"Edited {entry.kind} '{name}': {', '.join(part)}", part)
+        for type_name, part in by_type.items()
+    ]
+
+
 def created_event(
     entry: registry.EntityKind, changes: Changes, entities: list[Any], name: str
 ) -> ValidEvent:
-    return build_event(
-        f"{entry.kind}-created",
-        f"Created {entry.kind} '{name}'",
-        entities=entities,
-        changes=changes,
-    )
+    ((type_name, message, _),) = event_parts(entry, changes, name, created=True)
+    return build_event(type_name, message, entities=entities, changes=changes)
 
 
 def edited_events(
     entry: registry.EntityKind, changes: Changes, entities: list[Any], name: str
 ) -> list[ValidEvent]:
     """One ``KIND-edited`` event, plus one per field that has a type of its own."""
-    by_type: dict[str, Changes] = {}
-    for field_name, change in changes.items():
-        type_name = entry.field_types.get(field_name, f"{entry.kind}-edited")
-        by_type.setdefault(type_name, {})[field_name] = change
     return [
-        build_event(
-            type_name,
-            f"Edited {entry.kind} '{name}': {', '.join(part)}",
-            entities=entities,
-            changes=part,
-        )
-        for type_name, part in by_type.items()
+        build_event(type_name, message, entities=entities, changes=part)
+        for type_name, message, part in event_parts(entry, changes, name, created=False)
     ]
 
 

@@ -31,7 +31,7 @@ from . import changes, config, registry, sessions, staged, storage
 from .context import AuditContext
 from .context import current as current_context
 from .prepared import PREPARE_THRESHOLD, server_bound
-from .recording import IngestResult, prepare_rows
+from .recording import IngestResult, prepare_rows, tracked_rows
 from .signals import records_stored
 from .validation import ValidEvent
 
@@ -163,10 +163,8 @@ def prepare(
             rows=[],
             session=staged_session,
         )
-    events = changes.events_of(entry, found, entities, name, created=created)
-    rows, session = prepare_rows(
-        list(enumerate(events)), ctx=ctx, source="server", result=IngestResult()
-    )
+    parts = changes.event_parts(entry, found, name, created=created)
+    rows, session = tracked_rows(parts, entities, ctx=ctx)
     if not rows:
         return NOTHING  # every type switched off for this user
     calls, params = storage.tracked_calls(rows)
@@ -176,7 +174,7 @@ def prepare(
         tail=f"SELECT {calls} FROM audit_saved",
         params=params,
         created=created,
-        events=lambda: events,
+        events=lambda: changes.events_of(entry, found, entities, name, created=created),
         ctx=ctx,
         rows=rows,
         session=session,

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import pickle
 import time
+import uuid
+
+import pytest
 
 from audit.uuids import uuid7
 
@@ -37,3 +42,17 @@ def test_a_forked_child_draws_other_random_bits() -> None:
     os.close(write_end)
     parent = uuid7().bytes
     assert child[6:] != parent[6:]
+
+
+def test_a_key_is_the_uuid_its_number_makes() -> None:
+    """``uuid7`` fills the instance itself instead of calling ``UUID(int=...)``: what it
+    makes must behave as that constructor's in every way a record's key is used."""
+    for key in (uuid7() for _ in range(200)):
+        made = uuid.UUID(int=key.int)
+        assert key == made and hash(key) == hash(made)
+        assert (str(key), key.bytes, key.hex) == (str(made), made.bytes, made.hex)
+        assert (key.version, key.variant, key.is_safe) == (7, made.variant, made.is_safe)
+        assert pickle.loads(pickle.dumps(key)) == key == copy.deepcopy(key)
+        assert uuid.UUID(str(key)) == key
+    with pytest.raises(TypeError):
+        key.int = 0  # type: ignore[misc]
