@@ -105,9 +105,8 @@ def server_bound(cursor: Any) -> Any:
     Only that statement changes: the statements before and after it (a ``save()``
     override's, a receiver's) are made with Django's cursors as ever.
 
-    A plain function, not a context manager: a tracked save runs it once a save, and
-    the two generator-based context managers it replaced cost about a tenth of what the
-    save's own Python adds (``bench/tracking_peers.py``).
+    A plain function rather than a context manager (it replaced two generator-based
+    ones): it runs at every tracked save.
     """
     connection = cursor.db
     if not _enabled(connection):
