@@ -163,6 +163,7 @@ def tracked_rows(
     encoded): some 16,000 instructions a save that this one does not spend."""
     user, disabled, session, now = _acting(ctx)
     result = IngestResult()
+    links = _links(entities)  # the same for each of the save's events: looked up once
     rows: list[storage.RecordRow] = []
     for type_name, message, changes in parts:
         info = event_types.resolve(type_name)
@@ -186,7 +187,7 @@ def tracked_rows(
                 client_time=None,
                 source=Source.SERVER.value,
                 request_id=ctx.request_id,
-                links=_links(entities),
+                links=list(links),
             )
         )
     if result.disabled:
