@@ -20,7 +20,18 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 
-from . import clock, config, dropped, event_types, registry, sessions, storage, switch_rules, uuids
+from . import (
+    clock,
+    config,
+    dropped,
+    event_types,
+    json_nul,
+    registry,
+    sessions,
+    storage,
+    switch_rules,
+    uuids,
+)
 from .context import AuditContext, SessionRef, current
 from .fingerprint import fingerprint
 from .models import Source
@@ -335,7 +346,7 @@ def build_event(
     params = dict(params or {})
     # NUL cannot be stored in PostgreSQL text; server code gets it replaced, not refused.
     params_json = (
-        _encode(_PARAMS_ENCODER, params).replace("\\u0000", "\\ufffd")
+        json_nul.replace_nul(_encode(_PARAMS_ENCODER, params))
         if params
         else "{}"  # most server events, every tracked change: no encoder to set up
     )

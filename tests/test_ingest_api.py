@@ -275,6 +275,16 @@ def test_nul_characters_are_refused_per_event_not_per_batch(token_client: APICli
     assert len(body["accepted"]) == 1
 
 
+def test_the_text_backslash_u0000_is_not_taken_for_a_nul(token_client: APIClient) -> None:
+    # A value may hold the six characters of the escape as text (a path, a pattern):
+    # encoded, its backslash is escaped, and only an odd run of backslashes is a NUL.
+    kept = {"path": "C:\\u0000", "pattern": "\\\\u0000", "key\\u0000": 1}
+    body = post_events(token_client, [{"params": kept}, {"params": {"k": "\\\u0000"}}]).json()
+    assert [r["index"] for r in body["rejected"]] == [1]
+    assert "NUL" in body["rejected"][0]["errors"]["params"][0]
+    assert AuditRecord.objects.get().params == kept
+
+
 def test_rejection_messages_read_cleanly(token_client: APIClient) -> None:
     body = post_events(
         token_client, [{"type": 42}, {"entities": [{"type": "user", "id": [1]}]}]

@@ -202,3 +202,13 @@ def test_logging_handler_never_raises_or_recurses(py_logger, monkeypatch) -> Non
 def test_audit_log_replaces_nul_characters_it_cannot_store() -> None:
     record = AuditRecord.objects.get(pk=audit.log("log", "a\x00b", {"k": "x\x00"}))
     assert record.message == "a\ufffdb" and record.params == {"k": "x\ufffd"}
+
+
+def test_audit_log_keeps_the_text_backslash_u0000_and_replaces_only_nul() -> None:
+    params = {"path": "C:\\u0000", "pair": "\\\\u0000", "nul after a backslash": "\\\x00"}
+    record = AuditRecord.objects.get(pk=audit.log("log", params=params))
+    assert record.params == {
+        "path": "C:\\u0000",
+        "pair": "\\\\u0000",
+        "nul after a backslash": "\\\ufffd",
+    }
