@@ -174,7 +174,36 @@ def tracked_rows(
     encoded): some 16,000 instructions a save that this one does not spend."""
     user, disabled, session, now = _acting(ctx)
     result = IngestResult()
-    links = _links(entities)  # the same for each of the save's events: looked up once
+    rows = part_rows(
+        parts,
+        _links(entities),  # the same for each of the save's events: looked up once
+        user=user,
+        disabled=disabled,
+        session_id=session.pk,
+        created_at=now,
+        request_id=ctx.request_id,
+        result=result,
+    )
+    if result.disabled:
+        dropped.maybe_flush()
+    return rows, session
+
+
+def part_rows(
+    parts: Sequence[tuple[str, str, dict[str, Any]]],
+    links: list[storage.LinkRow],
+    *,
+    user: Any,
+    disabled: frozenset[str],
+    session_id: int,
+    created_at: datetime,
+    request_id: str,
+    result: IngestResult,
+) -> list[storage.RecordRow]:
+    """The rows of one tracked change's events, for a user whose switched-off types are
+    ``disabled`` (those are counted in ``result`` and left out). Shared by the save that
+    stores its record (``tracked_rows``) and the drain of staged changes, which works
+    out who acts once for all the changes of a user rather than once a change."""
     rows: list[storage.RecordRow] = []
     for type_name, message, changes in parts:
         info = event_types.resolve(type_name)
@@ -193,17 +222,15 @@ def tracked_rows(
                 stack_trace="",
                 fingerprint="",
                 user_id=user.pk if user is not None else None,
-                session_id=session.pk,
-                created_at=now,
+                session_id=session_id,
+                created_at=created_at,
                 client_time=None,
                 source=Source.SERVER.value,
-                request_id=ctx.request_id,
+                request_id=request_id,
                 links=list(links),
             )
         )
-    if result.disabled:
-        dropped.maybe_flush()
-    return rows, session
+    return rows
 
 
 def _store(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +47,7 @@ from . import (
     registry,
     sessions,
     storage,
+    switch_rules,
 )
 from .context import AuditContext, SessionRef
 from .models import StagedChange
@@ -131,7 +131,6 @@ _KEEP = (
     "VALUES (%s, %s::jsonb, %s, %s, %s, %s, %s)"
 )
 _decoder = msgspec.json.Decoder()
-_UNKNOWN = uuid.UUID(int=0)  # a session known by its key only
 
 
 @dataclass(slots=True)
@@ -176,12 +175,15 @@ def _drain(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
             key=lambda change: change.id,
         )
         built: list[tuple[_Taken, list[storage.RecordRow]]] = []
+        acting: dict[int | None, _Acting] = {}
+        counted = recording.IngestResult()
         for change in taken:
             try:
                 change.document = _decoder.decode(change.text)
-                built.append((change, _rows_of(change, result)))
+                built.append((change, _rows_of(change, acting, counted)))
             except Exception as error:  # kept and named, never lost, never in the way
                 _keep(cursor, change, error, result)
+        result.disabled = counted.disabled
         stored = _store_apart(cursor, built, result) if apart else _store(built, result)
         if stored:
             records_stored.send(sender=storage.RecordRow, records=stored)
@@ -279,42 +281,51 @@ def retry_failed() -> int:
     return StagedChange.objects.exclude(error="").update(error="")
 
 
-def _rows_of(change: _Taken, result: Drained) -> list[storage.RecordRow]:
-    """The records of one staged change, as ``recording.prepare_rows`` would have made
-    them at the save, but for the switches, which are read now (for the user by key:
-    the switches need only the user's groups, cached by key)."""
+@dataclass(frozen=True, slots=True)
+class _Acting:
+    """Who made a batch's changes of one user, and the types switched off for them."""
+
+    user: Any
+    disabled: frozenset[str]
+
+
+def _acting(user_id: int | None, known: dict[int | None, _Acting]) -> _Acting:
+    """The user by key (the switches need only their groups, cached by key), and their
+    switched-off types, read now: once a drain for each user, not once a change."""
+    found = known.get(user_id)
+    if found is None:
+        user = None if user_id is None else get_user_model()(pk=user_id)
+        found = known[user_id] = _Acting(user, switch_rules.disabled_types(user))
+    return found
+
+
+def _rows_of(
+    change: _Taken, acting: dict[int | None, _Acting], counted: recording.IngestResult
+) -> list[storage.RecordRow]:
+    """The records of one staged change, as the save would have made them
+    (``recording.tracked_rows``), but for the switches, which are read now, and with the
+    save's time and its entities as they were named then."""
     document = change.document
     if not isinstance(document, dict):
         raise TypeError(f"the staged change is not a JSON object: {type(document).__name__}")
     entry = registry.get(document["kind"])
     if entry is None:
         raise LookupError(f"no entity kind {document['kind']!r} is registered")
-    events = changes.events_of(
-        entry,
-        json.loads(document["changes"]),
-        [],
-        document["name"],
-        created=document["created"],
+    parts = changes.event_parts(
+        entry, json.loads(document["changes"]), document["name"], created=document["created"]
     )
-    # The session and the user by key: the switches need only the user's groups, which
-    # are cached by key, and the rows only the session's key.
-    user = None if change.user_id is None else get_user_model()(pk=change.user_id)
-    ctx = AuditContext(
-        user=user,
-        session=SessionRef(pk=change.session_id, uuid=_UNKNOWN, user_id=change.user_id),
+    links = [
+        storage.LinkRow(content_type_id=content_type_id, object_id=object_id, role=role, name=name)
+        for content_type_id, object_id, role, name in document["entities"]
+    ]
+    who = _acting(change.user_id, acting)
+    return recording.part_rows(
+        parts,
+        links,
+        user=who.user,
+        disabled=who.disabled,
+        session_id=change.session_id,
+        created_at=change.created_at,
         request_id=change.request_id,
+        result=counted,
     )
-    counted = recording.IngestResult()
-    rows, _ = recording.prepare_rows(
-        list(enumerate(events)), ctx=ctx, source="server", result=counted
-    )
-    result.disabled += counted.disabled
-    for row in rows:  # the save's time, and its entities as they were named then
-        row.created_at = change.created_at
-        row.links = [
-            storage.LinkRow(
-                content_type_id=content_type_id, object_id=object_id, role=role, name=name
-            )
-            for content_type_id, object_id, role, name in document["entities"]
-        ]
-    return rows

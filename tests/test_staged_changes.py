@@ -150,6 +150,24 @@ def test_types_switched_off_when_drained_are_dropped_and_counted(deferred, user)
     assert DroppedCount.objects.get(event_type="project-created").count == 1
 
 
+def test_one_drain_applies_each_users_switches_to_that_users_changes(
+    deferred, user, other_user, group
+) -> None:
+    # ``group`` holds ``user``; the type is off for that group only.
+    EventType.objects.get(name="project-edited").disabled_for.add(group)
+    for actor in (user, other_user, user, None):
+        with bind(AuditContext(user=actor)):
+            project = Project.objects.create(name="Sales", owner=other_user)
+            project.name = "Renamed"
+            project.save()
+    drained = staged.drain_all()
+    assert (drained.changes, drained.records, drained.disabled) == (8, 6, 2)
+    edits = AuditRecord.objects.filter(type__name="project-edited")
+    assert set(edits.values_list("user_id", flat=True)) == {None, other_user.pk}
+    assert edits.count() == 2
+    assert AuditRecord.objects.filter(type__name="project-created", user=user).count() == 2
+
+
 def _poisoned(user: Any, events: Any) -> StagedChange:
     """A staged change that cannot become a record, staged as the application may (it
     may add a row, never rewrite one)."""
