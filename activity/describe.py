@@ -40,7 +40,7 @@ ACTIONS: dict[str, str] = {
     "opened": "opened",
 }
 _KIND_ACTION = re.compile(
-    r"^(?P<kind>[a-z][a-z0-9-]*?)-(?P<action>" + "|".join(map(re.escape, ACTIONS)) + r")$"
+    r"^(?P<kind>[a-z][a-z0-9-]*?)-(?P<action>" + "|".join(map(re.escape, ACTIONS)) + r")\Z"
 )
 # Params keys under which clients name a subject, after the kind itself.
 NAME_KEYS = ("name", "title")

@@ -21,7 +21,7 @@ from . import config, server_types
 from .models import EventType
 from .untracked import disabled
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 
 
 @dataclass(frozen=True, slots=True)

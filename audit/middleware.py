@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from .context import AuditContext, bind, new_request_id
 from .sessions import client_ip
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}\Z")
 
 
 def context_for(request: HttpRequest) -> AuditContext:

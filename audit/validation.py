@@ -83,7 +83,7 @@ _encoder = msgspec.json.Encoder()
 # PostgreSQL can store no NUL character in text or jsonb: refuse it per event rather
 # than fail the whole batch at insert time.
 _NUL = "contains a NUL character (\\u0000), which cannot be stored"
-ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 
 
 def _depth(value: Any, limit: int) -> int:

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 # Five fields (minute hour day-of-month month day-of-week), each a number, a range, a
 # list, a step or "*"; or one of the @-shortcuts cron understands.
 _CRON_FIELD = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*|[A-Za-z]{3}(-[A-Za-z]{3})?"
-_CRON = re.compile(rf"^({_CRON_FIELD})(\s+({_CRON_FIELD})){{4}}$")
+_CRON = re.compile(rf"^({_CRON_FIELD})(\s+({_CRON_FIELD})){{4}}\Z")
 _CRON_SHORTCUTS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
 
 

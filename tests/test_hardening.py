@@ -218,6 +218,49 @@ def test_forged_history_never_reaches_someone_elses_panel(
     assert types == {"query-created"}
 
 
+@pytest.mark.parametrize("type_name", [*FORGED, "user-signed-in", "log"])
+def test_a_trailing_newline_does_not_make_a_server_type_a_clients_own(
+    query: Query, stranger: User, type_name: str
+) -> None:
+    """A pattern's ``$`` also matches before a final newline: ``query-deleted\\n`` once
+    passed the name rule, became a custom type of its own, and read in the owner's panel
+    as "bob deleted the query" from a reader the query was shared with."""
+    query.shared_with_users.add(stranger)
+    bob = logged_in(stranger)
+    link = {"type": "query", "id": str(query.pk)}
+    body = post_events(
+        bob,
+        [
+            {"type": f"{type_name}\n", "entities": [link]},
+            {"message": "x", "entities": [{**link, "role": "owner\n"}]},
+            {"message": "kept", "entities": [link]},
+        ],
+    ).json()
+    assert [r["index"] for r in body["rejected"]] == [0, 1]
+    assert "letters, digits" in body["rejected"][0]["errors"]["type"][0]
+    assert len(body["accepted"]) == 1
+    assert not EventType.objects.filter(name__endswith="\n").exists()
+    assert (
+        "deleted the query"
+        not in logged_in(query.owner).get(f"/activity/query/{query.pk}/").content.decode()
+    )
+
+
+def test_a_type_stored_with_a_trailing_newline_reads_as_a_custom_type(query: Query) -> None:
+    """Such a type, registered before the name rule held, is not worded as the server's."""
+    from activity.describe import LinkRef, describe_parts
+
+    links = [LinkRef("query", str(query.pk), "", query.name)]
+
+    def phrase(type_name: str) -> str:
+        event_type = EventType.objects.get_or_create(name=type_name, defaults={"level": "info"})[0]
+        record = AuditRecord(type=event_type, message="", params={}, user=query.owner)
+        return describe_parts(record, links).phrase
+
+    assert "deleted the query" in phrase("query-deleted")
+    assert "deleted the query" not in phrase("query-deleted\n")
+
+
 def test_new_names_shaped_like_server_records_are_refused(user: User) -> None:
     body = post_events(
         logged_in(user),
