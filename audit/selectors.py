@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from django.contrib.auth import get_user_model
@@ -790,12 +790,16 @@ def _moment(raw: str, name: str, errors: dict[str, list[str]], *, end: bool) -> 
                 moment = parse_datetime(raw)
         except (ValueError, OverflowError):
             moment = None
-    if moment is None:
-        errors[name] = ["must be an ISO date (2026-03-01) or datetime (2026-03-01T14:30)"]
-        return None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
+    if moment is not None:
+        try:
+            if timezone.is_naive(moment):
+                moment = timezone.make_aware(moment)
+            # In UTC: Python reads offsets up to 23:59, PostgreSQL holds them to 15:59.
+            return moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
+    errors[name] = ["must be an ISO date (2026-03-01) or datetime (2026-03-01T14:30)"]
+    return None
 
 
 # The database cannot compare text with a NUL in it (PostgreSQL refuses it outright).

@@ -181,6 +181,32 @@ def test_activity_query_reads_the_range_and_keeps_its_text() -> None:
         assert list(caught.value.errors) == ["since"]
 
 
+def test_an_offset_python_reads_and_postgresql_cannot_hold_is_read_in_utc(
+    owner, query, history, settings, admin_client
+) -> None:
+    """``+16:00`` is past PostgreSQL's offsets (to 15:59): bound on the client side (no
+    prepared statements, as behind a pooler) it used to be a 500."""
+    from audit.selectors import ActivityQuery
+
+    settings.AUDIT_PREPARED_STATEMENTS = 0
+    far = ActivityQuery.parse(
+        {"since": "2026-04-02T02:00:00+16:00", "until": "2026-04-30T00:00-23:59"}
+    )
+    assert far.starts == datetime(2026, 4, 1, 10, 0, tzinfo=UTC)
+    assert far.ends == datetime(2026, 4, 30, 23, 59, tzinfo=UTC)
+    for bound in ("since", "until"):
+        moment = {bound: "2026-04-02T02:00:00+16:00"}
+        utc = {bound: "2026-04-01T10:00:00Z"}
+        panel = f"/activity/query/{query.pk}/"
+        api = f"/api/audit/entities/query/{query.pk}/activity/"
+        assert _client(owner).get(panel, moment).status_code == 200
+        assert _ids(_client(owner).get(panel, moment).content) == _ids(
+            _client(owner).get(panel, utc).content
+        )
+        assert _client(owner).get(api, moment).json() == _client(owner).get(api, utc).json()
+        assert admin_client.get("/admin/audit/auditrecord/", moment).status_code == 200
+
+
 def test_a_range_with_a_time_stays_in_the_form(owner, query, history) -> None:
     """A date field cannot hold a time: such a bound is shown as text, so the next
     filter change (which sends the form) keeps it."""
