@@ -43,9 +43,11 @@ class ActionRefused(APIException):
 class NewestFirst(StrictCursorPagination):
     """Keyset pagination on the creation time, which never changes: an entity edited
     while someone pages through the list does not move between pages. A cursor whose
-    position is not a time is a 400."""
+    position is not a time is a 400. Entities made at the same moment (an import, a
+    backdated batch) are told apart by their key: the cursor counts its way past such
+    ties, which skipped and repeated rows while the database ordered them at will."""
 
-    ordering = "-created_at"
+    ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
