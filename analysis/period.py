@@ -28,6 +28,10 @@ LEVELS = ("audit", "usage", "info", "debug", "warning", "error")
 DEFAULT_DAYS = 7
 # The longest period per bucket: an answer has every bucket, zeros included.
 MAX_BUCKETS = {"hour": 24 * 31, "day": 400, "week": 160}
+# The longest a bucket can be (a day is 25 hours when clocks go back): a period longer
+# than the limit's worth of those is refused before its buckets are listed, which for
+# two centuries of hours took seconds.
+_LONGEST = {"hour": timedelta(hours=1), "day": timedelta(hours=25), "week": timedelta(hours=169)}
 MAX_NAMES = 50
 
 
@@ -175,7 +179,10 @@ def parse(params: Mapping[str, str], *, now: datetime | None = None) -> Question
     if since >= until and "since" not in errors and "until" not in errors:
         errors["until"] = ["must be after since"]
     question = Question(since=since, until=until, bucket=bucket, tz=tz)
-    if not errors and len(question.buckets()) > MAX_BUCKETS[bucket]:
+    if not errors and (
+        until - since > MAX_BUCKETS[bucket] * _LONGEST[bucket]
+        or len(question.buckets()) > MAX_BUCKETS[bucket]
+    ):
         errors["since"] = [
             f"the period has more than {MAX_BUCKETS[bucket]} {bucket}s; choose a larger "
             "bucket or a shorter period"

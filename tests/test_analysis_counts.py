@@ -140,6 +140,36 @@ def test_a_bad_question_is_a_400_naming_it(staff, params, named) -> None:
     assert named in response.json()
 
 
+@pytest.mark.parametrize("bucket", ["hour", "day", "week"])
+def test_a_period_of_too_many_buckets_is_refused_before_they_are_listed(
+    staff, bucket, monkeypatch
+) -> None:
+    """Two centuries of hours were two million buckets listed (seconds of CPU) before the
+    count was compared with the limit; the period's length is compared first."""
+    from analysis.period import MAX_BUCKETS, Question
+
+    listed: list[str] = []
+    listing = Question.buckets
+    monkeypatch.setattr(
+        Question, "buckets", lambda self: listed.append(self.bucket) or listing(self)
+    )
+    params = {"since": "1970-01-02", "until": "2199-12-31", "bucket": bucket}
+    response = api(staff).get("/api/audit/analysis/usage/", params)
+    assert response.status_code == 400
+    assert f"more than {MAX_BUCKETS[bucket]} {bucket}s" in response.json()["since"][0]
+    assert listed == []
+    # A period just within the limit is still answered.
+    assert (
+        api(staff)
+        .get(
+            "/api/audit/analysis/usage/",
+            {"since": "2026-11-01T00:00:00Z", "until": "2026-11-01T20:00:00Z", "bucket": bucket},
+        )
+        .status_code
+        == 200
+    )
+
+
 def test_rollups_equal_a_rebuild_from_the_records(story) -> None:
     """Folding as records come, and recounting everything, give the same rollups."""
     rollups.fold()
