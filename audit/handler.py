@@ -11,6 +11,8 @@ import logging
 import traceback
 from contextvars import ContextVar
 
+from django.db import transaction
+
 from .levels import Level
 
 _emitting: ContextVar[bool] = ContextVar("audit_handler_emitting", default=False)
@@ -41,13 +43,16 @@ class AuditLogHandler(logging.Handler):
             params = {"logger": record.name, "module": record.module, "line": record.lineno}
             if record.funcName:
                 params["function"] = record.funcName
-            log(
-                "error" if is_error else "log",
-                record.getMessage(),
-                params,
-                level=level,
-                stack_trace=stack_trace,
-            )
+            # In a savepoint of its own: a record that cannot be stored must not leave
+            # the caller's transaction unusable, as a failed statement in it would.
+            with transaction.atomic():
+                log(
+                    "error" if is_error else "log",
+                    record.getMessage(),
+                    params,
+                    level=level,
+                    stack_trace=stack_trace,
+                )
         except Exception:
             self.handleError(record)
         finally:

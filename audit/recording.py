@@ -10,6 +10,7 @@ batch in one transaction with bulk inserts (``audit.storage``).
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -334,18 +335,27 @@ _NOT_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
 def _encode(encoder: DjangoJSONEncoder, value: Any) -> str:
-    """``value`` as JSON. A NaN or an infinity (a float field, a computed parameter) is
-    written as the text ``NaN``, ``Infinity`` or ``-Infinity`` rather than refused: server
-    code must not fail because of what it records. The usual value costs one attempt."""
+    """``value`` as JSON that PostgreSQL stores: server code must not fail because of
+    what it records. A NaN or an infinity (a float field, a computed parameter) is
+    written as the text ``NaN``, ``Infinity`` or ``-Infinity``; a lone surrogate (a file
+    name decoded with ``surrogateescape``), which PostgreSQL's JSON refuses, as U+FFFD.
+    The usual value costs one attempt; a surrogate's escape (an emoji's pair among them)
+    costs a walk and a second."""
     try:
-        return encoder.encode(value)
+        text = encoder.encode(value)
     except ValueError:  # out of range floats, or a circular value (raised again below)
-        return encoder.encode(_finite(value, set()))
+        return encoder.encode(_storable(value, set()))
+    if "\\ud" in text:
+        return encoder.encode(_storable(value, set()))
+    return text
 
 
-def _finite(value: Any, seen: set[int]) -> Any:
-    """``value`` with its non-finite floats as text; containers already seen are left
-    as they are, so that a circular value fails in the encoder as it did, not here."""
+def _storable(value: Any, seen: set[int]) -> Any:
+    """``value`` with its non-finite floats as text and its surrogates replaced;
+    containers already seen are left as they are, so that a circular value fails in the
+    encoder as it did, not here."""
+    if isinstance(value, str):
+        return storable_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return _NOT_FINITE[repr(value)]
     if isinstance(value, dict | list | tuple):
@@ -353,9 +363,24 @@ def _finite(value: Any, seen: set[int]) -> Any:
             return value
         seen.add(id(value))
         if isinstance(value, dict):  # a float key is written as text too
-            return {_finite(key, seen): _finite(item, seen) for key, item in value.items()}
-        return [_finite(item, seen) for item in value]
+            return {_storable(key, seen): _storable(item, seen) for key, item in value.items()}
+        return [_storable(item, seen) for item in value]
     return value
+
+
+# Code points UTF-8 cannot encode alone: Python holds them (``surrogateescape``, a
+# ``\\ud800`` in JSON it parsed), PostgreSQL's text and JSON refuse them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what PostgreSQL cannot store in text, NUL and lone surrogates,
+    replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
+    return text
 
 
 def build_event(
@@ -383,9 +408,7 @@ def build_event(
         params=params,
         params_json=params_json,
         level=level,
-        stack_trace=(stack_trace or "").replace("\x00", "\ufffd")[
-            : config.max_stack_trace_length()
-        ],
+        stack_trace=storable_text(stack_trace or "")[: config.max_stack_trace_length()],
         entities=entity_refs(entities),
         client_time=None,
         uuid=None,
@@ -396,9 +419,9 @@ def build_event(
 
 
 def clean_message(message: Any) -> str:
-    """A message as it is stored: NUL, which PostgreSQL text cannot hold, replaced, and
-    cut to ``AUDIT_MAX_MESSAGE_LENGTH``."""
-    return str(message).replace("\x00", "\ufffd")[: config.max_message_length()]
+    """A message as it is stored: what PostgreSQL text cannot hold replaced
+    (``storable_text``), and cut to ``AUDIT_MAX_MESSAGE_LENGTH``."""
+    return storable_text(str(message))[: config.max_message_length()]
 
 
 def encode_changes(changes: dict[str, Any]) -> str:

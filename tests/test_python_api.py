@@ -199,6 +199,47 @@ def test_logging_handler_never_raises_or_recurses(py_logger, monkeypatch) -> Non
     assert calls == [1]
 
 
+def test_a_failing_record_leaves_the_callers_transaction_usable(py_logger, monkeypatch) -> None:
+    """The handler stores in a savepoint: a statement that fails there (here a division
+    by zero in the database) is rolled back alone, and the caller's work goes on."""
+    from django.contrib.auth.models import Group
+    from django.db import connection, transaction
+
+    import audit.logger as module
+
+    def failing(*args, **kwargs):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+
+    monkeypatch.setattr(module, "log", failing)
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    with transaction.atomic():
+        Group.objects.create(name="before")
+        py_logger.warning("the record fails")
+        Group.objects.create(name="after")
+    assert Group.objects.filter(name__in=["before", "after"]).count() == 2
+
+
+# A file name that is not UTF-8, as ``os.fsdecode`` gives it: a lone surrogate.
+NOT_UTF8 = "report-\udcff.csv"
+
+
+def test_lone_surrogates_are_recorded_as_replacement_characters(py_logger) -> None:
+    """PostgreSQL's text and JSON cannot hold them; the call must not fail on them."""
+    first = audit.log("log", f"imported {NOT_UTF8}", {NOT_UTF8: [NOT_UTF8], "ok": "😀"})
+    second = audit.Logger().error(f"cannot read {NOT_UTF8}", stack_trace=f"at {NOT_UTF8}:1")
+    py_logger.warning("could not read %s", NOT_UTF8)
+    stored = "report-\ufffd.csv"
+    record = AuditRecord.objects.get(pk=first)
+    assert record.message == f"imported {stored}"
+    assert record.params == {stored: [stored], "ok": "😀"}
+    error_record = AuditRecord.objects.get(pk=second)
+    assert stored in error_record.message and stored in error_record.stack_trace
+    assert AuditRecord.objects.get(message__startswith="could not read").message == (
+        f"could not read {stored}"
+    )
+
+
 def test_audit_log_replaces_nul_characters_it_cannot_store() -> None:
     record = AuditRecord.objects.get(pk=audit.log("log", "a\x00b", {"k": "x\x00"}))
     assert record.message == "a\ufffdb" and record.params == {"k": "x\ufffd"}
