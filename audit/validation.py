@@ -244,19 +244,26 @@ def admit(
     types only the server records, nor register new names against more than its user's
     cap, nor link a record to an entity its user may not view; the refusal of a link
     reads the same whether the entity exists or not."""
-    admitted: list[tuple[int, ValidEvent]] = []
+    valid: list[tuple[int, ValidEvent]] = []
     rejected: list[Rejection] = []
     client_user = user if not trusted and getattr(user, "is_authenticated", False) else None
     for index, raw in enumerate(raw_events):
         try:
-            event = validate(raw)
+            valid.append((index, validate(raw)))
+        except EventErrors as exc:
+            rejected.append({"index": index, "errors": exc.errors})
+    if not trusted:
+        valid = _linkable_only(valid, user, rejected)
+    # Types last: resolving a new name registers it, against its user's cap, and an
+    # event refused for its links must leave no type behind.
+    admitted: list[tuple[int, ValidEvent]] = []
+    for index, event in valid:
+        try:
             event.type_info = _client_type(event.type, client_user, trusted)
         except EventErrors as exc:
             rejected.append({"index": index, "errors": exc.errors})
             continue
         admitted.append((index, event))
-    if not trusted:
-        admitted = _linkable_only(admitted, user, rejected)
     rejected.sort(key=lambda item: item["index"])
     return admitted, rejected
 

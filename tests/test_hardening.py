@@ -417,6 +417,24 @@ def test_custom_type_caps_are_per_user_and_say_whose(
     assert EventType.objects.filter(registered_by=user).count() == 3
 
 
+def test_an_event_refused_for_its_links_registers_no_type(
+    user: User, other_user: User, settings: Any
+) -> None:
+    """Its new name would otherwise stay behind and count against its user's cap."""
+    settings.AUDIT_MAX_CUSTOM_TYPES_PER_USER = 2
+    alice = logged_in(user)
+    for n in range(3):
+        body = post_events(
+            alice, [{"type": f"ghost_{n}", "entities": [{"type": "user", "id": other_user.pk}]}]
+        ).json()
+        assert body["accepted"] == [] and "may view" in str(body["rejected"])
+    assert not EventType.objects.filter(name__startswith="ghost_").exists()
+    assert (
+        len(post_events(alice, [{"type": "real_one"}, {"type": "real_two"}]).json()["accepted"])
+        == 2
+    )
+
+
 def test_the_ingest_throttle_counts_events(user: User, other_user: User, settings: Any) -> None:
     settings.AUDIT_INGEST_EVENT_THROTTLE = "10/min"
     alice = logged_in(user)
