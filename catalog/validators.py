@@ -19,20 +19,36 @@ _CRON = re.compile(rf"^({_CRON_FIELD})(\s+({_CRON_FIELD})){{4}}\Z")
 _CRON_SHORTCUTS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
 
 
+# Code points UTF-8 cannot encode alone (a JSON ``"\\ud800"`` decodes to one).
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# Deeper than any parameters, metrics or cells need, well inside what the JSON encoder
+# writes back without reaching the interpreter's recursion limit.
+MAX_JSON_DEPTH = 64
+
+
 def no_nul(value: Any) -> None:
-    """PostgreSQL cannot store NUL in text or jsonb; refusing it here gives a 400 where
-    the database would give a 500. Walks JSON values (keys included) iteratively."""
-    pending = [value]
+    """What PostgreSQL cannot store in text or jsonb (NUL, lone surrogates) and JSON
+    nested past ``MAX_JSON_DEPTH`` are refused here, a 400 where the database or the
+    response's encoder would give a 500. Walks JSON values (keys included) without
+    recursing."""
+    pending = [(value, 0)]
     while pending:
-        item = pending.pop()
+        item, depth = pending.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise ValidationError("Must not contain NUL characters.", code="null_characters")
-        elif isinstance(item, dict):
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+            if not item.isascii() and _SURROGATES.search(item):
+                raise ValidationError(
+                    "Must not contain lone surrogates (\\ud800-\\udfff not in a pair).",
+                    code="surrogates",
+                )
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ValidationError(
+                    f"Must nest at most {MAX_JSON_DEPTH} levels.", code="too_deep"
+                )
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
 
 
 def json_object(value: Any) -> None:

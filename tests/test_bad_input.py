@@ -22,7 +22,7 @@ from audit import logger
 from audit.api.parsing import decode_body
 from audit.models import AuditRecord
 from audit.selectors import ActivityQuery, BadActivityQuery
-from catalog.models import Project
+from catalog.models import Project, Query
 
 from .conftest import logged_in, post_events
 
@@ -354,6 +354,32 @@ def test_nul_in_catalog_bodies_is_a_400_that_names_the_field(token_client: APICl
         f"/api/catalog/projects/{project.pk}/share/", {"users": ["bo\x00b"]}, format="json"
     )
     assert share.status_code == 400
+
+
+def test_catalog_json_postgresql_or_the_encoder_cannot_take_is_a_400(
+    token_client: APIClient, user
+) -> None:
+    """Lone surrogates (jsonb refuses them) and nesting past what the parser or the
+    response's encoder reach without recursing too deep were 500s."""
+    project = Project.objects.create(name="P", owner=user)
+    query = f'{{"name": "Q", "project": "{project.pk}", "text": "SELECT 1", "parameters": '
+    for parameters, field in [
+        ('{"a": "\\udfff"}', "parameters"),
+        ('{"\\ud800": 1}', "parameters"),
+        ('{"a": "\\ud83d\\ude00"}', None),  # a pair: an emoji, kept
+        ('{"a": ' + "[" * 64 + "]" * 64 + "}", "parameters"),
+        ('{"a": ' + "[" * 62 + "]" * 62 + "}", None),
+        ('{"a": ' + "[" * 3000 + "]" * 3000 + "}", "detail"),
+    ]:
+        response = token_client.post(
+            "/api/catalog/queries/", query + parameters + "}", content_type="application/json"
+        )
+        if field is None:
+            assert response.status_code == 201, response.content
+        else:
+            assert response.status_code == 400, response.content
+            assert field in response.json()
+    assert Query.objects.get(parameters__a="😀")
 
 
 def test_nul_in_a_switch_group_name_is_a_400_and_changes_nothing(

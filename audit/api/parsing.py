@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 from django.http import HttpRequest
 from django.http.request import RawPostDataException
-from rest_framework import status
+from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
 
 from .. import config
@@ -204,3 +204,15 @@ def _first_mismatch(closers: bytes, opened: bytearray) -> int | None:
         (i for i, (got, want) in enumerate(zip(closers, expected, strict=False)) if got != want),
         len(expected),
     )
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser for every other endpoint (``REST_FRAMEWORK``'s parsers). Its
+    decoder recurses: a body nested some thousand levels deep raised ``RecursionError``,
+    a 500. Here it is a 400 that says so."""
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("The body nests too deeply to be read as JSON.") from None
