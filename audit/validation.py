@@ -105,8 +105,20 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An event of a batch whose value the body's decoder could not read as one it may
+    store (``api.parsing``): refused by index, naming the field, like any bad event."""
+
+    field: str
+    problem: str
+
+
 def validate(raw: Any) -> ValidEvent:
     """Turn one decoded JSON value into a ``ValidEvent`` or raise ``EventErrors``."""
+    if isinstance(raw, Unreadable):  # named by its field when it is one of ours
+        field = raw.field if raw.field in EventIn.__struct_fields__ else "non_field_errors"
+        raise EventErrors({field: [raw.problem]})
     if not isinstance(raw, dict):
         raise EventErrors({"non_field_errors": ["an event must be a JSON object"]})
     try:

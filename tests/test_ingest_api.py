@@ -285,6 +285,40 @@ def test_the_text_backslash_u0000_is_not_taken_for_a_nul(token_client: APIClient
     assert AuditRecord.objects.get().params == kept
 
 
+@pytest.mark.parametrize(
+    ("bad", "field", "words"),
+    [
+        (b'{"params": {"x": 1e400}}', "params", "number out of range"),
+        (b'{"params": {"x": [-Infinity]}}', "params", "number out of range"),
+        (b'{"params": {"x": ' + b"9" * 4301 + b"}}", "params", "number out of range"),
+        (b'{"message": "\\ud800"}', "message", "lone surrogate"),
+        (b'{"params": {"\\udc00 key": 1}}', "params", "lone surrogate"),
+        (b'{"oops": NaN}', "non_field_errors", "number out of range"),
+    ],
+)
+def test_a_value_the_decoder_refuses_costs_only_its_own_event(
+    token_client: APIClient, bad: bytes, field: str, words: str
+) -> None:
+    """msgspec refuses the whole body for one such value; the batch is then read event
+    by event, and only that event is refused."""
+    good = b'{"message": "kept", "params": {"big": -' + b"9" * 40 + b', "pair": "\\ud83d\\ude00"}}'
+    response = post_events(token_client, b"[" + good + b", " + bad + b"]")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert len(body["accepted"]) == 1
+    ((rejected),) = body["rejected"]
+    assert rejected["index"] == 1 and words in rejected["errors"][field][0]
+    assert AuditRecord.objects.get().params == {"big": -int("9" * 40), "pair": "😀"}
+
+
+def test_a_body_that_is_not_json_is_still_refused_whole(token_client: APIClient) -> None:
+    for body in (b'[{"message": "kept"}, {"params": ]', b'{"params": {"x": 1e400}}'):
+        response = post_events(token_client, body)
+        assert response.status_code == 400
+        assert "not valid JSON" in response.json()["detail"]
+    assert not AuditRecord.objects.exists()
+
+
 def test_rejection_messages_read_cleanly(token_client: APIClient) -> None:
     body = post_events(
         token_client, [{"type": 42}, {"entities": [{"type": "user", "id": [1]}]}]

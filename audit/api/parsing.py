@@ -16,6 +16,8 @@ sent with it are stored. A body in which every event is that deep is refused who
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -26,6 +28,7 @@ from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
 
 from .. import config
+from ..validation import Unreadable
 
 _decoder = msgspec.json.Decoder()
 
@@ -90,7 +93,9 @@ def decode_body(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise ParseError(f"The body is not valid JSON/UTF-8: {_utf8_problem(body)}.") from None
     except msgspec.DecodeError as exc:
-        raise ParseError(f"The body is not valid JSON/UTF-8: {exc}.") from None
+        data = _event_by_event(body) if batch else None
+        if data is None:
+            raise ParseError(f"The body is not valid JSON/UTF-8: {exc}.") from None
     except RecursionError:
         data = None
     else:
@@ -103,7 +108,9 @@ def decode_body(body: bytes) -> Any:
     except UnicodeDecodeError:  # past the depth at which the first decode gave up
         raise ParseError(f"The body is not valid JSON/UTF-8: {_utf8_problem(body)}.") from None
     except msgspec.DecodeError as exc:
-        raise ParseError(f"The body is not valid JSON/UTF-8: {exc}.") from None
+        data = _event_by_event(cut) if batch else None
+        if data is None:
+            raise ParseError(f"The body is not valid JSON/UTF-8: {exc}.") from None
     events = len(data) if batch and isinstance(data, list) else 1
     if len(deep) >= events or depth < config.max_params_depth() + 1:
         raise ParseError(
@@ -112,6 +119,67 @@ def decode_body(body: bytes) -> Any:
             "levels (AUDIT_MAX_PARAMS_DEPTH)."
         )
     return data
+
+
+# A number msgspec cannot read as a number Python holds: a float past 1.8e308, an
+# integer of more digits than Python converts (4,300), NaN and the infinities.
+_OUT_OF_RANGE = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NOT_STORABLE = {
+    "number": "holds a number out of range (a float beyond 1.8e308, an integer of more "
+    "than 4,300 digits, NaN or an infinity)",
+    "surrogate": "holds a lone surrogate (\\ud800-\\udfff not in a pair), which is not text",
+}
+
+
+def _float(text: str) -> Any:
+    number = float(text)
+    return number if math.isfinite(number) else _OUT_OF_RANGE
+
+
+def _int(text: str) -> Any:
+    return int(text) if len(text.lstrip("-")) <= 4300 else _OUT_OF_RANGE
+
+
+_lenient = json.JSONDecoder(
+    parse_float=_float, parse_int=_int, parse_constant=lambda _name: _OUT_OF_RANGE
+)
+
+
+def _event_by_event(body: bytes) -> list[Any] | None:
+    """A batch msgspec refused whole, read with Python's decoder, which reads what
+    msgspec refuses in a value (a number out of range, a lone surrogate): each event
+    holding such a value becomes an ``Unreadable`` that validation refuses by index,
+    and the good events sent with it are stored. None when the body is not JSON at
+    all: the caller then refuses it whole, with msgspec's message."""
+    try:
+        data = _lenient.decode(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if not isinstance(data, list):
+        return None
+    return [_readable(event) for event in data]
+
+
+def _readable(event: Any) -> Any:
+    """``event``, or an ``Unreadable`` naming its first field that holds what cannot be
+    stored. Walks without recursing."""
+    if not isinstance(event, dict):
+        return event
+    for field, value in event.items():
+        pending = [field, value]
+        while pending:
+            item = pending.pop()
+            if item is _OUT_OF_RANGE:
+                return Unreadable(str(field), _NOT_STORABLE["number"])
+            if isinstance(item, str):
+                if not item.isascii() and _SURROGATE.search(item):
+                    return Unreadable(str(field), _NOT_STORABLE["surrogate"])
+            elif isinstance(item, dict):
+                pending += [*item.keys(), *item.values()]
+            elif isinstance(item, list):
+                pending += item
+    return event
 
 
 def _utf8_problem(body: bytes) -> str:

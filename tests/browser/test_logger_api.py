@@ -126,6 +126,30 @@ def test_the_specification_snippets_are_stored(live_server, page, user) -> None:
     screenshot(page, "logger")
 
 
+def test_text_cut_at_an_emoji_or_holding_a_lone_half_is_still_stored(
+    live_server, page, user, settings
+) -> None:
+    """A message cut between the two halves of an emoji, or a string holding one half
+    alone, was refused by the server, and the logger dropped the event."""
+    settings.AUDIT_MAX_MESSAGE_LENGTH = 20
+    sign_in(page, live_server, user)
+    page.goto(f"{live_server.url}/")
+    ready(page)
+    page.evaluate(
+        """() => {
+        const logger = new DG.Logger();
+        logger.log('x'.repeat(18) + '\\u{1F600}' + 'tail');  // the emoji straddles the cut
+        logger.log('half \\ud83d', {['key \\ude00']: ['\\ud83d', 'pair \\u{1F600}']});
+        }"""
+    )
+    assert page.evaluate("DG.Logger.flush()") is True
+    stored = wait_for(lambda: len(records(user=user)) == 2 and records(user=user), what="2")
+    cut, halves = stored
+    assert cut.message == "x" * 18 + "\u2026"
+    assert halves.message == "half \ufffd"
+    assert halves.params == {"key \ufffd": ["\ufffd", "pair \U0001f600"]}
+
+
 def test_a_type_switched_off_for_the_group_is_never_requested(live_server, page, group) -> None:
     user = group.user_set.get()
     muted, _ = EventType.objects.get_or_create(name="my_log")

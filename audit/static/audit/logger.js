@@ -188,8 +188,23 @@
     return bytes;
   }
 
+  // A half of a character outside the Basic Multilingual Plane (an emoji) without its
+  // other half: not text, and the server refuses the event that holds one.
+  var LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+  /** `text` with each lone surrogate replaced by U+FFFD. */
+  function wellFormed(text) {
+    return text.replace(LONE_SURROGATE, '\ufffd');
+  }
+
+  /** `text` cut to `limit` code units with an ellipsis, never between a pair's halves. */
   function truncate(text, limit) {
-    return text.length > limit ? text.slice(0, limit - 1) + '\u2026' : text;
+    text = wellFormed(text);
+    if (text.length <= limit) return text;
+    var end = limit - 1;
+    var last = text.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+    return text.slice(0, end) + '\u2026';
   }
 
   /** A JSON-safe copy of `value`: no cycles, functions, DOM nodes or NaN. */
@@ -197,6 +212,7 @@
     if (value === null) return null;
     switch (typeof value) {
       case 'string':
+        return wellFormed(value);
       case 'boolean':
         return value;
       case 'number':
@@ -232,7 +248,7 @@
       var entries = value instanceof Map ? Array.from(value.entries()) : Object.entries(value);
       entries.forEach(function (pair) {
         var plain = toPlain(pair[1], ancestors);
-        if (plain !== undefined) out[String(pair[0])] = plain;
+        if (plain !== undefined) out[wellFormed(String(pair[0]))] = plain;
       });
     }
     ancestors.pop();
