@@ -81,13 +81,19 @@ def _freeze(value: Any) -> Any:
 
 
 def build_entries(
-    records: Sequence[AuditRecord], *, about: tuple[str, str] | None = None
+    records: Sequence[AuditRecord],
+    *,
+    about: tuple[str, str] | None = None,
+    viewer: Any = None,
 ) -> list[Entry]:
     """Entries for ``records`` (in display order), consecutive identical ones collapsed.
 
     ``about`` is the (kind, id) of the entity whose panel this is: its own link is left
-    out of "links to other entities" (it is the page you are on).
+    out of "links to other entities" (it is the page you are on). The names of the
+    entities ``viewer`` may not view are left out (``audit.hidden_targets``): such an
+    entity reads as its kind and id, and links nowhere.
     """
+    hide = _hidden(records, viewer, about)
     entries: list[Entry] = []
     run: list[AuditRecord] = []
     run_key: tuple[Any, ...] = ()
@@ -97,16 +103,40 @@ def build_entries(
             run.append(record)
             continue
         if run:
-            entries.append(_entry(run, about))
+            entries.append(_entry(run, about, hide))
         run, run_key = [record], key
     if run:
-        entries.append(_entry(run, about))
+        entries.append(_entry(run, about, hide))
     return entries
 
 
-def _entry(run: list[AuditRecord], about: tuple[str, str] | None) -> Entry:
+def _hidden(
+    records: Sequence[AuditRecord], viewer: Any, about: tuple[str, str] | None
+) -> frozenset[tuple[str, str]]:
+    """What ``records`` name that ``viewer`` may not view (one query a kind, none for
+    staff); the panel's own entity, which the viewer may view, is not asked about."""
+    if viewer is None:
+        return frozenset()
+    targets: set[tuple[str, str]] = set()
+    for record in records:
+        for link in record_links(record):
+            entry = audit.kind_for_content_type_id(link.content_type_id)
+            kind = entry.kind if entry is not None else f"type-{link.content_type_id}"
+            targets.add((kind, link.object_id))
+        targets.update(audit.hidden_change_targets(record.type.name, record.changes))
+    if about is not None:
+        targets.discard(about)
+    return audit.hidden_targets(viewer, targets)
+
+
+def _entry(
+    run: list[AuditRecord], about: tuple[str, str] | None, hide: frozenset[tuple[str, str]]
+) -> Entry:
     first = run[0]
-    refs = link_refs(first)
+    refs = [
+        LinkRef(ref.kind, ref.object_id, ref.role, "") if (ref.kind, ref.object_id) in hide else ref
+        for ref in link_refs(first)
+    ]
     others = tuple(ref for ref in refs if about is None or (ref.kind, ref.object_id) != about)
     # The panel's own entity is named in the sentence but not linked: it is this page.
     named = [
@@ -122,7 +152,11 @@ def _entry(run: list[AuditRecord], about: tuple[str, str] | None) -> Entry:
         count=len(run),
         description=describe_parts(first, named),
         links=_unique_entities(others),
-        changes=render_changes(first.changes) if show_diff else ChangeSet(),
+        changes=(
+            render_changes(audit.hidden_masked_changes(first.type.name, first.changes, hide))
+            if show_diff
+            else ChangeSet()
+        ),
     )
 
 
@@ -189,6 +223,7 @@ def entity_panel(
     query: ActivityQuery,
     *,
     with_choices: bool = True,
+    viewer: Any = None,
 ) -> Panel:
     """The panel's data in a constant number of queries: the page (records, then links),
     and, unless only items are asked for, the filter choices."""
@@ -209,7 +244,7 @@ def entity_panel(
         kind=kind.kind,
         object_id=object_id,
         query=query,
-        entries=build_entries(page.records, about=(kind.kind, object_id)),
+        entries=build_entries(page.records, about=(kind.kind, object_id), viewer=viewer),
         next_cursor=page.next_cursor,
         type_choices=types,
         user_choices=users,
@@ -268,14 +303,14 @@ def _filter_range(queryset: QuerySet[AuditRecord], query: ActivityQuery) -> Quer
     return queryset
 
 
-def user_activity(user: Any, query: ActivityQuery) -> RecordPage:
+def user_activity(user: Any, query: ActivityQuery, *, viewer: Any = None) -> RecordPage:
     """What ``user`` did, newest first (index ``(user, -id)``); filterable by type and
     by date range (``since`` / ``until``)."""
     audit.settle_staged()
     queryset = _filter_types(AuditRecord.objects.filter(user_id=user.pk), query.types)
     queryset = _filter_range(queryset, query)
     records, cursor = _keyset(queryset, cursor=query.before, limit=query.limit, newest_first=True)
-    return RecordPage(build_entries(records), cursor, query)
+    return RecordPage(build_entries(records, viewer=viewer), cursor, query)
 
 
 def user_type_choices(user: Any, cap: int = 1000) -> list[str]:
@@ -295,7 +330,7 @@ def recent_sessions(user: Any, limit: int = 8) -> list[UserSession]:
 
 
 def session_timeline(
-    session: UserSession, query: ActivityQuery, *, after: int | None = None
+    session: UserSession, query: ActivityQuery, *, after: int | None = None, viewer: Any = None
 ) -> RecordPage:
     """One session's records oldest first, since a timeline reads forwards: the next
     page holds later records, after the cursor (index ``(session, -id)``, read forwards).
@@ -304,7 +339,7 @@ def session_timeline(
     queryset = _filter_types(AuditRecord.objects.filter(session_id=session.pk), query.types)
     queryset = _filter_range(queryset, query)
     records, cursor = _keyset(queryset, cursor=after, limit=query.limit, newest_first=False)
-    return RecordPage(build_entries(records), cursor, query, cursor_param="after")
+    return RecordPage(build_entries(records, viewer=viewer), cursor, query, cursor_param="after")
 
 
 def find_user(username: str) -> Any:

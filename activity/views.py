@@ -65,7 +65,9 @@ def entity_panel(request: HttpRequest, kind: str, object_id: str) -> HttpRespons
         raise PermissionDenied("You may not view this entity's activity.")
     query = parse_query(request)
     items_only = _wants_items(request)
-    panel = selectors.entity_panel(entity_kind, entity_id, query, with_choices=not items_only)
+    panel = selectors.entity_panel(
+        entity_kind, entity_id, query, with_choices=not items_only, viewer=request.user
+    )
     context = {"panel": panel, "page": panel, "action": request.path, "fragment_url": request.path}
     template = "activity/_body.html" if items_only else "activity/panel.html"
     return render(request, template, context)
@@ -83,7 +85,7 @@ def user_activity(request: HttpRequest, username: str) -> HttpResponse:
     if person is None:
         raise Http404("No such user.")
     query = parse_query(request)
-    page = selectors.user_activity(person, query)
+    page = selectors.user_activity(person, query, viewer=request.user)
     context: dict[str, Any] = {
         "person": person,
         "page": page,
@@ -116,7 +118,7 @@ def session_timeline(request: HttpRequest, session_uuid: Any) -> HttpResponse:
         raise Http404("No such session among those you may view.")
     query = parse_query(request)
     after = _after(request)
-    page = selectors.session_timeline(session, query, after=after)
+    page = selectors.session_timeline(session, query, after=after, viewer=request.user)
     context = {
         "session": session,
         "page": page,

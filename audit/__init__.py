@@ -15,7 +15,8 @@ acting), ``backdated`` (replay a history in time order), ``open_session`` /
 ``close_session``, ``uuid7``.
 Reading: ``ActivityQuery`` and the page selectors, ``settle_staged`` (a reader of
 records of its own calls it first: with deferred tracking, the changes committed so far
-become readable), the ``can_view_*`` rules, the entity kinds (``kind``, ``kinds``,
+become readable), the ``can_view_*`` rules, the names a reader may not see (``hidden_targets``,
+``hidden_change_targets``, ``hidden_masked_changes``), the entity kinds (``kind``, ``kinds``,
 ``kind_for_model``, ``kind_for_content_type_id``).
 Hooks: ``records_stored``. Settings: ``AppSettings``, ``Setting``, ``SETTINGS``,
 ``limits``.
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from .config import SETTINGS, limits
     from .context import AuditContext, SessionRef, bind, new_request_id
     from .context import current as current_context
+    from .hidden_names import change_targets as hidden_change_targets
+    from .hidden_names import hidden as hidden_targets
+    from .hidden_names import masked_changes as hidden_masked_changes
     from .logger import Logger, Message, log
     from .recording import ingest
     from .registry import EntityKind, kinds, register
@@ -95,6 +99,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "disabled": ("untracked", "disabled"),
     "entity_activity_facets": ("selectors", "entity_activity_facets"),
     "entity_activity_query": ("selectors", "entity_activity_query"),
+    "hidden_change_targets": ("hidden_names", "change_targets"),
+    "hidden_masked_changes": ("hidden_names", "masked_changes"),
+    "hidden_targets": ("hidden_names", "hidden"),
     "ingest": ("recording", "ingest"),
     "kind": ("registry", "get"),
     "kind_for_content_type_id": ("registry", "for_content_type_id"),
@@ -146,6 +153,9 @@ __all__ = [
     "disabled",
     "entity_activity_facets",
     "entity_activity_query",
+    "hidden_change_targets",
+    "hidden_masked_changes",
+    "hidden_targets",
     "ingest",
     "kind",
     "kind_for_content_type_id",

@@ -71,11 +71,19 @@ def entity_list(request: HttpRequest, plural: str) -> HttpResponse:
         request.GET.get("page")
     )
     rows = [(obj, display.summary(obj)) for obj in page.object_list]
-    return render(
-        request,
-        "catalog/list.html",
-        {"spec": spec, "page": page, "rows": rows, "search": search, "kinds": KINDS.values()},
-    )
+    context = {"spec": spec, "page": page, "rows": rows, "search": search}
+    context["hidden_projects"] = _hidden_projects(request.user, page.object_list)
+    return render(request, "catalog/list.html", {**context, "kinds": KINDS.values()})
+
+
+def _hidden_projects(user: Any, objects: Any) -> set[uuid.UUID]:
+    """The projects of ``objects`` that ``user`` may not view, in one query: a row
+    shows such a project without its name or a link."""
+    ids = {obj.project_id for obj in objects if getattr(obj, "project_id", None)}
+    if not ids:
+        return set()
+    visible = permissions.viewable(user, Project.objects.filter(pk__in=ids))
+    return ids - set(visible.values_list("pk", flat=True))
 
 
 @login_required

@@ -51,7 +51,7 @@ def activity_panel(
         )
     except BadActivityQuery:
         query, notice = ActivityQuery(limit=selectors.PAGE_SIZE), "Filters in the address ignored."
-    panel = selectors.entity_panel(entity_kind, entity_id, query)
+    panel = selectors.entity_panel(entity_kind, entity_id, query, viewer=user)
     return base | {
         "panel": panel,
         "page": panel,

@@ -22,6 +22,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+from .. import hidden_names
 from .records import ApiRecord, page_rows
 from .views import EventsView
 
@@ -59,7 +60,8 @@ class EventsExportView(EventsView):
         if fmt not in FORMATS:
             raise ValidationError({"format": [f"must be one of {', '.join(FORMATS)}"]})
         queryset = self.filter_queryset(self.get_queryset()).order_by("-id")
-        lines = _csv(queryset) if fmt == "csv" else _ndjson(queryset)
+        user = request.user
+        lines = _csv(queryset, user) if fmt == "csv" else _ndjson(queryset, user)
         response = StreamingHttpResponse(lines, content_type=FORMATS[fmt])
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response["Content-Disposition"] = f'attachment; filename="audit-records-{stamp}.{fmt}"'
@@ -67,18 +69,20 @@ class EventsExportView(EventsView):
         return response
 
 
-def _pages(queryset: Any) -> Iterator[list[ApiRecord]]:
+def _pages(queryset: Any, user: Any) -> Iterator[list[ApiRecord]]:
+    """The records a page at a time, without the names ``user`` may not see."""
     before: int | None = None
     while True:
         page = page_rows(queryset if before is None else queryset.filter(id__lt=before), PAGE)
         if not page:
             return
+        hidden_names.mask_api_records([record.data for record in page], user)
         yield page
         before = page[-1].pk
 
 
-def _ndjson(queryset: Any) -> Iterator[bytes]:
-    for page in _pages(queryset):
+def _ndjson(queryset: Any, user: Any) -> Iterator[bytes]:
+    for page in _pages(queryset, user):
         yield b"".join(_encoder.encode(record.data) + b"\n" for record in page)
 
 
@@ -96,12 +100,12 @@ def _text(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _csv(queryset: Any) -> Iterator[str]:
+def _csv(queryset: Any, user: Any) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     yield buffer.getvalue()
-    for page in _pages(queryset):
+    for page in _pages(queryset, user):
         buffer.seek(0)
         buffer.truncate()
         for record in page:

@@ -25,7 +25,16 @@ from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
-from .. import config, registry, selectors, sessions, switch_rules, throttling, trust
+from .. import (
+    config,
+    hidden_names,
+    registry,
+    selectors,
+    sessions,
+    switch_rules,
+    throttling,
+    trust,
+)
 from ..context import AuditContext, current
 from ..models import AuditRecord, EventType, UserSession
 from ..recording import ingest
@@ -60,7 +69,10 @@ class EventsView(generics.ListAPIView[AuditRecord]):
         )
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return super().get(request, *args, **kwargs)
+        response = super().get(request, *args, **kwargs)
+        # Names of entities the reader may not view are taken out (``hidden_names``).
+        hidden_names.mask_api_records(response.data["results"], request.user)
+        return response
 
     def get_queryset(self) -> QuerySet[AuditRecord]:
         user = self.request.user
@@ -188,7 +200,7 @@ class EntityActivityView(generics.GenericAPIView[AuditRecord]):
         page = selectors.entity_activity_query(
             entity_kind, entity_id, query, load=records.entity_page
         )
-        results = pages.paginate_page(page, request)
+        results = hidden_names.mask_api_page(pages.paginate_page(page, request), request.user)
         return records.page_response(request, pages.next_url, results)
 
     def _pages(self) -> BeforeCursor:

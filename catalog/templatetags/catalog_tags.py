@@ -7,7 +7,7 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
-from .. import kinds
+from .. import kinds, permissions
 
 register = template.Library()
 
@@ -28,3 +28,11 @@ def kind_label(obj: Any) -> str:
 def kind_name(obj: Any) -> str:
     """The audit kind (``predictive-model``), used for CSS classes."""
     return kinds.of(obj).kind
+
+
+@register.filter
+def viewable_by(obj: Any, user: Any) -> bool:
+    """Whether ``user`` may view ``obj``, an entity another names (a query's project, a
+    job's queries): ``{% if object.project|viewable_by:user %}``. One that may not be
+    viewed is shown without its name or a link (``permissions.may_view``)."""
+    return permissions.may_view(user, obj)
