@@ -13,7 +13,10 @@ record follows by itself: ``KIND-created``, ``KIND-edited`` and ``KIND-deleted``
 * Bulk operations, which send no signals, are recorded too: the managers of a tracked
   model hand out a queryset whose ``bulk_create``, ``update`` and ``delete`` record one
   event per row, stored in a single batch (``update`` reads the affected rows before
-  and after, one query each, whatever their number).
+  and after, one query each, whatever their number). ``bulk_create`` with
+  ``ignore_conflicts`` or ``update_conflicts`` reads the rows the objects' keys match
+  the same way, so that a row a conflict left alone gets no record and a row an upsert
+  changed gets ``KIND-edited``, not ``KIND-created``.
 * On PostgreSQL a save costs no extra round trip (``audit.one_statement``).
 
 ``install`` is called for each tracked kind as it is registered (``audit.apps`` hooks it
@@ -24,14 +27,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import models, router, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models.signals import post_delete, post_init, post_save
 
-from . import changes, one_statement, registry
+from . import changes, one_statement, registry, related_names
 from .recording import record_events
 from .untracked import is_off
 from .validation import ValidEvent
@@ -200,23 +205,133 @@ class TrackedQuerySetMixin(models.QuerySet[_M]):
     ones they override: a template never calls ``delete`` or ``update``.
     """
 
-    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
+    def bulk_create(
+        self,
+        objs: Iterable[_M],
+        batch_size: int | None = None,
+        ignore_conflicts: bool = False,
+        update_conflicts: bool = False,
+        update_fields: Collection[str] | None = None,
+        unique_fields: Collection[str] | None = None,
+    ) -> list[_M]:
+        options: dict[str, Any] = {
+            "batch_size": batch_size,
+            "ignore_conflicts": ignore_conflicts,
+            "update_conflicts": update_conflicts,
+            "update_fields": update_fields,
+            "unique_fields": unique_fields,
+        }
         if is_off():
-            return super().bulk_create(objs, *args, **kwargs)
+            return super().bulk_create(objs, **options)
         objs = list(objs)
-        existing: set[Any] = set()
-        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
-            known = [obj.pk for obj in objs if obj.pk is not None]
-            existing = set(
-                self.model._base_manager.using(self.db)
-                .filter(pk__in=known)
-                .values_list("pk", flat=True)
-            )
+        entry = registry.for_model(self.model)
+        if entry is not None and objs and (ignore_conflicts or update_conflicts):
+            return self._bulk_create_on_conflict(entry, objs, options)
         with transaction.atomic(using=self.db), collecting():
-            created = super().bulk_create(objs, *args, **kwargs)
-            new = [obj for obj in created if obj.pk is not None and obj.pk not in existing]
-            _on_bulk_created(self.model, new, self.db)
+            created = super().bulk_create(objs, **options)
+            _on_bulk_created(self.model, [obj for obj in created if obj.pk is not None], self.db)
         return created
+
+    def _bulk_create_on_conflict(
+        self, entry: registry.EntityKind, objs: list[_M], options: dict[str, Any]
+    ) -> list[_M]:
+        """``bulk_create`` with ``ignore_conflicts`` or ``update_conflicts``: a row the
+        insert created is recorded as ``KIND-created``, a row an upsert changed as
+        ``KIND-edited`` with its diff, a row a conflict left as it was not at all.
+
+        Which rows existed is read before the insert, one query for all the rows that
+        the objects' conflict keys match (``update_conflicts``: ``unique_fields``, those
+        rows locked until the transaction ends, as the upsert would lock them;
+        ``ignore_conflicts``: the primary key, unique fields and total unique
+        constraints). After the insert, one query reads the same rows and the new ones,
+        by those keys and by the primary keys Django set: an object whose row did not
+        exist before is a creation (its ``pk`` set from the row when Django left it
+        unset, as ``ignore_conflicts`` does), and a row that existed is diffed as
+        ``update()`` diffs its rows.
+
+        With ``ignore_conflicts``, an object whose conflicts cannot be told from its
+        values (it carries no value of any key, or the model has a unique constraint
+        with a condition or expressions, or an exclusion constraint) is inserted on its
+        own in a savepoint, a conflict rolling back that savepoint only: correct, but
+        three statements per object instead of a share of one.
+
+        A row a concurrent transaction inserts with the same key between the read
+        before and the insert is taken for one this call created.
+        """
+        ignore = bool(options["ignore_conflicts"])
+        opts = self.model._meta
+        pk_field = opts.pk
+        assert pk_field is not None
+        unique_fields = options["unique_fields"]
+        keys: list[_Key] | None
+        if not ignore and unique_fields:
+            names = [pk_field.name if name == "pk" else name for name in unique_fields]
+            keys = [_Key(tuple(_concrete(opts.get_field(name)) for name in names), False)]
+        else:  # ignore_conflicts; or an upsert on a database that takes no target
+            keys = _unique_keys(self.model)
+        one_by_one: list[_M] = []
+        keyed = objs
+        if ignore:
+            if keys is None:
+                keyed, one_by_one = [], objs
+            else:
+                keyed = [obj for obj in objs if any(k.of(obj) is not None for k in keys)]
+                one_by_one = [obj for obj in objs if all(k.of(obj) is None for k in keys)]
+        keys = keys or []
+        tracked = changes.tracked_fields(entry)
+        wanted = list(
+            dict.fromkeys(
+                [
+                    "pk",
+                    *(f.attname for f in tracked),
+                    *changes.link_attnames(entry),
+                    *([entry.name_field] if entry.name_field else []),
+                    *(f.attname for k in keys for f in k.fields),
+                ]
+            )
+        )
+        rows = self.model._base_manager.using(self.db)
+        with transaction.atomic(using=self.db), collecting():
+            matching = _matching(keys, keyed)
+            before: dict[Any, dict[str, Any]] = {}
+            if matching is not None:
+                found_before = rows.filter(matching)
+                if not ignore:  # the upsert locks them too; the diff's "old" stays true
+                    found_before = found_before.select_for_update()
+                before = {row["pk"]: row for row in found_before.values(*wanted)}
+            created = super().bulk_create(keyed, **options) if keyed else []
+            given_pks = [obj.pk for obj in created if obj.pk is not None]
+            after_filter = models.Q(pk__in=[*before, *given_pks])
+            if matching is not None:
+                after_filter |= matching
+            after = list(rows.filter(after_filter).values(*wanted))
+            new, edited_before = _sort_out(entry, keys, keyed, before, after, ignore=ignore)
+            new += self._insert_one_by_one(one_by_one, options["batch_size"])
+            _on_bulk_created(self.model, new, self.db)
+            if not ignore:
+                known: related_names.Known = {}
+                for obj in objs:
+                    known.update(changes.names_at_hand(entry, obj))
+                _record_edits(entry, tracked, edited_before, after, known, self.db)
+        return objs
+
+    def _insert_one_by_one(self, objs: list[_M], batch_size: int | None) -> list[_M]:
+        """Insert each of ``objs`` in a savepoint of its own, as ``ignore_conflicts``
+        would, and return those inserted (their ``pk`` set): a conflict rolls back that
+        savepoint only."""
+        inserted: list[_M] = []
+        for obj in objs:
+            try:
+                with transaction.atomic(using=self.db):
+                    super().bulk_create([obj], batch_size=batch_size)
+            except IntegrityError as error:
+                if not _is_conflict(error, self.db):
+                    raise
+                obj._state.adding = False  # as bulk_create leaves an object it ignored
+                obj._state.db = self.db
+                continue
+            inserted.append(obj)
+        return inserted
 
     def update(self, **kwargs: Any) -> int:
         entry = registry.for_model(self.model)
@@ -235,25 +350,14 @@ class TrackedQuerySetMixin(models.QuerySet[_M]):
             before = {row["pk"]: row for row in self.values(*wanted)}
             count = super().update(**kwargs)
             after = self.model._base_manager.using(self.db).filter(pk__in=list(before))
-            edited: list[tuple[dict[str, Any], changes.Changes]] = []
-            for row in after.values(*wanted):
-                old = {f.attname: before[row["pk"]][f.attname] for f in fields}
-                new = {f.attname: row[f.attname] for f in fields}
-                found = changes.diff(entry, old, new)
-                if found:
-                    edited.append((row, found))
-            # The targets' names: from objects passed to update(), the rest in one query
-            # per target model for all the rows.
-            known = changes.name_targets(
-                entry, [found for _, found in edited], changes.names_given(entry, kwargs), self.db
+            _record_edits(
+                entry,
+                fields,
+                before,
+                after.values(*wanted),
+                changes.names_given(entry, kwargs),
+                self.db,
             )
-            events: list[ValidEvent] = []
-            for row, found in edited:
-                named = row.get(name_field, "") if name_field else ""
-                name = str(named or row["pk"])[:200]
-                entities = changes.refs(entry, row["pk"], name, row, known)
-                events += changes.edited_events(entry, found, entities, name)
-            _emit(events)
         return count
 
     def delete(self) -> tuple[int, dict[str, int]]:
@@ -286,6 +390,190 @@ def _on_bulk_created(model: type[models.Model], objs: Sequence[models.Model], us
         entities = changes.refs(entry, obj.pk, name, current, known)
         events.append(changes.created_event(entry, found, entities, name))
     _emit(events)
+
+
+def _record_edits(
+    entry: registry.EntityKind,
+    fields: Sequence[changes.Field],
+    before: dict[Any, dict[str, Any]],
+    after: Iterable[dict[str, Any]],
+    known: related_names.Known,
+    using: str,
+) -> None:
+    """``KIND-edited`` for each row of ``after`` (``values()`` with ``"pk"``) whose
+    ``fields`` differ from its row in ``before``, its targets named with at most one
+    query per target model for all the rows."""
+    name_field = entry.name_field
+    edited: list[tuple[dict[str, Any], changes.Changes]] = []
+    for row in after:
+        old_row = before.get(row["pk"])
+        if old_row is None:
+            continue
+        old = {f.attname: old_row[f.attname] for f in fields if f.attname in old_row}
+        new = {f.attname: row[f.attname] for f in fields}
+        found = changes.diff(entry, old, new)
+        if found:
+            edited.append((row, found))
+    known = changes.name_targets(entry, [found for _, found in edited], known, using)
+    events: list[ValidEvent] = []
+    for row, found in edited:
+        named = row.get(name_field, "") if name_field else ""
+        name = str(named or row["pk"])[:200]
+        entities = changes.refs(entry, row["pk"], name, row, known)
+        events += changes.edited_events(entry, found, entities, name)
+    _emit(events)
+
+
+# --- bulk_create's conflicts -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """Fields whose values two rows cannot share (``nulls_conflict``: NULLs included,
+    as a unique constraint with ``nulls_distinct=False`` has it)."""
+
+    fields: tuple[changes.Field, ...]
+    nulls_conflict: bool
+
+    def of(self, obj: models.Model) -> tuple[Any, ...] | None:
+        """The key's values in ``obj``, comparable with ``in_row``'s; None when they
+        cannot conflict (a NULL among them)."""
+        return self._values([getattr(obj, f.attname) for f in self.fields])
+
+    def in_row(self, row: dict[str, Any]) -> tuple[Any, ...] | None:
+        return self._values([row[f.attname] for f in self.fields])
+
+    def _values(self, raw: list[Any]) -> tuple[Any, ...] | None:
+        if not self.nulls_conflict and any(value is None for value in raw):
+            return None
+        return tuple(_normalized(f, value) for f, value in zip(self.fields, raw, strict=True))
+
+    def matching(self, objs: Iterable[models.Model]) -> models.Q | None:
+        """The rows that share this key with one of ``objs``."""
+        found = {values for obj in objs if (values := self.of(obj)) is not None}
+        if not found:
+            return None
+        if len(self.fields) == 1:
+            return models.Q(**{f"{self.fields[0].attname}__in": [v for (v,) in found]})
+        q = models.Q()
+        for values in found:
+            q |= models.Q(**{f.attname: v for f, v in zip(self.fields, values, strict=True)})
+        return q
+
+
+def _normalized(field: changes.Field, value: Any) -> Any:
+    """``value`` as the field's Python type (an id given as a string, a UUID as text),
+    so that an object's key compares equal to the row's."""
+    try:
+        return field.to_python(value)
+    except ValidationError:
+        return value
+
+
+def _concrete(field: Any) -> changes.Field:
+    assert isinstance(field, models.Field) and field.concrete, field
+    return field
+
+
+def _unique_keys(model: type[models.Model]) -> list[_Key] | None:
+    """Every set of fields on which an insert can conflict with a row: the primary
+    key, unique fields, ``unique_together`` and the unique constraints on fields. None
+    when a conflict cannot be told from the values: a unique constraint with a
+    condition or expressions, an exclusion constraint."""
+    opts = model._meta
+    assert opts.pk is not None
+    keys = [_Key((opts.pk,), False)]
+    keys += [
+        _Key((field,), False)
+        for field in opts.concrete_fields
+        if field.unique and not field.primary_key
+    ]
+    for names in opts.unique_together:
+        keys.append(_Key(tuple(_concrete(opts.get_field(name)) for name in names), False))
+    total = opts.total_unique_constraints
+    for constraint in opts.constraints:
+        if isinstance(constraint, models.CheckConstraint):
+            continue
+        if constraint not in total:
+            return None
+        assert isinstance(constraint, models.UniqueConstraint)
+        fields = tuple(_concrete(opts.get_field(name)) for name in constraint.fields)
+        keys.append(_Key(fields, constraint.nulls_distinct is False))
+    return keys
+
+
+def _matching(keys: list[_Key], objs: list[Any]) -> models.Q | None:
+    """The rows that share a key with one of ``objs``; None when none can."""
+    found: models.Q | None = None
+    for key in keys:
+        q = key.matching(objs)
+        if q is not None:
+            found = q if found is None else found | q
+    return found
+
+
+def _sort_out(
+    entry: registry.EntityKind,
+    keys: list[_Key],
+    objs: Sequence[models.Model],
+    before: dict[Any, dict[str, Any]],
+    after: list[dict[str, Any]],
+    *,
+    ignore: bool,
+) -> tuple[list[models.Model], dict[Any, dict[str, Any]]]:
+    """After a ``bulk_create`` on conflict: the objects that created their rows (the
+    first of several that share a new row), and the rows to diff for edits, as they
+    were before (for an upsert that updated a row an earlier object of the batch
+    created, SQLite's way, that object's values).
+
+    An object's row is the one with its primary key, else the first that shares one
+    of its keys. An object that a conflict left out keeps the snapshot of the row it
+    names by its primary key, if any, so that its next save records what it changes."""
+    pk_field = entry.model._meta.pk
+    assert pk_field is not None
+    by_pk = {row["pk"]: row for row in after}
+    by_key = [
+        (key, {values: row for row in after if (values := key.in_row(row)) is not None})
+        for key in keys
+    ]
+    tracked = changes.tracked_fields(entry)
+    new: list[models.Model] = []
+    claimed: dict[Any, models.Model] = {}
+    edited_before = {} if ignore else dict(before)
+    for obj in objs:
+        row = by_pk.get(_normalized(pk_field, obj.pk)) if obj.pk is not None else None
+        if row is None:
+            for key, rows in by_key:
+                values = key.of(obj)
+                if values is not None and values in rows:
+                    row = rows[values]
+                    break
+        if row is None:  # not stored (SQLite's INSERT OR IGNORE skips a row it refuses)
+            continue
+        pk = row["pk"]
+        if pk in before or pk in claimed:
+            if pk in claimed and not ignore:
+                edited_before.setdefault(pk, changes.values(entry, claimed[pk]))
+            elif _normalized(pk_field, obj.pk) == pk:
+                changes.keep_snapshot(obj, {f.attname: row[f.attname] for f in tracked})
+            continue
+        if obj.pk is None:  # ignore_conflicts: Django does not read the new pks back
+            obj.pk = pk
+        claimed[pk] = obj
+        new.append(obj)
+    return new, edited_before
+
+
+def _is_conflict(error: IntegrityError, using: str) -> bool:
+    """Whether ``ignore_conflicts`` would have skipped the row ``error`` refused:
+    PostgreSQL's ON CONFLICT DO NOTHING skips unique and exclusion violations;
+    SQLite's INSERT OR IGNORE any constraint it checks at once (foreign keys are
+    checked at commit)."""
+    if connections[using].vendor != "postgresql":
+        return True
+    cause = error.__cause__
+    code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+    return code in ("23505", "23P01")  # unique_violation, exclusion_violation
 
 
 class TrackedQuerySet(TrackedQuerySetMixin[_M]):
