@@ -153,10 +153,14 @@ def _masked(records: list[dict[str, Any]], hide: frozenset[Target]) -> list[dict
     return records
 
 
-def mask_api_page(page: msgspec.Raw, user: Any) -> msgspec.Raw:
+def mask_api_page(page: Any, user: Any) -> Any:
     """A page encoded as a JSON array of API records, masked for ``user``: decoded only
-    for readers who are not staff, encoded again only when something is hidden."""
-    if getattr(user, "is_staff", False) and getattr(user, "is_active", False):
+    for readers who are not staff, encoded again only when something is hidden. A page
+    that is no encoded array (the empty list of a filter that matches nobody) names
+    nothing."""
+    if not isinstance(page, msgspec.Raw) or (
+        getattr(user, "is_staff", False) and getattr(user, "is_active", False)
+    ):
         return page
     records = _decoder.decode(bytes(page))
     hide = hidden(user, (target for record in records for target in api_targets(record)))
