@@ -8,6 +8,7 @@ users carry no database constraint, so deleting a user never has to touch the tr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Iterable
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -35,6 +36,36 @@ class EventTypeQuerySet(models.QuerySet["EventType"]):
         count = super().update(**kwargs)
         event_types_updated.send(sender=EventType)
         return count
+
+    def bulk_create(
+        self,
+        objs: Iterable[EventType],
+        batch_size: int | None = None,
+        ignore_conflicts: bool = False,
+        update_conflicts: bool = False,
+        update_fields: Collection[str] | None = None,
+        unique_fields: Collection[str] | None = None,
+    ) -> list[EventType]:
+        """An upsert is an update too: it may not rename a type that has records, and
+        it tells the switches' cache, as ``update`` does."""
+        objs = list(objs)
+        if update_conflicts and "name" in (update_fields or ()):
+            names = {obj.pk: obj.name for obj in objs if obj.pk is not None}
+            stored = EventType.objects.filter(pk__in=list(names)).values_list("pk", "name")
+            renamed = [pk for pk, name in stored if names.get(pk, name) != name]
+            if renamed and AuditRecord.objects.filter(type_id__in=renamed).exists():
+                raise RenameRefused("Event types that have records cannot be renamed.")
+        created = super().bulk_create(
+            objs,
+            batch_size=batch_size,
+            ignore_conflicts=ignore_conflicts,
+            update_conflicts=update_conflicts,
+            update_fields=update_fields,
+            unique_fields=unique_fields,
+        )
+        if update_conflicts:
+            event_types_updated.send(sender=EventType)
+        return created
 
 
 class EventType(models.Model):

@@ -394,6 +394,10 @@ def test_a_type_with_records_keeps_its_name(staff: User, user: User) -> None:
         my_log.save()
     with pytest.raises(RenameRefused):
         EventType.objects.filter(pk=my_log.pk).update(name="renamed")
+    upsert = {"update_conflicts": True, "unique_fields": ["id"], "update_fields": ["name"]}
+    with pytest.raises(RenameRefused):
+        EventType.objects.bulk_create([EventType(pk=my_log.pk, name="renamed")], **upsert)
+    EventType.objects.bulk_create([EventType(pk=my_log.pk, name="my_log")], **upsert)
     unused = EventType.objects.create(name="typo_nmae")
     unused.name = "typo_name"
     unused.save()  # nothing says otherwise yet: a rename is fine

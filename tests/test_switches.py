@@ -83,6 +83,19 @@ def test_global_switch_applies_to_everyone_including_superusers(db) -> None:
     assert audit.log("viewer-rendered") is None
 
 
+def test_a_switch_turned_off_by_an_upsert_applies_at_once(db) -> None:
+    """``bulk_create(update_conflicts=True)`` updates rows without ``post_save``: it
+    tells the switches' cache, as ``update`` does."""
+    audit.log("viewer-rendered")  # the rules are read and kept
+    EventType.objects.bulk_create(
+        [EventType(name="viewer-rendered", enabled=False)],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["enabled"],
+    )
+    assert audit.log("viewer-rendered") is None
+
+
 def test_superusers_follow_their_groups_too(db, group) -> None:
     from django.contrib.auth.models import User
 
