@@ -154,6 +154,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Non-ASCII written as escapes: an error that quotes a client's lone surrogate back
+    # (a bad choice of level) cannot be UTF-8, and was a 500.
+    "UNICODE_JSON": False,
     # DRF's own, but for JSON nested too deeply to decode: a 400 rather than a 500.
     "DEFAULT_PARSER_CLASSES": [
         "audit.api.parsing.JSONParser",

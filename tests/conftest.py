@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.cache import cache
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -192,6 +192,10 @@ def service_client(service: User) -> APIClient:
 
 @pytest.fixture
 def staff_client(staff: User) -> APIClient:
+    """Staff who run the switches: changing one takes ``audit.change_eventtype``."""
+    staff.user_permissions.add(
+        Permission.objects.get(content_type__app_label="audit", codename="change_eventtype")
+    )
     client = APIClient()
     client.force_login(staff)
     return client

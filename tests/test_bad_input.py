@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 
 from audit import logger
 from audit.api.parsing import decode_body
-from audit.models import AuditRecord
+from audit.models import AuditRecord, EventType
 from audit.selectors import ActivityQuery, BadActivityQuery
 from catalog.models import Project, Query
 
@@ -380,6 +380,38 @@ def test_catalog_json_postgresql_or_the_encoder_cannot_take_is_a_400(
             assert response.status_code == 400, response.content
             assert field in response.json()
     assert Query.objects.get(parameters__a="😀")
+
+
+def test_a_lone_surrogate_quoted_back_in_an_error_is_a_400(staff_client: APIClient) -> None:
+    """DRF quotes a bad choice back; as UTF-8 a lone surrogate cannot be written."""
+    response = staff_client.patch(
+        "/api/audit/event-types/dialog-ok/",
+        b'{"level": "\\ud800"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert "level" in response.json()
+
+
+def test_a_switchs_groups_are_a_short_list_of_distinct_names(
+    staff_client: APIClient, group
+) -> None:
+    """An object was read as its keys (``{}`` cleared every group), and any number of
+    names, repeated or not, was looked up one by one."""
+    path = "/api/audit/event-types/dialog-ok/"
+    staff_client.patch(path, {"disabled_for_groups": [group.name]}, format="json")
+    for value, words in [
+        ({}, "must be a list"),
+        ({group.name: 1}, "must be a list"),
+        (group.name, "must be a list"),
+        ([group.name, group.name], "more than once"),
+        ([f"g{n}" for n in range(501)], "at most 500"),
+    ]:
+        response = staff_client.patch(path, {"disabled_for_groups": value}, format="json")
+        assert response.status_code == 400, value
+        assert words in response.json()["disabled_for_groups"][0]
+    kept = EventType.objects.get(name="dialog-ok").disabled_for.values_list("name", flat=True)
+    assert list(kept) == [group.name]
 
 
 def test_nul_in_a_switch_group_name_is_a_400_and_changes_nothing(

@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from rest_framework.authtoken.models import Token
 
 from audit.models import AuditRecord
@@ -29,6 +29,7 @@ def test_ingest_and_switches_keep_working_while_redis_is_away(tmp_path: Path) ->
     viewers = Group.objects.create(name="viewers")
     member.groups.add(viewers)
     admin = User.objects.create_user("admin", "admin@example.com", "pw", is_staff=True)
+    admin.user_permissions.add(Permission.objects.get(codename="change_eventtype"))
     headers = {"Authorization": f"Token {Token.objects.create(user=member).key}"}
     admin_headers = {"Authorization": f"Token {Token.objects.create(user=admin).key}"}
     sent: list[str] = []

@@ -6,7 +6,7 @@ import logging
 import time
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from rest_framework.test import APIClient
 
 import audit
@@ -218,6 +218,17 @@ class TestStaffApi:
     def test_list_shows_every_type_with_dropped_counts(self, staff_client: APIClient) -> None:
         rows = staff_client.get("/api/audit/event-types/").json()
         assert len(rows) >= 47 and {"name", "enabled", "disabled_for_groups"} <= set(rows[0])
+
+    def test_staff_without_the_change_permission_read_but_change_nothing(
+        self, staff: User, db
+    ) -> None:
+        """As in the admin's matrix: changing a switch takes ``audit.change_eventtype``."""
+        client = APIClient()
+        client.force_login(staff)
+        assert client.get("/api/audit/event-types/log/").status_code == 200
+        refused = client.patch("/api/audit/event-types/log/", {"enabled": False}, format="json")
+        assert refused.status_code == 403 and "permission" in refused.json()["detail"]
+        assert EventType.objects.get(name="log").enabled is True
 
     def test_non_staff_are_refused(self, token_client: APIClient) -> None:
         assert token_client.get("/api/audit/event-types/").status_code == 403

@@ -19,7 +19,7 @@ from drf_spectacular.utils import (
 from rest_framework import generics, status
 from rest_framework import serializers as drf_serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
-from rest_framework.permissions import IsAdminUser
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -236,12 +236,24 @@ class EventTypeList(generics.ListAPIView[EventType]):
         return {**super().get_serializer_context(), "dropped_counts": dropped_last_day()}
 
 
+class _ChangeEventTypes(BasePermission):
+    """Changing a type's switches takes ``audit.change_eventtype``, as in the admin."""
+
+    message = "Changing switches takes the permission to change event types."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in SAFE_METHODS:
+            return True
+        return bool(request.user.has_perm("audit.change_eventtype"))
+
+
 class EventTypeDetail(generics.RetrieveUpdateAPIView[EventType]):
     """Read or change one type's switches: ``enabled`` (everyone) and
     ``disabled_for_groups`` (group names). Every change is itself recorded."""
 
     serializer_class = serializers.EventTypeSerializer
-    permission_classes = [IsAdminUser]
+    # Staff, and to change a switch the permission the admin's matrix asks for too.
+    permission_classes = [IsAdminUser, _ChangeEventTypes]
     lookup_field = "name"
     lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"
     http_method_names = ["get", "patch", "head", "options"]
