@@ -97,6 +97,7 @@ def _generation() -> int:
     it, so that it never comes back to a number whose entries may still be stored."""
     found: int | None = _local.get(GENERATION_KEY)
     if found is None:
+        _pay_owed_generation()
 
         def read(cache: BaseCache) -> int:
             value = cache.get(GENERATION_KEY)
@@ -182,16 +183,33 @@ def changed() -> None:
     transaction.on_commit(_next_generation)
 
 
+# A new generation this process could not start (the cache failed or was marked down
+# when its change committed): started as soon as the cache answers again. Other
+# processes, whose cache may never have failed, would serve the old generation's rules
+# for as long as they are kept (``AUDIT_SWITCHES_CACHE_SECONDS``).
+_owed = threading.Event()
+
+
 def _next_generation() -> None:
     _local.clear()
 
-    def bump(cache: Any) -> None:
+    def bump(cache: Any) -> bool:
         try:
             cache.incr(GENERATION_KEY)
         except ValueError:  # the cache lost it: start again from the clock
             cache.set(GENERATION_KEY, time.time_ns() // 1000, None)
+        return True
 
-    shared_cache.call(bump, lambda: None)
+    if shared_cache.call(bump, lambda: False):
+        _owed.clear()
+    else:
+        _owed.set()
+
+
+def _pay_owed_generation() -> None:
+    """Start the generation a change could not start, once the cache is back."""
+    if _owed.is_set() and shared_cache.available():
+        _next_generation()
 
 
 def clear_local() -> None:

@@ -72,6 +72,36 @@ def test_a_rule_change_reaches_another_process_within_a_second(user, group) -> N
         watcher.wait()
 
 
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_while_this_process_could_not_reach_the_cache_still_arrives(
+    user, group
+) -> None:
+    """The process that served the change could not start a new generation (its cache
+    had just failed); another process, whose cache never failed, kept serving the old
+    rules for as long as they are kept (an hour). The new generation is owed, and
+    started as soon as this process reads the rules with its cache back."""
+    import redis
+
+    from audit import shared_cache, switch_rules
+
+    watcher = _django_process(WATCHER, str(user.pk))
+    try:
+        assert watcher.stdout.readline().strip() == "ready", watcher.stderr.read()
+        time.sleep(0.8)  # past the watcher's local memo: it now reads the shared cache
+        shared_cache._mark_down(redis.exceptions.ConnectionError("a moment away"))
+        EventType.objects.get(name="dialog-ok").disabled_for.add(group)
+        shared_cache.reset()  # back: the next read of the rules here starts the generation
+        switch_rules.clear_local()
+        assert "dialog-ok" in switch_rules.disabled_types(user)
+        line = watcher.stdout.readline().strip()
+        assert line.startswith("seen"), line + watcher.stderr.read()
+    finally:
+        watcher.kill()
+        watcher.wait()
+        shared_cache.reset()
+
+
 READER = """
 import sys, time
 import django
