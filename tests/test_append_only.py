@@ -73,3 +73,6 @@ def test_purge_refuses_a_nonsense_age() -> None:
 
     with pytest.raises(CommandError, match="at least 1"):
         call_command("audit_purge", "--older-than-days", "0")
+    for past_year_one in ("1000000", "99999999999"):  # an OverflowError before
+        with pytest.raises(CommandError, match="at most 365000"):
+            call_command("audit_purge", "--older-than-days", past_year_one)

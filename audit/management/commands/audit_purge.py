@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from audit import config, purge
 
+# A thousand years: past about two thousand, the cutoff falls before the year 1.
+MAX_DAYS = 365_000
+
 
 class Command(BaseCommand):
     help = "Delete audit records older than N days (default: AUDIT_RETENTION_DAYS)."
@@ -26,6 +29,8 @@ class Command(BaseCommand):
         days = config.retention_days() if days is None else days
         if days < 1:
             raise CommandError("--older-than-days must be at least 1.")
+        if days > MAX_DAYS:
+            raise CommandError(f"--older-than-days must be at most {MAX_DAYS}.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         cutoff = timezone.now() - timedelta(days=days)
