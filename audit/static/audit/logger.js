@@ -48,7 +48,14 @@
  *   counted (DG.Logger.stats().dropped). Events older than `maxAge` are dropped too.
  * - Each event is tagged with the user of the page that logged it and sent only while
  *   the session belongs to that user, so a sign-out and sign-in as someone else never
- *   attributes one person's events to another. Signed-out pages never post.
+ *   attributes one person's events to another. Signed-out pages never post. A page
+ *   without data-user learns its user from its own config answer: what it logged
+ *   before is that user's, or forgotten if the answer says signed out; no other page
+ *   ever adopts such events of unknown user.
+ * - When localStorage is full, the queue stays in memory (and is sent as usual); it is
+ *   stored again at a later save. Storage alone never makes an event dropped.
+ * - Params nested deeper than the server's `limits.max_params_depth` are cut on the
+ *   client ('[Too deep]'), so the event is stored rather than refused.
  *
  * Remote switches: GET /api/audit/config/ is read at start, every `configRefresh` ms
  * and when the page becomes visible again. Types listed in `disabled_types` are
@@ -97,6 +104,7 @@
     max_batch: 1000,
     max_body_bytes: 5 * 1024 * 1024,
     max_params_bytes: 16 * 1024,
+    max_params_depth: 8, // containers nested in params, params itself being level 1
     max_message_length: 4096,
     max_stack_trace_length: 32 * 1024,
   };
@@ -207,8 +215,15 @@
     return text.slice(0, end) + '\u2026';
   }
 
-  /** A JSON-safe copy of `value`: no cycles, functions, DOM nodes or NaN. */
-  function toPlain(value, ancestors) {
+  var MAX_DEPTH = 16; // never walk deeper than this, whatever the server allows
+
+  /**
+   * A JSON-safe copy of `value`: no cycles, functions, DOM nodes or NaN. Containers
+   * (objects, arrays) nested deeper than `maxDepth` levels (`value` itself is level 1;
+   * at most 16) become '[Too deep]'.
+   */
+  function toPlain(value, ancestors, maxDepth) {
+    if (!(maxDepth >= 1) || maxDepth > MAX_DEPTH) maxDepth = MAX_DEPTH;
     if (value === null) return null;
     switch (typeof value) {
       case 'string':
@@ -225,8 +240,9 @@
         return undefined;
     }
     if (ancestors.indexOf(value) >= 0) return '[Circular]';
-    if (ancestors.length >= 16) return '[Too deep]';
+    if (ancestors.length >= MAX_DEPTH) return '[Too deep]';
     if (value instanceof Error) {
+      if (ancestors.length >= maxDepth) return '[Too deep]';
       return {name: value.name, message: value.message, stack: String(value.stack || '')};
     }
     if (global.Node && value instanceof global.Node) {
@@ -234,20 +250,21 @@
     }
     if (typeof value.toJSON === 'function') {
       var json = value.toJSON();
-      return json === value ? String(value) : toPlain(json, ancestors);
+      return json === value ? String(value) : toPlain(json, ancestors, maxDepth);
     }
+    if (ancestors.length >= maxDepth) return '[Too deep]'; // a container past the limit
     ancestors.push(value);
     var out;
     if (Array.isArray(value) || value instanceof Set) {
       out = Array.from(value, function (item) {
-        var plain = toPlain(item, ancestors);
+        var plain = toPlain(item, ancestors, maxDepth);
         return plain === undefined ? null : plain;
       });
     } else {
       out = {};
       var entries = value instanceof Map ? Array.from(value.entries()) : Object.entries(value);
       entries.forEach(function (pair) {
-        var plain = toPlain(pair[1], ancestors);
+        var plain = toPlain(pair[1], ancestors, maxDepth);
         if (plain !== undefined) out[wellFormed(String(pair[0]))] = plain;
       });
     }
@@ -272,6 +289,11 @@
 
   // -------------------------------------------------------------------- storage
 
+  function isQuotaError(e) {
+    return !!e && (e.name === 'QuotaExceededError' || e.name === 'NS_ERROR_DOM_QUOTA_REACHED' ||
+      e.code === 22 || e.code === 1014);
+  }
+
   /**
    * This page's queue in localStorage, under a key of its own, so that two tabs
    * never overwrite each other's events. Writes are coalesced to one per task
@@ -283,6 +305,7 @@
     closed: false,
     pending: false,
     warned: false,
+    full: false, // the last write failed (over the quota): the queue is in memory only
 
     key: function () {
       return settings.storagePrefix + 'q:' + this.pageId;
@@ -291,11 +314,14 @@
     init: function () {
       try {
         var probe = settings.storagePrefix + 'probe';
+        global.localStorage.removeItem(probe);
         global.localStorage.setItem(probe, '1');
         global.localStorage.removeItem(probe);
         this.available = true;
       } catch (e) {
-        this.available = false; // disabled storage, or a sandboxed frame: memory only
+        // Full (another part of the site filled it): usable once it has room again.
+        // Else disabled storage, or a sandboxed frame: memory only.
+        this.available = isQuotaError(e) && !!global.localStorage;
       }
     },
 
@@ -319,16 +345,19 @@
           return;
         }
         var entry = {t: Date.now(), closed: this.closed, items: queue.items};
-        try {
-          global.localStorage.setItem(key, JSON.stringify(entry));
-        } catch (full) {
-          // Over the quota: keep the newer half, then give up on persistence.
-          queue.dropOldest(Math.ceil(queue.items.length / 2), 'storage is full');
-          entry.items = queue.items;
-          global.localStorage.setItem(key, JSON.stringify(entry));
-        }
+        global.localStorage.setItem(key, JSON.stringify(entry));
+        if (this.full) debug('DG.Logger: the queue is stored again.');
+        this.full = false;
       } catch (e) {
-        if (!this.warned) warn('DG.Logger: cannot store the queue in localStorage:', e);
+        // Over the quota (or storage failing): the events stay in memory and are sent
+        // as usual; the next save (any change, and the heartbeat) tries again. Never
+        // drop events for this alone. What this page stored before stays, and is at
+        // worst sent twice (the server stores an id once).
+        this.full = true;
+        if (!this.warned) {
+          warn('DG.Logger: cannot store the queue in localStorage (kept in memory; ' +
+            'will try again):', e);
+        }
         this.warned = true;
       }
     },
@@ -430,7 +459,11 @@
     },
 
     add: function (event) {
-      var user = pageUser !== undefined ? pageUser : this.config ? this.config.user : null;
+      // The page's user: from the page itself, else from this page's own fresh config
+      // answer (a stored config may be someone else's session). Unknown yet: null,
+      // and the item is attributed (or purged) when this page's config answers.
+      var user = pageUser !== undefined ? pageUser
+        : this.config && this.configState === 'ok' ? this.config.user : null;
       if (user === null && (pageUser === null || this.quiet)) {
         debug('DG.Logger: signed out, not recorded:', event.type, event.message);
         return null;
@@ -475,12 +508,17 @@
       var self = this;
       found.forEach(function (item) {
         if (!item || !item.e || !item.e.id || known.has(item.e.id)) return;
+        if (item.u === undefined || item.u === null) {
+          // Logged by another page before it knew its user: only that page could tell
+          // whose it is, so it is never attributed here.
+          debug('DG.Logger: not adopting an event of unknown user:', item.e.type, item.e.message);
+          return;
+        }
         if (Date.parse(item.e.timestamp) < oldest) {
           self.counters.dropped++;
           return;
         }
         known.add(item.e.id);
-        if (item.u === undefined) item.u = null;
         if (!item.s) item.s = utf8Length(JSON.stringify(item.e)) + 1;
         self.items.push(item);
       });
@@ -506,7 +544,6 @@
       var size = 2;
       for (var i = 0; i < this.items.length && out.length < count; i++) {
         var item = this.items[i];
-        if (item.u === null) item.u = user; // logged before the page knew its user
         if (item.u !== user || this.isDisabled(item.e.type)) continue;
         var flight = this.inflight.get(item.e.id);
         if (flight && !(includeFetches && flight === 'fetch')) continue;
@@ -787,8 +824,37 @@
         this.configState = 'ok';
         this.quiet = false;
         if (wasQuiet) this.startTimers();
+        this.attributeUnknown(data.user);
       }
       this.purgeDisabled();
+    },
+
+    /**
+     * This page's own config answered: the events it logged before it knew its user
+     * (u: null; never another page's, see merge) are that user's. With no user, they
+     * belong to no one: forgotten.
+     */
+    attributeUnknown: function (user) {
+      var changed = false;
+      var kept = [];
+      this.items.forEach(function (item) {
+        if (item.u !== null && item.u !== undefined) kept.push(item);
+        else {
+          changed = true;
+          if (typeof user === 'string' && user) {
+            item.u = user;
+            kept.push(item);
+          }
+        }
+      });
+      if (changed) {
+        if (kept.length !== this.items.length) {
+          debug('DG.Logger: signed out: forgot ' + (this.items.length - kept.length) +
+            ' events logged before the page knew its user.');
+        }
+        this.items = kept;
+        store.save();
+      }
     },
 
     goQuiet: function () {
@@ -796,6 +862,7 @@
       this.configState = 'quiet';
       clearTimeout(this.timer);
       this.timer = null;
+      this.attributeUnknown(null); // a visitor's events: never anyone else's
       debug('DG.Logger: no session; not posting (events stay queued for their user).');
       this.settleWaiters();
     },
@@ -933,8 +1000,15 @@
 
   /** The event as posted, within the server's limits, from a callback's message. */
   function buildEvent(m) {
-    var params = toPlain(m.params && typeof m.params === 'object' ? m.params : {}, []);
-    if (!params || typeof params !== 'object' || Array.isArray(params)) params = {value: params};
+    // The server refuses params nested deeper than its max_params_depth (the config's
+    // limits; the built-in default until the config answered): cut them here, so the
+    // event is stored with the deep part replaced by '[Too deep]'.
+    var depth = queue.limit('max_params_depth');
+    var raw = m.params && typeof m.params === 'object' ? m.params : {};
+    var params = toPlain(raw, [], depth);
+    if (!params || typeof params !== 'object' || Array.isArray(params)) {
+      params = toPlain({value: raw}, [], depth); // one level more for the wrapper
+    }
     var paramsBytes = utf8Length(JSON.stringify(params));
     if (paramsBytes > queue.limit('max_params_bytes')) {
       warn('DG.Logger: params of "' + m.message + '" are ' + paramsBytes +
