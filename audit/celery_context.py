@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import signals
 
+from . import sessions
 from .context import AuditContext, SessionRef, activate, current, deactivate
 
 _HEADER = "audit_context"
@@ -24,6 +25,10 @@ def _add_headers(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
         return
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
     session = ctx.session
+    if session is None and user is not None and ctx.request is not None:
+        # A request resolves its session when it first records; one that queues a task
+        # first would have sent none, and the task's records joined a server session.
+        session = sessions.for_context(ctx)
     headers[_HEADER] = {
         "user_id": user.pk if user is not None else None,
         "session": [session.pk, str(session.uuid)] if session is not None else None,

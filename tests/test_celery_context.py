@@ -34,6 +34,31 @@ def test_headers_round_trip_to_a_context(user) -> None:
     assert context_from_headers(None) is None
 
 
+def test_a_task_queued_before_the_request_recorded_joins_its_browser_session(user) -> None:
+    """The request resolves its session when it first records; a task queued before
+    that carried none, and its records joined a server session of their own."""
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.test import RequestFactory
+
+    from audit.celery_context import _add_headers
+    from audit.middleware import context_for
+
+    client = Client()
+    client.force_login(user)
+    browser = UserSession.objects.get(user=user, kind="browser")
+    request = RequestFactory().get("/")
+    request.COOKIES.update({name: cookie.value for name, cookie in client.cookies.items()})
+    SessionMiddleware(lambda r: None).process_request(request)
+    AuthenticationMiddleware(lambda r: None).process_request(request)
+    headers: dict = {}
+    with bind(context_for(request)):
+        _add_headers(headers=headers)  # as Celery's before_task_publish runs it
+    with bind(context_from_headers(headers["audit_context"])):
+        record = AuditRecord.objects.get(pk=logger.log("log", "from the task"))
+    assert record.session_id == browser.pk
+
+
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_task_in_a_real_worker_records_for_the_requesting_user(user, settings) -> None:
