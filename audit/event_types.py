@@ -17,7 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from . import config, server_types
+from . import config, server_types, switch_rules
 from .models import EventType
 from .untracked import disabled
 
@@ -37,25 +37,36 @@ class UnknownType(ValueError):
 
 
 class _Table:
+    """The types by name, read again every ``AUDIT_EVENT_TYPES_RELOAD_SECONDS``, and as
+    soon as the switches' generation moves (a type saved anywhere starts a new one, as
+    every change of the rules does): a type marked server-only, or its level changed,
+    applies in every process within the switches' half second, not a minute."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_name: dict[str, TypeInfo] = {}
         self._loaded_at = 0.0
+        self._generation = -1
 
     def clear(self) -> None:
         with self._lock:
             self._by_name = {}
             self._loaded_at = 0.0
 
-    def _load(self) -> None:
+    def _load(self, generation: int) -> None:
         rows = EventType.objects.values_list("id", "name", "level", "server_only")
         self._by_name = {row[1]: TypeInfo(*row) for row in rows}
         self._loaded_at = time.monotonic()
+        self._generation = generation
 
     def get(self, name: str) -> TypeInfo | None:
-        if time.monotonic() - self._loaded_at > config.event_types_reload_seconds():
+        generation = switch_rules.generation()
+        if (
+            time.monotonic() - self._loaded_at > config.event_types_reload_seconds()
+            or generation != self._generation
+        ):
             with self._lock:
-                self._load()
+                self._load(generation)
         return self._by_name.get(name)
 
     def remember(self, info: TypeInfo) -> None:

@@ -112,6 +112,12 @@ def _generation() -> int:
     return found
 
 
+def generation() -> int:
+    """The switches' current generation, as this process knows it (kept half a second;
+    -1 while the cache is away): what other caches of the rules' tables follow."""
+    return _generation()
+
+
 def _cached(name: str, load: Callable[[], T]) -> T:
     """``name`` of the current generation: from this process, the shared cache, or the
     database (``load``) when neither has it or the cache is away.
