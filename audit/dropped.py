@@ -78,7 +78,14 @@ os.register_at_fork(after_in_child=_forget_timer)
 
 
 def maybe_flush() -> None:
-    if _counts and time.monotonic() - _last_flush >= config.dropped_flush_seconds():
+    """Flush when one is due, unless inside a transaction: the counts of the whole
+    process would go into the caller's, and be lost with it if it rolls back. The timer
+    thread, the beat or a later call outside a transaction flushes them then."""
+    if (
+        _counts
+        and time.monotonic() - _last_flush >= config.dropped_flush_seconds()
+        and not transaction.get_connection().in_atomic_block
+    ):
         flush()
 
 

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.db import transaction
 from rest_framework.test import APIClient
 
 import audit
@@ -183,6 +184,23 @@ def test_dropped_events_are_counted_per_type_and_group_without_a_write_each(
     audit.log("dialog-ok", user=user)
     dropped.flush()
     assert DroppedCount.objects.get(event_type="dialog-ok").count == 6
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counts_are_never_flushed_into_a_transaction_that_may_roll_back(user) -> None:
+    """A flush that came due inside a caller's transaction wrote every pending count of
+    the process into it; its rollback lost them all."""
+    EventType.objects.filter(name__in=["dialog-ok", "tutorial-completed"]).update(enabled=False)
+    dropped.flush()
+    for _ in range(100):
+        assert audit.log("dialog-ok", user=user) is None
+    dropped._last_flush -= 3600  # a flush is due
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit.log("tutorial-completed", user=user)
+        raise RuntimeError("the request failed")
+    dropped.flush()
+    counts = {c.event_type: c.count for c in DroppedCount.objects.all()}
+    assert counts["dialog-ok"] == 100
 
 
 class TestStaffApi:
