@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -18,13 +20,34 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
-from . import connection, outbox
+from . import connection, export_settings, outbox
+from .export_settings import mask_access_key
 from .forms import ExportSettingsForm
 from .models import ExportSettings, OutboxEntry, StreamMapping, StreamStatus
 
 
+class StreamMappingFormSet(BaseInlineFormSet):
+    """The map's rows: none may send another type than the seals' to the seal stream
+    (the settings' form above has set ``instance.seal_stream`` to the posted value)."""
+
+    def clean(self) -> None:
+        super().clean()
+        rows = []
+        for form in self.forms:
+            cleaned = getattr(form, "cleaned_data", None)
+            if not cleaned or (self.can_delete and cleaned.get("DELETE")):
+                continue
+            event_type, stream = cleaned.get("event_type"), cleaned.get("stream")
+            if event_type is not None and stream:
+                rows.append((event_type.name, stream))
+        errors = export_settings.seal_stream_errors(self.instance.seal_stream, rows)
+        if errors:
+            raise ValidationError(errors)
+
+
 class StreamMappingInline(admin.TabularInline):
     model = StreamMapping
+    formset = StreamMappingFormSet
     fields = ("event_type", "stream")
     extra = 1
     verbose_name = "event type => log stream"
@@ -50,6 +73,46 @@ class ExportSettingsAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # the one row is made by the changelist below
+
+    # What a view-only user's page shows for the keys. Every field is read-only there
+    # and displayed by name: ``access_key`` would show the model's field in full, and
+    # ``secret_key`` would call the model's ``secret_key()`` (the secret in clear, for
+    # boto3). The read-only fieldsets name these masked displays instead, and a
+    # ``secret_key`` of the admin's own (looked up before the model's) is a fallback.
+    @admin.display(description="access key")
+    def masked_access_key(self, settings: ExportSettings) -> str:
+        return mask_access_key(settings.access_key) if settings.access_key else "(none)"
+
+    @admin.display(description="secret key")
+    def masked_secret_key(self, settings: ExportSettings) -> str:
+        return "set (encrypted, not shown)" if settings.has_secret_key else "(none)"
+
+    secret_key = masked_secret_key
+
+    _READ_ONLY_NAMES = {"access_key": "masked_access_key", "secret_key": "masked_secret_key"}
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            return fieldsets
+        # Read-only: masked keys, and no "forget the keys" (an action, not a value).
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [
+                        self._READ_ONLY_NAMES.get(f, f) if isinstance(f, str) else f
+                        for f in options["fields"]
+                        if f != "clear_keys"
+                    ],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (*super().get_readonly_fields(request, obj), *self._READ_ONLY_NAMES.values())
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -147,6 +210,20 @@ class OutboxEntryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Only a set-aside row may be deleted (as "discard" does): a waiting one is a
+        record on its way to CloudWatch, which deleting would silently drop."""
+        if obj is not None and not obj.set_aside_reason:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: OutboxEntry) -> None:
+        # The row may have been put back in line since the page was shown.
+        outbox.discard(OutboxEntry.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[OutboxEntry]) -> None:
+        outbox.discard(queryset)
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         found = super().get_actions(request)

@@ -37,12 +37,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
 from django.db import transaction
 from django.utils import timezone
 
 from . import batcher, config, connection, messages, outbox, witness
 from .crypto import DecryptionError
-from .models import ExportSettings
+from .models import ExportSettings, OutboxEntry, StreamMapping
 from .sender import Sender, SendResult
 
 logger = logging.getLogger("cloudwatch_export")
@@ -159,8 +160,12 @@ def drain(
         return report
     try:
         logs = logs or connection.client(settings)
-    except DecryptionError as exc:
-        report.error = str(exc)
+    except (DecryptionError, BotoCoreError, ValueError) as exc:
+        # A setting boto3 refuses (a region or endpoint stored before it was checked):
+        # no send can work until it is changed, so say so where the status page looks.
+        report.error = _setup_error(exc)
+        _record_setup_error(report.error, clock())
+        logger.warning("cloudwatch export: %s", report.error)
         return report
     sender = Sender(logs, settings.log_group, endpoint=settings.endpoint_url, sleep=sleep)
     with ThreadPoolExecutor(config.concurrent_sends(), thread_name_prefix="cloudwatch") as pool:
@@ -180,6 +185,22 @@ def drain(
     elif report.eventful:
         logger.info("cloudwatch export: %s", report.as_dict())
     return report
+
+
+def _setup_error(exc: Exception) -> str:
+    if isinstance(exc, DecryptionError):
+        return str(exc)
+    return f"The settings cannot make a CloudWatch Logs client: {exc}. Fix them in Settings -> Log."
+
+
+def _record_setup_error(error: str, now: datetime) -> None:
+    """The error on the status of every stream with records waiting (or mapped)."""
+    streams = set(
+        OutboxEntry.objects.filter(set_aside_reason="").values_list("stream", flat=True).distinct()
+    )
+    streams |= set(StreamMapping.objects.values_list("stream", flat=True))
+    for stream in sorted(streams):
+        outbox.record_batch(stream, sent=0, resent=0, error=error, now=now)
 
 
 @dataclass(slots=True, eq=False)

@@ -8,6 +8,7 @@ bad ``--map`` never leaves half a configuration behind.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -73,10 +74,34 @@ def apply(changes: Changes) -> ExportSettings:
             settings.set_secret_key(changes.secret_key)
         settings.full_clean()
         types = _types(changes.mapping) if changes.mapping is not None else {}
+        if changes.mapping is not None:
+            final = changes.mapping
+        else:
+            rows = settings.mappings.values_list("event_type__name", "stream")
+            final = dict(rows)
+        errors = seal_stream_errors(settings.seal_stream, final.items())
+        if errors:
+            raise ValidationError(errors)
         settings.save()
         if changes.mapping is not None:
             _replace_map(settings, types, changes.mapping)
     return settings
+
+
+SEAL_TYPE = "trail-sealed"
+
+
+def seal_stream_errors(seal_stream: str, rows: Iterable[tuple[str, str]]) -> list[str]:
+    """A map row may send to the seal stream only the seals' own records: anything else
+    there (a type a client can post) could pass for a witnessed digest."""
+    if not seal_stream:
+        return []
+    return [
+        f"{type_name!r} => {stream!r}: only {SEAL_TYPE} records may go to the seal "
+        f"stream {seal_stream!r} (its witness of the seals); choose another stream"
+        for type_name, stream in rows
+        if stream == seal_stream and type_name != SEAL_TYPE
+    ]
 
 
 def _types(mapping: dict[str, str]) -> dict[str, EventType]:

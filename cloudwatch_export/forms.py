@@ -48,12 +48,18 @@ class ExportSettingsForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["secret_key"].help_text = (
-            "A secret key is stored (encrypted, never shown). Leave empty to keep it."
-            if self.instance.has_secret_key
-            else "No secret key is stored."
-        )
-        access_key = self.fields["access_key"]
+        # A view-only admin's form has none of the model's fields (all read-only):
+        # dress only the fields this form has.
+        secret_key = self.fields.get("secret_key")
+        if secret_key is not None:
+            secret_key.help_text = (
+                "A secret key is stored (encrypted, never shown). Leave empty to keep it."
+                if self.instance.has_secret_key
+                else "No secret key is stored."
+            )
+        access_key = self.fields.get("access_key")
+        if access_key is None:
+            return
         access_key.widget.attrs["autocomplete"] = "off"
         shape = "16 to 128 letters and digits for AWS; any key with an endpoint URL."
         stored = self.instance.access_key

@@ -19,7 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 LOG_GROUP_RE = re.compile(r"[.\-_/#A-Za-z0-9]{1,512}")
-REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}", re.ASCII)
 ACCESS_KEY_RE = re.compile(r"\w{16,128}", re.ASCII)  # IAM's own rule
 # Any endpoint: printable ASCII without spaces (the key is sent in the Authorization
 # header, which takes nothing else), at most the field's 128 characters.
@@ -71,3 +71,9 @@ def validate_aws_access_key(value: str) -> None:
 def validate_endpoint_url(value: str) -> None:
     if value:
         URLValidator(schemes=["http", "https"])(value)
+        if not value.isascii():  # botocore refuses it ("Invalid endpoint") on every send
+            raise ValidationError(
+                "An endpoint URL is ASCII: write an internationalised host name in its "
+                "xn-- (punycode) form.",
+                code="endpoint_url",
+            )

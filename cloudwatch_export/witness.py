@@ -15,30 +15,67 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.utils import timezone
 
 from audit.models import IntegrityState, Seal
 
-from . import connection
+from . import connection, errors
+from .crypto import DecryptionError
 from .models import ExportSettings, OutboxEntry
 
 _PARAMS = re.compile(r" params=(\{.*?\})(?: entities=| session=|$)")
 
 
+SEAL_TYPE = "trail-sealed"
+
+
 def _witnessed(message: str) -> dict[str, Any] | None:
-    """The seal a message of the stream describes, JSON or text format alike."""
+    """The seal a message of the stream describes, JSON or text format alike. Only a
+    ``trail-sealed`` record counts: whatever else reached the stream says nothing."""
     try:
         record = json.loads(message)
-        params = record.get("params") if isinstance(record, dict) else None
     except ValueError:
+        # Text: "<time> <type> <user> #<id> [<level>] <message> params=..."
+        parts = message.split(" ", 2)
+        if len(parts) < 3 or parts[1] != SEAL_TYPE:
+            return None
         match = _PARAMS.search(message)
-        params = json.loads(match.group(1)) if match else None
+        try:
+            params = json.loads(match.group(1)) if match else None
+        except ValueError:
+            return None
+    else:
+        if not isinstance(record, dict) or record.get("type") != SEAL_TYPE:
+            return None
+        params = record.get("params")
     if not isinstance(params, dict) or "digest" not in params:
+        return None
+    try:
+        int(params["first"]), int(params["last"])
+    except (KeyError, TypeError, ValueError):
         return None
     return params
 
 
+class WitnessUnavailable(Exception):
+    """CloudWatch could not be read (endpoint down, keys refused, bad settings): the
+    seals were compared with nothing, which is neither a pass nor a tampering."""
+
+
 def fetch(settings: ExportSettings, logs: Any = None) -> list[dict[str, Any]]:
+    try:
+        return _fetch(settings, logs)
+    except WitnessUnavailable:
+        raise
+    except DecryptionError as exc:
+        raise WitnessUnavailable(str(exc)) from exc
+    except (BotoCoreError, ClientError, ValueError) as exc:
+        problem = errors.classify(exc, endpoint=settings.endpoint_url)
+        raise WitnessUnavailable(problem.message) from exc
+
+
+def _fetch(settings: ExportSettings, logs: Any = None) -> list[dict[str, Any]]:
     logs = logs or connection.client(settings)
     found: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
@@ -64,9 +101,25 @@ def check(seals: Iterable[Seal], logs: Any = None) -> list[str]:
     settings = ExportSettings.objects.filter().first()
     if settings is None or not settings.enabled or not settings.seal_stream:
         return ["the CloudWatch export is off or has no seal stream: nothing witnesses the seals"]
-    witnessed = {(int(p["first"]), int(p["last"])): p for p in fetch(settings, logs)}
-    waiting = set(OutboxEntry.objects.values_list("record_id", flat=True))
     problems: list[str] = []
+    # The first message received for a block counts: a later one with another digest
+    # can only be forged (a seal is never made twice), and is itself reported.
+    witnessed: dict[tuple[int, int], dict[str, Any]] = {}
+    conflicting: set[tuple[int, int]] = set()
+    for params in fetch(settings, logs):
+        key = (int(params["first"]), int(params["last"]))
+        first = witnessed.setdefault(key, params)
+        if first is not params and (
+            first.get("digest") != params.get("digest")
+            or first.get("previous", "") != params.get("previous", "")
+        ):
+            conflicting.add(key)
+    for key in sorted(conflicting):
+        problems.append(
+            f"the witness received different digests for the seal of records "
+            f"#{key[0]}-#{key[1]}: a later one was forged (tampering); the first counts"
+        )
+    waiting = set(OutboxEntry.objects.values_list("record_id", flat=True))
     stored = set()
     for seal in seals:
         key = (seal.first_record_id, seal.last_record_id)

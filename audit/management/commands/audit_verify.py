@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit import seals, witnesses
 from audit.models import Seal
@@ -31,13 +31,25 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         report = seals.verify(from_seal=options["from_seal"], progress=self._progress)
         problems = list(report.problems)
+        unavailable: list[str] = []
         for name in options["witness"]:
             try:
                 found = witnesses.check_witness(name, Seal.objects.order_by("id"))
             except KeyError as exc:
                 problems.append(str(exc.args[0]))
                 continue
+            except Exception as exc:  # the witness could not be read: no verdict from it
+                unavailable.append(f"the witness {name} was unavailable: {str(exc).rstrip('.')}")
+                continue
             problems += [f"witness {name}: {problem}" for problem in found]
+        if unavailable and not problems:
+            # Nothing found, but the comparison asked for was not made: not a pass (and
+            # not recorded as one), not a tampering either.
+            raise CommandError(
+                f"{'; '.join(unavailable)}. The seals were not compared with it "
+                f"(the chain alone checked {report.seals:,} seals and found no change); "
+                "try again once it can be reached."
+            )
         report.problems = problems
         seals.record_verification(report)
         start = f" from seal #{report.from_seal}" if report.from_seal else ""
@@ -49,7 +61,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS("The trail is intact."))
             return
         self.stdout.write(self.style.ERROR(f"The trail was changed: {problems[0]}"))
-        for problem in problems[1:]:
+        for problem in problems[1:] + unavailable:
             self.stdout.write(f"  also: {problem}")
         sys.exit(1)
 

@@ -7,6 +7,7 @@ Redis and Celery (``make run``'s setup).
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -25,6 +26,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        interval = options["interval"]
+        if not math.isfinite(interval) or interval <= 0:
+            raise CommandError(f"--interval {interval:g}: give a number of seconds above 0")
         if options["once"]:
             report = export.drain()
             self._print(report)
