@@ -14,6 +14,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 
+from . import sessions
 from .context import AuditContext, bind, new_request_id
 from .sessions import client_ip
 
@@ -53,6 +54,7 @@ class AuditContextMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self._acall(request)
+        sessions.remember_before_login(request)
         ctx = _attach(request, context_for(request))
         with bind(ctx):
             response: HttpResponse = self.get_response(request)

@@ -90,9 +90,24 @@ def touch(ref: SessionRef) -> None:
         UserSession.objects.filter(pk=ref.pk).update(last_seen_at=timezone.now())
 
 
+# What the request's Django session held before a login could flush it (signing in as
+# someone else over a signed-in session empties it before ``user_logged_in``).
+_BEFORE_LOGIN = "_audit_session_before_login"
+
+
+def remember_before_login(request: Any) -> None:
+    """Keep the browser session of the request's Django session, for ``on_login``: a
+    POST may sign someone in. Called by the middleware, before the view."""
+    if request.method == "POST" and hasattr(request, "session"):
+        setattr(request, _BEFORE_LOGIN, request.session.get(SESSION_KEY))
+
+
 def on_login(request: Any, user: Any) -> SessionRef:
-    """Open a browser session for a fresh login and remember it in the Django session."""
+    """Open a browser session for a fresh login and remember it in the Django session;
+    the browser session it replaces is ended, also when the sign-in was someone else's
+    over it (Django flushed the Django session first)."""
     previous = request.session.get(SESSION_KEY) if hasattr(request, "session") else None
+    previous = previous or getattr(request, _BEFORE_LOGIN, None)
     if previous:
         close_session(previous[1])
     session = open_session(

@@ -54,6 +54,24 @@ def test_a_new_login_opens_a_new_session(user) -> None:
     assert UserSession.objects.filter(user=user, kind="browser").count() == 2
 
 
+def test_signing_in_as_someone_else_ends_the_first_users_session(user, other_user) -> None:
+    """Django empties the session before ``user_logged_in`` when another user signs in
+    over it: the first user's browser session was left open, with no sign-out."""
+    other_user.is_staff = True  # the admin's sign-in form is shown to alice, who is not
+    other_user.save()
+    client = Client()
+    _login(client)
+    alice = UserSession.objects.get(user=user, kind="browser")
+    response = client.post("/admin/login/", {"username": "bob", "password": "bob-password"})
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    bob = UserSession.objects.get(user=other_user, kind="browser")
+    assert alice.ended_at is not None and bob.ended_at is None
+    client.post("/logout/")
+    bob.refresh_from_db()
+    assert bob.ended_at is not None
+
+
 def test_token_clients_get_one_api_session_per_token(token_client: APIClient, user) -> None:
     post_events(token_client, {"message": "a"})
     post_events(token_client, {"message": "b"})
