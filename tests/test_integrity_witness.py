@@ -95,8 +95,22 @@ def test_no_witness_configured_is_said(user) -> None:
     seals.seal()
     code, text = _verify("--witness", "cloudwatch")
     assert code == 1 and "nothing witnesses the seals" in text
-    code, text = _verify("--witness", "notary")
-    assert code == 1 and "no witness called 'notary'" in text
+    # A mistyped name is a usage error, not a change of the trail: nothing is recorded.
+    verified = AuditRecord.objects.filter(type__name="trail-verified").count()
+    with pytest.raises(CommandError, match="no witness called 'notary'"):
+        _verify("--witness", "notary")
+    assert AuditRecord.objects.filter(type__name="trail-verified").count() == verified
+
+
+def test_a_seal_verification_cannot_start_from_is_a_usage_error(user) -> None:
+    audit.log("log", "x", user=user)
+    seals.seal()
+    newest = Seal.objects.order_by("-id").first()
+    for bad in ("0", "-3", str(newest.pk + 1000)):
+        with pytest.raises(CommandError, match="there is no seal"):
+            _verify("--from", bad)
+    assert not AuditRecord.objects.filter(type__name="trail-verified").exists()
+    assert _verify("--from", str(newest.pk))[0] == 0
 
 
 def test_the_seal_stream_is_configured_by_command(user) -> None:

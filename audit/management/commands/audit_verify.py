@@ -29,6 +29,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        self._check_arguments(options["from_seal"], options["witness"])
         report = seals.verify(from_seal=options["from_seal"], progress=self._progress)
         problems = list(report.problems)
         unavailable: list[str] = []
@@ -64,6 +65,21 @@ class Command(BaseCommand):
         for problem in problems[1:] + unavailable:
             self.stdout.write(f"  also: {problem}")
         sys.exit(1)
+
+    def _check_arguments(self, from_seal: int | None, witness_names: list[str]) -> None:
+        """A mistyped argument is a usage error, refused before anything is verified or
+        recorded, never reported as a change of the trail. A seal missing between the
+        oldest and the newest is still looked for: that one may have been removed."""
+        unknown = [name for name in witness_names if name not in witnesses.witness_names()]
+        if unknown:
+            known = ", ".join(witnesses.witness_names()) or "none is installed"
+            raise CommandError(f"--witness: no witness called {unknown[0]!r} ({known}).")
+        if from_seal is None:
+            return
+        newest = Seal.objects.order_by("-id").values_list("id", flat=True).first()
+        if from_seal < 1 or newest is None or from_seal > newest:
+            span = f"the newest is #{newest}" if newest is not None else "there is none yet"
+            raise CommandError(f"--from: there is no seal #{from_seal} ({span}).")
 
     def _progress(self, done: int, total: int) -> None:
         if not sys.stdout.isatty() or not total:
