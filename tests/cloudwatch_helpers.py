@@ -314,3 +314,34 @@ def create_stream(group: str, stream: str, url: str | None = None) -> None:
     logs = logs_client(url)
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName=stream)
+
+
+def settings_form(settings: ExportSettings, **values: Any) -> dict[str, Any]:
+    """The export settings' admin form as the browser posts it, the map rows and one
+    empty row included; ``values`` replace fields (None leaves a field out)."""
+    rows = list(settings.mappings.order_by("id"))
+    data: dict[str, Any] = {
+        "enabled": "on" if settings.enabled else "",
+        "log_group": settings.log_group,
+        "region": settings.region,
+        "access_key": settings.access_key,
+        "secret_key": "",
+        "endpoint_url": settings.endpoint_url,
+        "message_format": settings.message_format,
+        "seal_stream": settings.seal_stream,
+        "mappings-TOTAL_FORMS": str(len(rows) + 1),
+        "mappings-INITIAL_FORMS": str(len(rows)),
+        "mappings-MIN_NUM_FORMS": "0",
+        "mappings-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    for index, row in enumerate(rows):
+        data |= {
+            f"mappings-{index}-id": str(row.pk),
+            f"mappings-{index}-settings": str(settings.pk),
+            f"mappings-{index}-event_type": str(row.event_type_id),
+            f"mappings-{index}-stream": row.stream,
+        }
+    data |= {f"mappings-{len(rows)}-settings": str(settings.pk)}
+    data.update(values)
+    return {key: value for key, value in data.items() if value is not None}

@@ -25,6 +25,7 @@ from .cloudwatch_helpers import (
     SECRET_KEY,
     configure,
     moto_url,
+    settings_form,
     unique_group,
     use_development_key,
 )
@@ -37,35 +38,6 @@ def admin_client(db: Any) -> Client:
     client = Client()
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw"))
     return client
-
-
-def form(settings: ExportSettings, **values: Any) -> dict[str, Any]:
-    """The change form as the browser posts it, the map rows included."""
-    rows = list(settings.mappings.order_by("id"))
-    data: dict[str, Any] = {
-        "enabled": "on" if settings.enabled else "",
-        "log_group": settings.log_group,
-        "region": settings.region,
-        "access_key": settings.access_key,
-        "secret_key": "",
-        "endpoint_url": settings.endpoint_url,
-        "message_format": settings.message_format,
-        "mappings-TOTAL_FORMS": str(len(rows) + 1),
-        "mappings-INITIAL_FORMS": str(len(rows)),
-        "mappings-MIN_NUM_FORMS": "0",
-        "mappings-MAX_NUM_FORMS": "1000",
-        "_save": "Save",
-    }
-    for index, row in enumerate(rows):
-        data |= {
-            f"mappings-{index}-id": str(row.pk),
-            f"mappings-{index}-settings": str(settings.pk),
-            f"mappings-{index}-event_type": str(row.event_type_id),
-            f"mappings-{index}-stream": row.stream,
-        }
-    data |= {f"mappings-{len(rows)}-settings": str(settings.pk)}
-    data.update(values)
-    return {key: value for key, value in data.items() if value is not None}
 
 
 def test_the_changelist_is_the_one_settings_form(admin_client: Client) -> None:
@@ -90,15 +62,15 @@ def test_the_secret_is_write_only(admin_client: Client) -> None:
     assert SECRET_KEY not in page and settings.secret_key_encrypted not in page
     assert "A secret key is stored (encrypted, never shown)" in page
     # Left empty, the stored secret stays.
-    answer = admin_client.post(CHANGE, form(settings, log_group="/renamed"))
+    answer = admin_client.post(CHANGE, settings_form(settings, log_group="/renamed"))
     assert answer.status_code == 302, answer.content.decode()[:2000]
     settings.refresh_from_db()
     assert settings.log_group == "/renamed" and settings.secret_key() == SECRET_KEY
     # A new one replaces it; "forget the keys" clears both.
-    admin_client.post(CHANGE, form(settings, secret_key="new-secret"))
+    admin_client.post(CHANGE, settings_form(settings, secret_key="new-secret"))
     settings.refresh_from_db()
     assert settings.secret_key() == "new-secret"
-    admin_client.post(CHANGE, form(settings, clear_keys="on"))
+    admin_client.post(CHANGE, settings_form(settings, clear_keys="on"))
     settings.refresh_from_db()
     assert settings.access_key == "" and not settings.has_secret_key
 
@@ -116,13 +88,13 @@ def test_the_access_key_is_shown_masked_and_kept_when_left_empty(admin_client: C
     assert 'placeholder="AKIA…MPLE"' in field and "value=" not in field
     assert "An access key is stored (AKIA…MPLE). Leave empty to keep it." in page
     # Left empty (as the page renders it), both keys stay.
-    answer = admin_client.post(CHANGE, form(settings, access_key="", log_group="/renamed"))
+    answer = admin_client.post(CHANGE, settings_form(settings, access_key="", log_group="/renamed"))
     assert answer.status_code == 302, answer.content.decode()[:2000]
     settings.refresh_from_db()
     assert settings.log_group == "/renamed"
     assert (settings.access_key, settings.secret_key()) == (ACCESS_KEY, SECRET_KEY)
     # A key typed replaces it.
-    answer = admin_client.post(CHANGE, form(settings, access_key="AKIAI44QH8DHBEXAMPLE"))
+    answer = admin_client.post(CHANGE, settings_form(settings, access_key="AKIAI44QH8DHBEXAMPLE"))
     assert answer.status_code == 302
     settings.refresh_from_db()
     assert settings.access_key == "AKIAI44QH8DHBEXAMPLE"
@@ -132,7 +104,9 @@ def test_the_access_key_is_shown_masked_and_kept_when_left_empty(admin_client: C
 def test_a_test_key_is_taken_with_an_endpoint_url_only(admin_client: Client) -> None:
     settings = ExportSettings.load()
     local = {"log_group": "/g", "region": REGION, "access_key": "testing", "secret_key": "s"}
-    answer = admin_client.post(CHANGE, form(settings, **local, endpoint_url="http://127.0.0.1:1"))
+    answer = admin_client.post(
+        CHANGE, settings_form(settings, **local, endpoint_url="http://127.0.0.1:1")
+    )
     assert answer.status_code == 302, answer.content.decode()[:2000]
     settings.refresh_from_db()
     assert (settings.access_key, settings.secret_key()) == ("testing", "s")
@@ -140,7 +114,7 @@ def test_a_test_key_is_taken_with_an_endpoint_url_only(admin_client: Client) -> 
     # Without an endpoint URL the key goes to AWS: IAM's shape, whether typed or kept.
     for access_key in ("testing", ""):
         answer = admin_client.post(
-            CHANGE, form(settings, log_group="/g2", access_key=access_key, endpoint_url="")
+            CHANGE, settings_form(settings, log_group="/g2", access_key=access_key, endpoint_url="")
         )
         assert answer.status_code == 200
         errors = answer.context["adminform"].form.errors
@@ -163,7 +137,7 @@ def test_the_secret_is_refused_under_the_development_key(
         "secret_key": SECRET_KEY,
         "endpoint_url": "http://127.0.0.1:4566",
     }
-    answer = admin_client.post(CHANGE, form(row, **typed))
+    answer = admin_client.post(CHANGE, settings_form(row, **typed))
     assert answer.status_code == 200
     errors = answer.context["adminform"].form.errors
     assert list(errors) == ["secret_key"]
@@ -180,12 +154,15 @@ def test_the_secret_is_refused_under_the_development_key(
     assert not ExportSettings.objects.get().has_secret_key
     # With an encryption key of its own, or on a developer's machine, it is stored.
     settings.AUDIT_ENCRYPTION_KEY = "a-real-encryption-key-0123456789"
-    assert admin_client.post(CHANGE, form(row, **typed)).status_code == 302
+    assert admin_client.post(CHANGE, settings_form(row, **typed)).status_code == 302
     assert ExportSettings.objects.get().secret_key() == SECRET_KEY
     settings.AUDIT_ENCRYPTION_KEY = ""
     settings.DEBUG = True
     assert (
-        admin_client.post(CHANGE, form(row, **(typed | {"secret_key": "other"}))).status_code == 302
+        admin_client.post(
+            CHANGE, settings_form(row, **(typed | {"secret_key": "other"}))
+        ).status_code
+        == 302
     )
     assert ExportSettings.objects.get().secret_key() == "other"
 
@@ -194,10 +171,10 @@ def test_the_map_is_edited_as_rows_and_validated(admin_client: Client) -> None:
     settings = configure({"log": "a"})
     error = EventType.objects.get_or_create(name="error")[0]
     extra = {"mappings-1-event_type": str(error.pk), "mappings-1-stream": "bad:name"}
-    page = admin_client.post(CHANGE, form(settings, **extra)).content.decode()
+    page = admin_client.post(CHANGE, settings_form(settings, **extra)).content.decode()
     assert "cannot contain" in page
     extra["mappings-1-stream"] = "datagrok_errors"
-    assert admin_client.post(CHANGE, form(settings, **extra)).status_code == 302
+    assert admin_client.post(CHANGE, settings_form(settings, **extra)).status_code == 302
     assert dict(StreamMapping.objects.values_list("event_type__name", "stream")) == {
         "log": "a",
         "error": "datagrok_errors",
@@ -207,7 +184,7 @@ def test_the_map_is_edited_as_rows_and_validated(admin_client: Client) -> None:
 def test_enabling_without_keys_pairs_or_group_is_refused(admin_client: Client) -> None:
     settings = ExportSettings.load()
     page = admin_client.post(
-        CHANGE, form(settings, enabled="on", access_key=ACCESS_KEY)
+        CHANGE, settings_form(settings, enabled="on", access_key=ACCESS_KEY)
     ).content.decode()
     assert "Required to enable the export" in page
     assert "both the access key and the secret key" in page
@@ -216,10 +193,10 @@ def test_enabling_without_keys_pairs_or_group_is_refused(admin_client: Client) -
 
 def test_save_and_test_connection_reports_in_plain_words(admin_client: Client) -> None:
     settings = configure({"log": "a"}, group=unique_group())
-    answer = admin_client.post(CHANGE, form(settings, _test_connection="1"), follow=True)
+    answer = admin_client.post(CHANGE, settings_form(settings, _test_connection="1"), follow=True)
     page = answer.content.decode()
     assert "Connected to CloudWatch Logs in eu-west-1" in page
-    bad = form(settings, _test_connection="1", endpoint_url="http://127.0.0.1:9")
+    bad = settings_form(settings, _test_connection="1", endpoint_url="http://127.0.0.1:9")
     page = admin_client.post(CHANGE, bad, follow=True).content.decode()
     assert "Could not reach http://127.0.0.1:9" in page
     assert ExportSettings.objects.get().endpoint_url == "http://127.0.0.1:9"  # saved first
@@ -276,7 +253,9 @@ def test_re_routing_a_type_is_recorded_by_the_types_names(admin_client: Client) 
     assert created.changes["event_type"] == {"new": "log", "new_id": log.pk}
     assert created.changes["settings"] == {"new": "CloudWatch Logs export", "new_id": 1}
 
-    answer = admin_client.post(CHANGE, form(settings, **{"mappings-0-event_type": str(error.pk)}))
+    answer = admin_client.post(
+        CHANGE, settings_form(settings, **{"mappings-0-event_type": str(error.pk)})
+    )
     assert answer.status_code == 302, answer.content.decode()[:2000]
     (edited,) = AuditRecord.objects.filter(type__name="cloudwatch-stream-map-edited")
     assert edited.changes == {

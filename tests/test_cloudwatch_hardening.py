@@ -24,6 +24,7 @@ from audit.models import AuditRecord, EventType, IntegrityState, Seal
 from cloudwatch_export import export, witness
 from cloudwatch_export.models import ExportSettings, OutboxEntry, StreamMapping, StreamStatus
 from cloudwatch_export.validation import validate_endpoint_url, validate_region
+from tests.integrity_helpers import run_verify
 
 from .cloudwatch_helpers import (
     ACCESS_KEY,
@@ -33,21 +34,13 @@ from .cloudwatch_helpers import (
     events_in,
     free_port,
     run_configure,
+    settings_form,
 )
 from .pg_roles import superuser_cursor
 
 pytestmark = pytest.mark.django_db
 
 CHANGE = "/admin/cloudwatch_export/exportsettings/1/change/"
-
-
-def _verify(*args: str) -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue()
-    return 0, out.getvalue()
 
 
 def _as_owner(*statements: tuple[str, list[Any]]) -> None:
@@ -60,36 +53,6 @@ def _as_owner(*statements: tuple[str, list[Any]]) -> None:
         with connection.cursor() as cursor:
             for statement in statements:
                 cursor.execute(*statement)
-
-
-def _admin_form(settings: ExportSettings, **values: str) -> dict[str, str]:
-    """The settings' change form as the browser posts it, the map rows and one empty
-    row (index = number of rows) included."""
-    rows = list(settings.mappings.order_by("id"))
-    data = {
-        "enabled": "on" if settings.enabled else "",
-        "log_group": settings.log_group,
-        "region": settings.region,
-        "access_key": "",
-        "secret_key": "",
-        "endpoint_url": settings.endpoint_url,
-        "message_format": settings.message_format,
-        "seal_stream": settings.seal_stream,
-        "mappings-TOTAL_FORMS": str(len(rows) + 1),
-        "mappings-INITIAL_FORMS": str(len(rows)),
-        "mappings-MIN_NUM_FORMS": "0",
-        "mappings-MAX_NUM_FORMS": "1000",
-        "_save": "Save",
-    }
-    for index, row in enumerate(rows):
-        data |= {
-            f"mappings-{index}-id": str(row.pk),
-            f"mappings-{index}-settings": str(settings.pk),
-            f"mappings-{index}-event_type": str(row.event_type_id),
-            f"mappings-{index}-stream": row.stream,
-        }
-    data[f"mappings-{len(rows)}-settings"] = str(settings.pk)
-    return data | values
 
 
 @pytest.fixture
@@ -110,7 +73,7 @@ def test_a_forged_later_seal_message_does_not_hide_a_recomputed_seal(user) -> No
     seals.seal()
     assert export.drain().sent >= 4
     seal = Seal.objects.get()
-    assert _verify("--witness", "cloudwatch")[0] == 0
+    assert run_verify("--witness", "cloudwatch")[0] == 0
 
     # The owner changes a record and recomputes its seal in place (same block) ...
     record = AuditRecord.objects.filter(type__name="log").earliest("id")
@@ -139,7 +102,7 @@ def test_a_forged_later_seal_message_does_not_hide_a_recomputed_seal(user) -> No
     export.drain()
     assert len(events_in(settings.log_group, "audit-seals")) == 2
 
-    code, text = _verify("--witness", "cloudwatch")
+    code, text = run_verify("--witness", "cloudwatch")
     assert code == 1, text
     block = f"#{seal.first_record_id}-#{seal.last_record_id}"
     assert f"different digests for the seal of records {block}" in text
@@ -181,14 +144,14 @@ def test_admin_refuses_a_map_row_sending_another_type_to_the_seal_stream(admin_c
     other = EventType.objects.get_or_create(name="login")[0]
     answer = admin_client.post(
         CHANGE,
-        _admin_form(
+        settings_form(
             settings,
             **{"mappings-1-event_type": str(other.pk), "mappings-1-stream": "audit-seals"},
         ),
     )
     assert answer.status_code == 200
     assert "only trail-sealed records may go to the seal stream" in answer.content.decode()
-    answer = admin_client.post(CHANGE, _admin_form(settings, seal_stream="app"))
+    answer = admin_client.post(CHANGE, settings_form(settings, seal_stream="app"))
     assert answer.status_code == 200
     assert "only trail-sealed records may go to the seal stream" in answer.content.decode()
     assert dict(StreamMapping.objects.values_list("event_type__name", "stream")) == {"log": "app"}

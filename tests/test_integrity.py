@@ -19,16 +19,8 @@ import audit
 from audit import seals
 from audit.models import AuditRecord, EntityLink, IntegrityState, Seal
 from tests.analysis_helpers import at
+from tests.integrity_helpers import run_verify
 from tests.pg_roles import superuser_cursor
-
-
-def _verify(*args: str) -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue()
-    return 0, out.getvalue()
 
 
 def _as_superuser(statement: str, params: list | None = None) -> None:
@@ -52,7 +44,7 @@ def test_seal_then_verify_an_intact_trail(trail) -> None:
     assert "Sealed 5 records in 1 seal(s)" in out.getvalue()
     call_command("audit_seal", stdout=out)
     assert "Sealed 1 records" in out.getvalue()  # the first seal's own trail-sealed record
-    code, text = _verify()
+    code, text = run_verify()
     assert code == 0 and "The trail is intact" in text
     state = IntegrityState.objects.get()
     assert state.verified_ok is True and state.anchor_seal == Seal.objects.earliest("id").pk
@@ -60,12 +52,12 @@ def test_seal_then_verify_an_intact_trail(trail) -> None:
 
 
 @pytest.mark.django_db
-def test_links_of_records_without_a_user_verify(trail, user) -> None:
+def test_links_of_records_without_a_userrun_verify(trail, user) -> None:
     """A system record (no user) linking an entity: its link keeps no user either, and
     that is no mismatch."""
     audit.log("log", "by the system", entities=[user])
     seals.seal()
-    code, text = _verify()
+    code, text = run_verify()
     assert code == 0, text
 
 
@@ -113,12 +105,12 @@ def test_a_superusers_change_is_caught_and_named(trail, tamper, restore, named) 
     seals.seal()
     record, seal = trail[2], Seal.objects.earliest("id").pk
     _as_superuser(tamper.format(r=record, s=seal))
-    code, text = _verify()
+    code, text = run_verify()
     assert code == 1
     assert named.format(r=record, s=seal) in text and f"seal #{seal}" in text
     if restore:
         _as_superuser(restore.format(r=record, s=seal))
-        assert _verify()[0] == 0
+        assert run_verify()[0] == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -129,7 +121,7 @@ def test_a_removed_seal_is_caught(user) -> None:
     seals.seal()
     middle = Seal.objects.order_by("id")[1].pk
     _as_superuser("DELETE FROM audit_seal WHERE id = %s", [middle])
-    code, text = _verify()
+    code, text = run_verify()
     assert code == 1 and "does not follow" in text
 
 
@@ -213,7 +205,7 @@ def test_a_late_commit_is_never_left_out_of_a_seal(user) -> None:
         covered |= set(seals.expand(seal.record_ids))
     assert slow_id[0] in covered
     assert set(AuditRecord.objects.filter(type__name="log").values_list("id", flat=True)) <= covered
-    assert _verify()[0] == 0
+    assert run_verify()[0] == 0
     connections.close_all()
 
 
@@ -225,7 +217,7 @@ def test_the_purge_keeps_what_remains_verifiable(user) -> None:
     out = StringIO()
     call_command("audit_purge", "--older-than-days", "30", stdout=out)
     assert "Deleted 2 records" in out.getvalue()
-    code, text = _verify()
+    code, text = run_verify()
     assert code == 0, text
     purge = AuditRecord.objects.get(type__name="trail-purged")
     assert purge.params["deleted"] == 2

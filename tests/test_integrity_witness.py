@@ -4,11 +4,10 @@ database, even one whose chain was recomputed to hide a change."""
 
 from __future__ import annotations
 
-from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db import connection
 
 import audit
@@ -16,18 +15,10 @@ from audit import seals
 from audit.models import AuditRecord, IntegrityState, Seal
 from cloudwatch_export import export
 from tests.cloudwatch_helpers import configure, events_in, record_ids, run_configure
+from tests.integrity_helpers import run_verify
 from tests.pg_roles import superuser_cursor
 
 pytestmark = pytest.mark.django_db
-
-
-def _verify(*args: str) -> tuple[int, str]:
-    out = StringIO()
-    try:
-        call_command("audit_verify", *args, stdout=out)
-    except SystemExit as exc:
-        return int(exc.code or 0), out.getvalue()
-    return 0, out.getvalue()
 
 
 def _witnessed_trail(user: Any) -> Any:
@@ -46,7 +37,7 @@ def test_each_seal_reaches_its_stream_and_verifies(user) -> None:
     assert record_ids(witnessed) == [seal.record]
     assert seal.digest in witnessed[0]["message"]
     assert IntegrityState.objects.get().witnessed_seal == seal.pk
-    code, text = _verify("--witness", "cloudwatch")
+    code, text = run_verify("--witness", "cloudwatch")
     assert code == 0, text
 
 
@@ -67,8 +58,8 @@ def test_a_seal_rewritten_to_hide_a_change_is_caught_by_the_witness(user) -> Non
             cursor.execute("DELETE FROM audit_seal")
     IntegrityState.objects.update(anchor_seal=None)
     seals.seal()  # a fresh chain over the forged record
-    assert _verify()[0] == 0  # alone, the chain cannot tell
-    code, text = _verify("--witness", "cloudwatch")
+    assert run_verify()[0] == 0  # alone, the chain cannot tell
+    code, text = run_verify("--witness", "cloudwatch")
     assert code == 1
     # The forged chain's first seal covers other records than the witnessed one did.
     first = AuditRecord.objects.earliest("id").pk
@@ -86,19 +77,19 @@ def test_a_seal_the_witness_never_received_is_named(user) -> None:
     export.drain()  # nothing goes to a witness stream
     settings.seal_stream = "audit-seals"
     settings.save()
-    code, text = _verify("--witness", "cloudwatch")
+    code, text = run_verify("--witness", "cloudwatch")
     assert code == 1 and "never reached the witness" in text
 
 
 def test_no_witness_configured_is_said(user) -> None:
     audit.log("log", "x", user=user)
     seals.seal()
-    code, text = _verify("--witness", "cloudwatch")
+    code, text = run_verify("--witness", "cloudwatch")
     assert code == 1 and "nothing witnesses the seals" in text
     # A mistyped name is a usage error, not a change of the trail: nothing is recorded.
     verified = AuditRecord.objects.filter(type__name="trail-verified").count()
     with pytest.raises(CommandError, match="no witness called 'notary'"):
-        _verify("--witness", "notary")
+        run_verify("--witness", "notary")
     assert AuditRecord.objects.filter(type__name="trail-verified").count() == verified
 
 
@@ -108,9 +99,9 @@ def test_a_seal_verification_cannot_start_from_is_a_usage_error(user) -> None:
     newest = Seal.objects.order_by("-id").first()
     for bad in ("0", "-3", str(newest.pk + 1000)):
         with pytest.raises(CommandError, match="there is no seal"):
-            _verify("--from", bad)
+            run_verify("--from", bad)
     assert not AuditRecord.objects.filter(type__name="trail-verified").exists()
-    assert _verify("--from", str(newest.pk))[0] == 0
+    assert run_verify("--from", str(newest.pk))[0] == 0
 
 
 def test_the_seal_stream_is_configured_by_command(user) -> None:
