@@ -311,6 +311,17 @@ def test_a_value_the_decoder_refuses_costs_only_its_own_event(
     assert AuditRecord.objects.get().params == {"big": -int("9" * 40), "pair": "😀"}
 
 
+def test_a_refused_value_in_an_event_nested_too_deep_costs_only_that_event(
+    token_client: APIClient,
+) -> None:
+    deep = b"[" * 3000 + b"]" * 3000
+    bad = b'{"params": {"x": 1e400, "deep": ' + deep + b"}}"
+    response = post_events(token_client, b'[{"message": "kept"}, ' + bad + b"]")
+    assert response.status_code == 202, response.content
+    assert [r["index"] for r in response.json()["rejected"]] == [1]
+    assert AuditRecord.objects.get().message == "kept"
+
+
 def test_a_body_that_is_not_json_is_still_refused_whole(token_client: APIClient) -> None:
     for body in (b'[{"message": "kept"}, {"params": ]', b'{"params": {"x": 1e400}}'):
         response = post_events(token_client, body)

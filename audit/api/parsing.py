@@ -93,9 +93,13 @@ def decode_body(body: bytes) -> Any:
     except UnicodeDecodeError:
         raise ParseError(f"The body is not valid JSON/UTF-8: {_utf8_problem(body)}.") from None
     except msgspec.DecodeError as exc:
-        data = _event_by_event(body) if batch else None
-        if data is None:
+        if not batch:
             raise ParseError(f"The body is not valid JSON/UTF-8: {exc}.") from None
+        # A value msgspec refuses costs only its event; a batch too deep for Python's
+        # decoder, or not JSON at all, goes on to be cut (which says what is wrong).
+        data = _event_by_event(body)
+        if data is not None and not _deeper_than([data], body_depth):
+            return data
     except RecursionError:
         data = None
     else:
