@@ -12,7 +12,7 @@ Writing: ``log``, ``Logger``, ``ingest`` (a client's batch, as the ingest API po
 ``register`` (make a model an entity kind, with change tracking), ``disabled`` (no
 tracking inside a block), ``bind`` / ``AuditContext`` / ``current_context`` (who is
 acting), ``backdated`` (replay a history in time order), ``open_session`` /
-``close_session``, ``uuid7``.
+``close_session``, ``uuid7``, ``has_lone_surrogate`` (text PostgreSQL cannot store).
 Reading: ``ActivityQuery`` and the page selectors, ``settle_staged`` (a reader of
 records of its own calls it first: with deferred tracking, the changes committed so far
 become readable), the ``can_view_*`` rules, the names a reader may not see (``hidden_targets``,
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from .signals import records_purged, records_stored
     from .sql import SINGLE_RECORD as SINGLE_RECORD_SETTING
     from .staged import settle as settle_staged
+    from .storable import has_surrogate as has_lone_surrogate
     from .storage import StoredRecord
     from .unavailable import unavailable_response
     from .untracked import disabled
@@ -103,6 +104,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "hidden_masked_changes": ("hidden_names", "masked_changes"),
     "hidden_targets": ("hidden_names", "hidden"),
     "ingest": ("recording", "ingest"),
+    "has_lone_surrogate": ("storable", "has_surrogate"),
     "kind": ("registry", "get"),
     "kind_for_content_type_id": ("registry", "for_content_type_id"),
     "kind_for_model": ("registry", "for_model"),
@@ -153,6 +155,7 @@ __all__ = [
     "disabled",
     "entity_activity_facets",
     "entity_activity_query",
+    "has_lone_surrogate",
     "hidden_change_targets",
     "hidden_masked_changes",
     "hidden_targets",

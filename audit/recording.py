@@ -10,7 +10,6 @@ batch in one transaction with bulk inserts (``audit.storage``).
 from __future__ import annotations
 
 import math
-import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -26,9 +25,9 @@ from . import (
     config,
     dropped,
     event_types,
-    json_nul,
     registry,
     sessions,
+    storable,
     storage,
     switch_rules,
     uuids,
@@ -355,7 +354,7 @@ def _storable(value: Any, seen: set[int]) -> Any:
     containers already seen are left as they are, so that a circular value fails in the
     encoder as it did, not here."""
     if isinstance(value, str):
-        return storable_text(value)
+        return storable.storable_text(value)
     if isinstance(value, float) and not math.isfinite(value):
         return _NOT_FINITE[repr(value)]
     if isinstance(value, dict | list | tuple):
@@ -366,21 +365,6 @@ def _storable(value: Any, seen: set[int]) -> Any:
             return {_storable(key, seen): _storable(item, seen) for key, item in value.items()}
         return [_storable(item, seen) for item in value]
     return value
-
-
-# Code points UTF-8 cannot encode alone: Python holds them (``surrogateescape``, a
-# ``\\ud800`` in JSON it parsed), PostgreSQL's text and JSON refuse them.
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def storable_text(text: str) -> str:
-    """``text`` with what PostgreSQL cannot store in text, NUL and lone surrogates,
-    replaced by U+FFFD."""
-    if "\x00" in text:
-        text = text.replace("\x00", "\ufffd")
-    if not text.isascii():
-        text = _SURROGATES.sub("\ufffd", text)
-    return text
 
 
 def build_event(
@@ -398,7 +382,7 @@ def build_event(
     params = dict(params or {})
     # NUL cannot be stored in PostgreSQL text; server code gets it replaced, not refused.
     params_json = (
-        json_nul.replace_nul(_encode(_PARAMS_ENCODER, params))
+        storable.replace_nul(_encode(_PARAMS_ENCODER, params))
         if params
         else "{}"  # most server events, every tracked change: no encoder to set up
     )
@@ -408,7 +392,7 @@ def build_event(
         params=params,
         params_json=params_json,
         level=level,
-        stack_trace=storable_text(stack_trace or "")[: config.max_stack_trace_length()],
+        stack_trace=storable.storable_text(stack_trace or "")[: config.max_stack_trace_length()],
         entities=entity_refs(entities),
         client_time=None,
         uuid=None,
@@ -421,7 +405,7 @@ def build_event(
 def clean_message(message: Any) -> str:
     """A message as it is stored: what PostgreSQL text cannot hold replaced
     (``storable_text``), and cut to ``AUDIT_MAX_MESSAGE_LENGTH``."""
-    return storable_text(str(message))[: config.max_message_length()]
+    return storable.storable_text(str(message))[: config.max_message_length()]
 
 
 def encode_changes(changes: dict[str, Any]) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from . import config, event_types, json_nul, registry
+from . import config, event_types, registry, storable
 from .levels import LEVELS
 
 
@@ -162,7 +162,7 @@ def validate(raw: Any) -> ValidEvent:
         and _depth(event.params, depth_limit) > depth_limit
     ):
         errors["params"] = [f"is nested deeper than {depth_limit} levels (AUDIT_MAX_PARAMS_DEPTH)"]
-    elif json_nul.has_nul(params_json):
+    elif storable.has_nul(params_json):
         errors["params"] = [_NUL]
     elif len(params_json) > (limit := config.max_params_bytes()):
         errors["params"] = [

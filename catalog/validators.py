@@ -12,6 +12,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+import audit
+
 # Five fields (minute hour day-of-month month day-of-week), each a number, a range, a
 # list, a step or "*"; or one of the @-shortcuts cron understands.
 _CRON_FIELD = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*|[A-Za-z]{3}(-[A-Za-z]{3})?"
@@ -19,8 +21,6 @@ _CRON = re.compile(rf"^({_CRON_FIELD})(\s+({_CRON_FIELD})){{4}}\Z")
 _CRON_SHORTCUTS = {"@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually"}
 
 
-# Code points UTF-8 cannot encode alone (a JSON ``"\\ud800"`` decodes to one).
-_SURROGATES = re.compile("[\ud800-\udfff]")
 # Deeper than any parameters, metrics or cells need, well inside what the JSON encoder
 # writes back without reaching the interpreter's recursion limit.
 MAX_JSON_DEPTH = 64
@@ -37,7 +37,7 @@ def no_nul(value: Any) -> None:
         if isinstance(item, str):
             if "\x00" in item:
                 raise ValidationError("Must not contain NUL characters.", code="null_characters")
-            if not item.isascii() and _SURROGATES.search(item):
+            if audit.has_lone_surrogate(item):
                 raise ValidationError(
                     "Must not contain lone surrogates (\\ud800-\\udfff not in a pair).",
                     code="surrogates",

@@ -27,7 +27,7 @@ from django.http.request import RawPostDataException
 from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
 
-from .. import config
+from .. import config, storable
 from ..validation import Unreadable
 
 _decoder = msgspec.json.Decoder()
@@ -128,7 +128,6 @@ def decode_body(body: bytes) -> Any:
 # A number msgspec cannot read as a number Python holds: a float past 1.8e308, an
 # integer of more digits than Python converts (4,300), NaN and the infinities.
 _OUT_OF_RANGE = object()
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _NOT_STORABLE = {
     "number": "holds a number out of range (a float beyond 1.8e308, an integer of more "
     "than 4,300 digits, NaN or an infinity)",
@@ -177,7 +176,7 @@ def _readable(event: Any) -> Any:
             if item is _OUT_OF_RANGE:
                 return Unreadable(str(field), _NOT_STORABLE["number"])
             if isinstance(item, str):
-                if not item.isascii() and _SURROGATE.search(item):
+                if storable.has_surrogate(item):
                     return Unreadable(str(field), _NOT_STORABLE["surrogate"])
             elif isinstance(item, dict):
                 pending += [*item.keys(), *item.values()]

@@ -1,5 +1,8 @@
-"""NUL in JSON text, found by what it means rather than by its six characters.
+"""What PostgreSQL cannot store in text: NUL and lone surrogates, found and replaced in
+one place for the paths that refuse them (a client's) and those that replace them
+(server code's).
 
+NUL in JSON text is found by what it means rather than by its six characters.
 PostgreSQL's ``json`` and ``jsonb`` cannot hold U+0000, so the encoded params are
 checked for it: refused from a client, replaced by U+FFFD from server code. An encoder
 writes a NUL as the escape ``\\u0000``, but the same six characters also appear when a
@@ -28,3 +31,23 @@ def replace_nul(json_text: str) -> str:
     if "\\u0000" not in json_text:
         return json_text
     return _NUL_ESCAPE.sub(r"\1\\ufffd", json_text)
+
+
+# Code points UTF-8 cannot encode alone: Python holds them (``surrogateescape``, a
+# ``"\\ud800"`` in JSON it parsed), PostgreSQL's text and JSON refuse them.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a lone surrogate (ASCII text, the usual, is not searched)."""
+    return not text.isascii() and _SURROGATES.search(text) is not None
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what PostgreSQL cannot store in text, NUL and lone surrogates,
+    replaced by U+FFFD."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = _SURROGATES.sub("\ufffd", text)
+    return text
