@@ -115,7 +115,7 @@ def _hidden(
 ) -> frozenset[tuple[str, str]]:
     """What ``records`` name that ``viewer`` may not view (one query a kind, none for
     staff); the panel's own entity, which the viewer may view, is not asked about."""
-    if viewer is None:
+    if viewer is None or audit.sees_every_name(viewer):
         return frozenset()
     targets: set[tuple[str, str]] = set()
     for record in records:

@@ -15,9 +15,10 @@ acting), ``backdated`` (replay a history in time order), ``open_session`` /
 ``close_session``, ``uuid7``, ``has_lone_surrogate`` (text PostgreSQL cannot store).
 Reading: ``ActivityQuery`` and the page selectors, ``settle_staged`` (a reader of
 records of its own calls it first: with deferred tracking, the changes committed so far
-become readable), the ``can_view_*`` rules, the names a reader may not see (``hidden_targets``,
-``hidden_change_targets``, ``hidden_masked_changes``), the entity kinds (``kind``, ``kinds``,
-``kind_for_model``, ``kind_for_content_type_id``).
+become readable), the ``can_view_*`` rules, the names a reader may not see
+(``hidden_targets``, ``hidden_change_targets``, ``hidden_masked_changes``,
+``sees_every_name``), the entity kinds (``kind``, ``kinds``, ``kind_for_model``,
+``kind_for_content_type_id``).
 Hooks: ``records_stored``. Settings: ``AppSettings``, ``Setting``, ``SETTINGS``,
 ``limits``.
 """
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from .hidden_names import change_targets as hidden_change_targets
     from .hidden_names import hidden as hidden_targets
     from .hidden_names import masked_changes as hidden_masked_changes
+    from .hidden_names import sees_every_name
     from .logger import Logger, Message, log
     from .recording import ingest
     from .registry import EntityKind, kinds, register
@@ -103,6 +105,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "hidden_change_targets": ("hidden_names", "change_targets"),
     "hidden_masked_changes": ("hidden_names", "masked_changes"),
     "hidden_targets": ("hidden_names", "hidden"),
+    "sees_every_name": ("hidden_names", "sees_every_name"),
     "ingest": ("recording", "ingest"),
     "has_lone_surrogate": ("storable", "has_surrogate"),
     "kind": ("registry", "get"),
@@ -176,6 +179,7 @@ __all__ = [
     "records_stored",
     "register",
     "register_witness",
+    "sees_every_name",
     "settle_staged",
     "unavailable_response",
     "user_activity_link",

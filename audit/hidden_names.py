@@ -36,9 +36,15 @@ _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
 
 
+def sees_every_name(user: Any) -> bool:
+    """Staff may view every entity: nothing is hidden from them, and callers need not
+    even gather what a page names."""
+    return bool(getattr(user, "is_staff", False) and getattr(user, "is_active", False))
+
+
 def hidden(user: Any, targets: Iterable[Target]) -> frozenset[Target]:
     """The ``targets`` whose names ``user`` may not see."""
-    if getattr(user, "is_staff", False) and getattr(user, "is_active", False):
+    if sees_every_name(user):
         return frozenset()
     wanted: dict[str, set[str]] = defaultdict(set)
     for kind, object_id in targets:
@@ -132,7 +138,7 @@ def mask_api_records(records: list[dict[str, Any]], user: Any) -> list[dict[str,
     """API records with the names ``user`` may not see taken out (in place, and
     returned): an entity's ``name`` left empty, a foreign key's change named by kind
     and id. Records that name nothing hidden are left as they are."""
-    if getattr(user, "is_staff", False) and getattr(user, "is_active", False):
+    if sees_every_name(user):
         return records
     hide = hidden(user, (target for record in records for target in api_targets(record)))
     return _masked(records, hide) if hide else records
@@ -158,9 +164,7 @@ def mask_api_page(page: Any, user: Any) -> Any:
     for readers who are not staff, encoded again only when something is hidden. A page
     that is no encoded array (the empty list of a filter that matches nobody) names
     nothing."""
-    if not isinstance(page, msgspec.Raw) or (
-        getattr(user, "is_staff", False) and getattr(user, "is_active", False)
-    ):
+    if not isinstance(page, msgspec.Raw) or sees_every_name(user):
         return page
     records = _decoder.decode(bytes(page))
     hide = hidden(user, (target for record in records for target in api_targets(record)))
