@@ -171,6 +171,20 @@ class Source(models.TextChoices):
     SERVER = "server", "Server"
 
 
+class SettledManager(models.Manager[Any]):
+    """Records and links read through the ORM show every change committed before the
+    read: with deferred tracking (``audit.staged``) a change committed a moment ago may
+    still be staged, so a queryset is made only after ``staged.settle`` stored it (one
+    query when nothing is staged, none when tracking is not deferred). The pages'
+    fixed statements (``audit.page_sql``) settle themselves."""
+
+    def get_queryset(self) -> models.QuerySet[Any]:
+        from . import staged  # staged reads and writes these models: imported on use
+
+        staged.settle()
+        return super().get_queryset()
+
+
 class AuditRecord(models.Model):
     """One audit event as stored. Written in bulk by ``audit.recording``, never edited."""
 
@@ -220,6 +234,8 @@ class AuditRecord(models.Model):
     client_time = models.DateTimeField(null=True, blank=True)
     source = models.CharField(max_length=6, choices=Source.choices)
     request_id = models.CharField(max_length=64, blank=True)
+
+    objects = SettledManager()
 
     class Meta:
         permissions = [
@@ -292,6 +308,8 @@ class EntityLink(models.Model):
         db_index=False,
         related_name="+",
     )
+
+    objects = SettledManager()
 
     class Meta:
         indexes = [
@@ -427,15 +445,20 @@ class StagedChange(models.Model):
     """A tracked save's record, waiting to be stored (``AUDIT_DEFERRED_TRACKING``).
 
     The save's own statement writes this narrow row, in the save's transaction, instead
-    of the record: no index but the key, no trigger. ``events`` holds what the save is
-    about, described and masked as a record would say it; its events are built from it
-    when its records are. ``audit.staged.drain`` turns rows
+    of the record: no other index than the key, and a trigger only on delete. ``events``
+    holds what the save is about, described and masked as a record would say it; its
+    events are built from it when its records are. ``audit.staged.drain`` turns rows
     into records in batches after commit and deletes them in the same transaction, so
-    each becomes exactly one record. A row that cannot be built keeps its ``error`` and
-    waits for an operator: it is never dropped.
+    each becomes its records exactly once; the database lets a row go only once its
+    first record is stored under the row's ``uuid`` (``sql.STAGED_GUARD``). A row that
+    cannot be built keeps its ``error`` and waits for an operator: it is never dropped.
     """
 
     id = models.BigAutoField(primary_key=True)
+    uuid = models.UUIDField(
+        help_text="The uuid the change's first record is stored under: the row "
+        "may be deleted only once that record exists."
+    )
     events = models.JSONField(
         help_text="What the save changed: the entity's kind and name, whether it was "
         "created, the fields' changes and the entities the records link."

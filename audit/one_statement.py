@@ -148,10 +148,11 @@ def prepare(
     ctx = current_context() or AuditContext()
     table = type(instance)._meta.db_table
     prefix = f'INSERT INTO "{table}" ' if created else f'UPDATE "{table}" '
-    if config.deferred_tracking():  # events, types and switches when the record is stored
-        staged_params, staged_session = staged.params(
-            entry, found, name, entities, created=created, ctx=ctx
-        )
+    if config.deferred_tracking():  # the events and their types when the record is stored
+        found_staged = staged.params(entry, found, name, entities, created=created, ctx=ctx)
+        if found_staged is None:
+            return NOTHING  # every type switched off for this user
+        staged_params, staged_session = found_staged
         return Pending(
             instance_id=id(instance),
             prefix=prefix,

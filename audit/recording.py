@@ -91,7 +91,7 @@ def _server_context() -> AuditContext:
     return current() or AuditContext()
 
 
-def _acting(ctx: AuditContext) -> tuple[Any, frozenset[str], SessionRef, datetime]:
+def acting(ctx: AuditContext) -> tuple[Any, frozenset[str], SessionRef, datetime]:
     """Who records in ``ctx``, the types switched off for them, their session and the
     time to store at (checked against the newest record when replaying the past)."""
     user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
@@ -101,6 +101,24 @@ def _acting(ctx: AuditContext) -> tuple[Any, frozenset[str], SessionRef, datetim
     if clock.is_backdated():
         clock.check_in_order(now, storage.newest_time())
     return user, disabled, session, now
+
+
+def switched_off(
+    parts: Sequence[tuple[str, str, dict[str, Any]]],
+    user: Any,
+    disabled: frozenset[str],
+    result: IngestResult,
+) -> list[str]:
+    """The types of a tracked change's ``parts`` (``changes.event_parts``) switched off
+    for ``user``, as the parts name them, each counted as dropped: what a staged change
+    leaves out of its records (``audit.staged``), decided at the save as here."""
+    off = []
+    for type_name, _message, _changes in parts:
+        info = event_types.resolve(type_name)
+        if info.name in disabled:
+            _drop(result, user, info.name)
+            off.append(type_name)
+    return off
 
 
 def _drop(result: IngestResult, user: Any, type_name: str) -> None:
@@ -121,7 +139,7 @@ def prepare_rows(
     repeats: the rows to insert (no query when the caches are warm)."""
     if not valid:
         return [], None
-    user, disabled, session, now = _acting(ctx)
+    user, disabled, session, now = acting(ctx)
     rows: list[storage.RecordRow] = []
     seen: set[uuid.UUID] = set()
     for _index, event in valid:
@@ -172,7 +190,7 @@ def tracked_rows(
     record in its own statement, so this runs at every tracked save; the general path
     builds each event first (a ``ValidEvent``, its entities read again, its params
     encoded): some 16,000 instructions a save that this one does not spend."""
-    user, disabled, session, now = _acting(ctx)
+    user, disabled, session, now = acting(ctx)
     result = IngestResult()
     rows = part_rows(
         parts,

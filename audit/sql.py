@@ -353,3 +353,37 @@ END;
 $$ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp;
 """
 PURGE_ARGS = (("p_last_record_id", "bigint"), ("p_ended_before", "timestamptz"))
+
+
+# --- deferred tracking: a staged change leaves only as its record -------------------------
+
+# A tracked save's staged row (``audit.staged``) is the change's only trace until the
+# drain stores its record. The application role may delete staged rows (the drain
+# does), so without this a change could vanish between its commit and its drain. The
+# drain stores a change's first record under the uuid the save gave its row; this
+# trigger, checked when the deleting transaction commits, refuses the delete of a row
+# whose record is not stored with that uuid and the same time, user and session. It is a
+# constraint trigger, deferred: the drain deletes in the same transaction that stores,
+# and ``SET CONSTRAINTS ... IMMEDIATE`` only checks sooner. No role is let through: an
+# operator who must drop a row that can never become a record does so as the owner,
+# with the trigger disabled, which the application role cannot do.
+STAGED_GUARD = """
+CREATE OR REPLACE FUNCTION audit_staged_stored() RETURNS trigger AS $$
+BEGIN
+    IF EXISTS (
+        SELECT 1 FROM audit_auditrecord r
+        WHERE r.uuid = OLD.uuid AND r.created_at = OLD.created_at
+          AND r.session_id = OLD.session_id AND r.user_id IS NOT DISTINCT FROM OLD.user_id
+    ) THEN
+        RETURN NULL;
+    END IF;
+    RAISE EXCEPTION 'staged change #% is deleted only once its record is stored', OLD.id
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Staged changes are stored by the drain (manage.py audit_drain).';
+END;
+$$ LANGUAGE plpgsql;
+"""
+STAGED_GUARD_TRIGGER = (
+    "CREATE CONSTRAINT TRIGGER audit_stagedchange_stored AFTER DELETE ON audit_stagedchange "
+    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_staged_stored()"
+)

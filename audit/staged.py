@@ -13,13 +13,20 @@ as the ingest path stores them.
 What stays as it was: the change and its staged row commit or roll back together, so
 no change is lost and no record exists of a change that did not happen; the record is
 the same, field for field (``tests/test_staged_changes.py`` compares both ways), with
-the time of the save. What changes: a record is stored a moment after its change
-commits, not with it. Readers of records settle first (``settle``): whatever is staged
-then is stored before they read, so a read still shows every change committed before
-it. The worker's beat drains every second, in batches of up to a thousand, for the rest.
-Nothing drains at the end of the request that saved: a drain costs about 1.3 ms however
-few rows it takes (four round trips and a commit), so one per request would cost more
-than storing the record in the save, while one per second, or one per read that finds
+the time, user, session and switches of the save. Nor can the application take a
+change back once it committed: it may not edit a staged row (its role may update only
+``error``), and the database refuses to delete one before its first record is stored
+under the row's ``uuid`` (``sql.STAGED_GUARD``, checked at commit).
+
+What changes: a record is stored a moment after its change commits, not with it; its
+id is given then, so it may follow the ids of records stored in that moment (its time is
+the save's). Every read of records settles first (``settle``, from the records' and
+links' manager and from the pages' own statements): whatever is staged then is stored
+before the read, so a read still shows every change committed before it. The worker's
+beat drains every second, in batches of up to a thousand, for the rest. Nothing drains
+at the end of the request that saved: a drain costs about 1.3 ms however few rows it
+takes (five round trips with the commit), so one per request would cost more than
+storing the record in the save, while one per second, or one per read that finds
 something staged, shares that among every change since.
 
 A row that cannot become a record (its kind no longer registered, a bug) keeps its
@@ -31,6 +38,8 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,14 +49,12 @@ from django.db import DatabaseError, connection, transaction
 
 from . import (
     changes,
-    clock,
     config,
     dropped,
     recording,
     registry,
-    sessions,
     storage,
-    switch_rules,
+    uuids,
 )
 from .context import AuditContext, SessionRef
 from .models import StagedChange
@@ -59,8 +66,8 @@ logger = logging.getLogger(__name__)
 # row staged for each row the save wrote. Its text never changes, so it is prepared.
 STAGE_SQL = (
     "INSERT INTO audit_stagedchange "
-    "(events, user_id, session_id, request_id, created_at, error) "
-    "SELECT %s::jsonb, %s, %s, %s, %s, '' FROM audit_saved"
+    "(uuid, events, user_id, session_id, request_id, created_at, error) "
+    "SELECT %s, %s::jsonb, %s, %s, %s, %s, '' FROM audit_saved"
 )
 BATCH = 1000
 
@@ -69,19 +76,31 @@ _encoder = msgspec.json.Encoder()
 
 def params(
     entry: registry.EntityKind,
-    changes: dict[str, Any],
+    diff: dict[str, Any],
     name: str,
     entities: list[Any],
     *,
     created: bool,
     ctx: AuditContext,
-) -> tuple[list[Any], SessionRef]:
-    """``STAGE_SQL``'s parameters for a save described by ``changes.described``, made in
-    ``ctx``, and the session it joins (resolved now, as a record's is: the context is
-    gone later). The events themselves are built when the records are (``_rows_of``):
-    the save pays only for what cannot wait, its names, its diff and who made it."""
-    user = ctx.user if getattr(ctx.user, "is_authenticated", False) else None
-    session = sessions.for_context(ctx)
+) -> tuple[list[Any], SessionRef] | None:
+    """``STAGE_SQL``'s parameters for a save whose ``diff`` and names
+    ``changes.described`` gave, made in
+    ``ctx``, and the session it joins; None when every type of its events is switched
+    off for its user (nothing to stage). Who acts, their session, their switches and
+    the time are settled now, as for a record stored in the save: the context is gone
+    later, and a switch turned on after the save must not bring back an event that was
+    off when it happened. The events themselves are built when the records are
+    (``_rows_of``): the save pays only for what cannot wait."""
+    user, disabled, session, now = recording.acting(ctx)
+    off: list[str] = []
+    if disabled:  # most users have nothing switched off: no parts worked out for them
+        parts = changes.event_parts(entry, diff, name, created=created)
+        result = recording.IngestResult()
+        off = recording.switched_off(parts, user, disabled, result)
+        if result.disabled:
+            dropped.maybe_flush()
+        if len(off) == len(parts):
+            return None
     document = _encoder.encode(
         {
             "kind": entry.kind,
@@ -89,19 +108,21 @@ def params(
             "name": name,
             # As text: a JSON object stored as jsonb loses its keys' order, which the
             # event's message follows.
-            "changes": recording.encode_changes(changes),
+            "changes": recording.encode_changes(diff),
             "entities": [
                 [ref.kind.content_type.pk, ref.object_id, ref.role, getattr(ref, "name", "")]
                 for ref in entities
             ],
+            "off": off,
         }
     ).decode()
     return [
+        uuids.uuid7(),
         document,
         user.pk if user is not None else None,
         session.pk,
         ctx.request_id,
-        clock.now(),
+        now,
     ], session
 
 
@@ -109,28 +130,29 @@ def params(
 class Drained:
     """What one ``drain`` did."""
 
-    changes: int = 0  # staged rows taken
+    changes: int = 0  # staged changes stored as their records
     records: int = 0  # records stored from them
-    disabled: int = 0  # events of types switched off for their user
     failed: int = 0  # rows kept with their error
 
 
-# Takes up to a batch of changes, oldest first, in one round trip: the rows are locked
-# and deleted, and come back to be stored in the same transaction.
+# Takes up to a batch of changes, oldest first, in one round trip, locked until the
+# drain commits. They are deleted once their records are stored, in the same
+# transaction: the database refuses the delete of a row whose record is not
+# (``sql.STAGED_GUARD``).
 _TAKE = (
-    "DELETE FROM audit_stagedchange WHERE id IN (SELECT id FROM audit_stagedchange "
-    "WHERE error = '' AND id <= %s ORDER BY id LIMIT %s FOR UPDATE{skip}) "
-    "RETURNING id, events::text, user_id, session_id, request_id, created_at"
+    "SELECT id, uuid, events::text, user_id, session_id, request_id, created_at "
+    "FROM audit_stagedchange WHERE error = '' AND id <= %s ORDER BY id LIMIT %s "
+    "FOR UPDATE{skip}"
 )
 _NEWEST = "SELECT max(id) FROM audit_stagedchange WHERE error = ''"
 _ALL = 2**63 - 1
-# A change that could not become a record goes back, as it was, with its error.
-_KEEP = (
-    "INSERT INTO audit_stagedchange "
-    "(id, events, user_id, session_id, request_id, created_at, error) "
-    "VALUES (%s, %s::jsonb, %s, %s, %s, %s, %s)"
-)
+_DELETE = "DELETE FROM audit_stagedchange WHERE id = ANY(%s)"
+# A change that could not become a record stays, with its error.
+_KEEP = "UPDATE audit_stagedchange SET error = %s WHERE id = %s"
 _decoder = msgspec.json.Decoder()
+# Set while this context drains: its own reads of records (the receivers of the records
+# it stores, say) must not start another drain, which would take its rows again.
+_draining: ContextVar[bool] = ContextVar("audit_draining", default=False)
 
 
 @dataclass(slots=True)
@@ -138,7 +160,7 @@ class _Taken:
     """A staged change as the drain reads it back."""
 
     id: int
-    document: Any
+    uuid: uuid.UUID
     text: str
     user_id: int | None
     session_id: int
@@ -151,7 +173,7 @@ def drain(limit: int = BATCH, *, wait: bool = False, upto: int = _ALL) -> Draine
     ``upto``), and delete the rows, in one transaction: each change becomes its records
     exactly once, whichever processes drain at the same time. Rows another drain holds
     are skipped, or with ``wait`` waited for (and then found gone: their records are
-    stored). Four round trips whatever the batch: begin, take, store, commit.
+    stored). Five round trips whatever the batch: begin, take, store, delete, commit.
 
     If the database refuses the batch, the drain is rolled back and made again with each
     change's records stored apart, so that a change it refuses is kept with its error and
@@ -167,70 +189,62 @@ def drain(limit: int = BATCH, *, wait: bool = False, upto: int = _ALL) -> Draine
 
 
 def _drain(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
+    token = _draining.set(True)  # what the drain reads of records needs no settling
+    try:
+        return _drain_batch(limit, wait=wait, upto=upto, apart=apart)
+    finally:
+        _draining.reset(token)
+
+
+def _drain_batch(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
     result = Drained()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_TAKE.format(skip="" if wait else " SKIP LOCKED"), [upto, limit])
-        taken = sorted(
-            (_Taken(row[0], None, row[1], *row[2:]) for row in cursor.fetchall()),
-            key=lambda change: change.id,
-        )
+        taken = [_Taken(*row) for row in cursor.fetchall()]
         built: list[tuple[_Taken, list[storage.RecordRow]]] = []
-        acting: dict[int | None, _Acting] = {}
-        counted = recording.IngestResult()
+        users: dict[int | None, Any] = {}
         for change in taken:
             try:
-                change.document = _decoder.decode(change.text)
-                built.append((change, _rows_of(change, acting, counted)))
+                built.append((change, _rows_of(change, users)))
             except Exception as error:  # kept and named, never lost, never in the way
                 _keep(cursor, change, error, result)
-        result.disabled = counted.disabled
-        stored = _store_apart(cursor, built, result) if apart else _store(built, result)
+        done, stored = _store_apart(cursor, built, result) if apart else _store(built)
+        if done:
+            cursor.execute(_DELETE, [done])
+        result.changes = len(done)
         if stored:
             records_stored.send(sender=storage.RecordRow, records=stored)
     result.records = len(stored)
-    if result.disabled:
-        dropped.maybe_flush()
     return result
 
 
 def _store(
-    built: list[tuple[_Taken, list[storage.RecordRow]]], result: Drained
-) -> list[storage.RecordRow]:
+    built: list[tuple[_Taken, list[storage.RecordRow]]],
+) -> tuple[list[int], list[storage.RecordRow]]:
     stored = storage.insert([row for _change, rows in built for row in rows])
-    result.changes += len(built)
-    return stored
+    return [change.id for change, _rows in built], stored
 
 
 def _store_apart(
     cursor: Any, built: list[tuple[_Taken, list[storage.RecordRow]]], result: Drained
-) -> list[storage.RecordRow]:
+) -> tuple[list[int], list[storage.RecordRow]]:
     """Each change's records in a savepoint of their own."""
+    done: list[int] = []
     stored: list[storage.RecordRow] = []
     for change, rows in built:
         try:
             with transaction.atomic():
                 stored += storage.insert(rows)
-            result.changes += 1
+            done.append(change.id)
         except DatabaseError as error:
             _keep(cursor, change, error, result)
-    return stored
+    return done, stored
 
 
 def _keep(cursor: Any, change: _Taken, error: Exception, result: Drained) -> None:
-    """Put a change that cannot become a record back, as it was, with its error."""
+    """Keep a change that cannot become a record where it is, with its error."""
     logger.error("staged change #%s cannot become a record", change.id, exc_info=error)
-    cursor.execute(
-        _KEEP,
-        [
-            change.id,
-            change.text,
-            change.user_id,
-            change.session_id,
-            change.request_id,
-            change.created_at,
-            f"{type(error).__name__}: {error}"[:2000],
-        ],
-    )
+    cursor.execute(_KEEP, [f"{type(error).__name__}: {error}"[:2000], change.id])
     result.failed += 1
 
 
@@ -241,7 +255,6 @@ def drain_all(limit: int = BATCH, *, wait: bool = False) -> Drained:
         batch = drain(limit, wait=wait)
         total.changes += batch.changes
         total.records += batch.records
-        total.disabled += batch.disabled
         total.failed += batch.failed
         if batch.changes + batch.failed < limit:
             return total
@@ -257,7 +270,7 @@ def settle() -> None:
     to it (a drain that waited may take fewer than a batch, and stopping then could
     leave committed changes behind). Changes staged after it began are not waited for:
     they committed after the read began."""
-    if not config.deferred_tracking() or connection.vendor != "postgresql":
+    if _draining.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute(_NEWEST)
@@ -281,51 +294,49 @@ def retry_failed() -> int:
     return StagedChange.objects.exclude(error="").update(error="")
 
 
-@dataclass(frozen=True, slots=True)
-class _Acting:
-    """Who made a batch's changes of one user, and the types switched off for them."""
-
-    user: Any
-    disabled: frozenset[str]
-
-
-def _acting(user_id: int | None, known: dict[int | None, _Acting]) -> _Acting:
-    """The user by key (the switches need only their groups, cached by key), and their
-    switched-off types, read now: once a drain for each user, not once a change."""
+def _user(user_id: int | None, known: dict[int | None, Any]) -> Any:
+    """The acting user by key, made once a drain for each user: a record needs only
+    the key."""
     found = known.get(user_id)
-    if found is None:
-        user = None if user_id is None else get_user_model()(pk=user_id)
-        found = known[user_id] = _Acting(user, switch_rules.disabled_types(user))
+    if found is None and user_id is not None:
+        found = known[user_id] = get_user_model()(pk=user_id)
     return found
 
 
-def _rows_of(
-    change: _Taken, acting: dict[int | None, _Acting], counted: recording.IngestResult
-) -> list[storage.RecordRow]:
+def _rows_of(change: _Taken, users: dict[int | None, Any]) -> list[storage.RecordRow]:
     """The records of one staged change, as the save would have made them
-    (``recording.tracked_rows``), but for the switches, which are read now, and with the
-    save's time and its entities as they were named then."""
-    document = change.document
+    (``recording.tracked_rows``), with the save's time, its entities as they were named
+    then and the types that were switched off then left out. The first is stored under
+    the staged row's uuid, which lets the row be deleted."""
+    document = _decoder.decode(change.text)
     if not isinstance(document, dict):
         raise TypeError(f"the staged change is not a JSON object: {type(document).__name__}")
     entry = registry.get(document["kind"])
     if entry is None:
         raise LookupError(f"no entity kind {document['kind']!r} is registered")
-    parts = changes.event_parts(
-        entry, json.loads(document["changes"]), document["name"], created=document["created"]
-    )
+    off = document.get("off") or ()
+    parts = [
+        part
+        for part in changes.event_parts(
+            entry, json.loads(document["changes"]), document["name"], created=document["created"]
+        )
+        if part[0] not in off
+    ]
     links = [
         storage.LinkRow(content_type_id=content_type_id, object_id=object_id, role=role, name=name)
         for content_type_id, object_id, role, name in document["entities"]
     ]
-    who = _acting(change.user_id, acting)
-    return recording.part_rows(
+    rows = recording.part_rows(
         parts,
         links,
-        user=who.user,
-        disabled=who.disabled,
+        user=_user(change.user_id, users),
+        disabled=frozenset(),
         session_id=change.session_id,
         created_at=change.created_at,
         request_id=change.request_id,
-        result=counted,
+        result=recording.IngestResult(),
     )
+    if not rows:
+        raise ValueError("the staged change describes no event to record")
+    rows[0].uuid = change.uuid
+    return rows

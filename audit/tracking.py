@@ -44,6 +44,11 @@ from .validation import ValidEvent
 _M = TypeVar("_M", bound=models.Model)
 
 _batch: ContextVar[list[ValidEvent] | None] = ContextVar("audit_tracking_batch", default=None)
+# A save ``one_statement.prepare`` found nothing to record for (no tracked field changed,
+# or every type of its events is off for the user, already counted as dropped): the
+# instance and whether it was being created. Its ``post_save`` then records nothing,
+# unless Django did otherwise (an UPDATE that matched no row became an INSERT).
+_nothing: ContextVar[tuple[int, bool] | None] = ContextVar("audit_nothing", default=None)
 
 
 @contextlib.contextmanager
@@ -95,6 +100,9 @@ def _on_save(
     if entry is None:
         return
     current = changes.only_saved(entry, changes.values(entry, instance), update_fields)
+    if _nothing.get() == (id(instance), created):  # decided before the save: no record
+        changes.keep_snapshot(instance, current)
+        return
     pending = one_statement.pending_for(instance)
     if pending is not None:  # recorded by the statement itself
         if not _rerecord:
@@ -157,7 +165,11 @@ def _atomic(method: Callable[..., Any], *, one_statement_save: bool = False) -> 
                 self, using, args, kwargs, collecting=_batch.get() is not None
             )
             if pending is one_statement.NOTHING:
-                return method(self, *args, **kwargs)
+                token = _nothing.set((id(self), self._state.adding))
+                try:
+                    return method(self, *args, **kwargs)
+                finally:
+                    _nothing.reset(token)
             if isinstance(pending, one_statement.Pending):
                 result, became_insert = one_statement.save(
                     method, self, pending, using, args, kwargs

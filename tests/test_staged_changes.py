@@ -5,12 +5,13 @@ would have stored, exactly once."""
 from __future__ import annotations
 
 import threading
+import uuid
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from audit import staged
@@ -93,6 +94,7 @@ def _trail(since: int = 0) -> list[tuple[Any, ...]]:
 def test_drained_records_equal_the_records_the_save_stores(
     settings: Any, user: Any, other_user: Any
 ) -> None:
+    settings.AUDIT_DEFERRED_TRACKING = 0
     _changes_made(user, other_user)
     in_the_statement = _trail()
     assert len(in_the_statement) == 8, in_the_statement
@@ -101,7 +103,7 @@ def test_drained_records_equal_the_records_the_save_stores(
 
     settings.AUDIT_DEFERRED_TRACKING = 1
     _changes_made(user, other_user)
-    assert AuditRecord.objects.filter(id__gt=last).count() == 0
+    assert AuditRecord._base_manager.filter(id__gt=last).count() == 0  # as stored: unsettled
     assert StagedChange.objects.count() == 7
     assert "s3cret" not in str(list(StagedChange.objects.values_list("events", flat=True)))
     drained = staged.drain_all()
@@ -137,20 +139,32 @@ def test_a_rolled_back_save_stages_nothing(deferred, user) -> None:
     assert staged.drain_all().records == 0
 
 
-def test_types_switched_off_when_drained_are_dropped_and_counted(deferred, user) -> None:
+def test_a_type_switched_off_at_the_save_is_neither_staged_nor_brought_back(deferred, user) -> None:
+    from audit import dropped
+
+    EventType.objects.filter(name="project-created").update(enabled=False)
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Sales", owner=user)
+    assert not StagedChange.objects.exists()  # nothing to stage: the save wrote no row
+    dropped.flush()
+    assert DroppedCount.objects.get(event_type="project-created").count == 1
+    EventType.objects.filter(name="project-created").update(enabled=True)
+    assert staged.drain_all().records == 0
+    assert not AuditRecord.objects.filter(type__name="project-created").exists()
+
+
+def test_a_type_switched_off_after_the_save_is_still_recorded(deferred, user) -> None:
+    """The switches that count are those of the moment the change was made, as for a
+    record stored in the save's statement."""
     with bind(AuditContext(user=user)):
         Project.objects.create(name="Sales", owner=user)
     EventType.objects.filter(name="project-created").update(enabled=False)
     drained = staged.drain_all()
-    assert (drained.changes, drained.records, drained.disabled) == (1, 0, 1)
-    assert not AuditRecord.objects.filter(type__name="project-created").exists()
-    from audit import dropped
-
-    dropped.flush()
-    assert DroppedCount.objects.get(event_type="project-created").count == 1
+    assert (drained.changes, drained.records) == (1, 1)
+    assert AuditRecord.objects.filter(type__name="project-created").count() == 1
 
 
-def test_one_drain_applies_each_users_switches_to_that_users_changes(
+def test_each_users_switches_apply_to_that_users_changes_only(
     deferred, user, other_user, group
 ) -> None:
     # ``group`` holds ``user``; the type is off for that group only.
@@ -160,21 +174,44 @@ def test_one_drain_applies_each_users_switches_to_that_users_changes(
             project = Project.objects.create(name="Sales", owner=other_user)
             project.name = "Renamed"
             project.save()
+    assert StagedChange.objects.count() == 6  # ``user``'s two edits staged nothing
     drained = staged.drain_all()
-    assert (drained.changes, drained.records, drained.disabled) == (8, 6, 2)
+    assert (drained.changes, drained.records) == (6, 6)
     edits = AuditRecord.objects.filter(type__name="project-edited")
     assert set(edits.values_list("user_id", flat=True)) == {None, other_user.pk}
     assert edits.count() == 2
     assert AuditRecord.objects.filter(type__name="project-created", user=user).count() == 2
 
 
+def test_a_change_with_one_of_its_types_switched_off_keeps_the_others(
+    deferred, user, group
+) -> None:
+    """A change whose events are of two types (a field with a type of its own) loses
+    only the type switched off for its user, and its first record left is the one that
+    lets its staged row go."""
+    EventType.objects.get(name="query-edited").disabled_for.add(group)
+    with bind(AuditContext(user=user)):
+        query = Query.objects.create(name="Q", owner=user, text="select 1")
+        staged.drain_all()
+        query.text = "select 2"
+        query.transformations = [{"op": "filter", "column": "region"}]
+        query.save()
+    change = StagedChange.objects.get()
+    assert change.events["off"] == ["query-edited"]
+    drained = staged.drain_all()
+    assert (drained.changes, drained.records) == (1, 1)
+    (record,) = AuditRecord.objects.filter(created_at=change.created_at)
+    assert record.uuid == change.uuid
+    assert record.type.name == "query-transformations-edited"
+
+
 def _poisoned(user: Any, events: Any) -> StagedChange:
     """A staged change that cannot become a record, staged as the application may (it
-    may add a row, never rewrite one)."""
+    may add a row, never rewrite one), beside the good one it was copied from."""
     Project.objects.create(name="First", owner=user)
     first = StagedChange.objects.get()
-    first.delete()
     return StagedChange.objects.create(
+        uuid=uuid.uuid4(),
         events=events(first.events),
         user_id=first.user_id,
         session_id=first.session_id,
@@ -186,12 +223,12 @@ def test_a_change_that_cannot_become_a_record_waits_with_its_error(deferred, use
     _poisoned(user, lambda good: ["not", "an object"])
     Project.objects.create(name="Second", owner=user)
     drained = staged.drain_all()
-    assert (drained.changes, drained.records, drained.failed) == (1, 1, 1)
+    assert (drained.changes, drained.records, drained.failed) == (2, 2, 1)
     (kept,) = StagedChange.objects.all()
     assert kept.error.startswith("TypeError: the staged change is not a JSON object")
-    assert AuditRecord.objects.get(type__name="project-created").message == (
-        "Created project 'Second'"
-    )
+    assert sorted(
+        AuditRecord.objects.filter(type__name="project-created").values_list("message", flat=True)
+    ) == ["Created project 'First'", "Created project 'Second'"]
     assert staged.drain_all().failed == 0  # it waits; it does not fail again and again
 
 
@@ -203,7 +240,7 @@ def test_a_request_that_saves_leaves_its_change_staged_and_the_next_read_shows_i
     )
     assert response.status_code == 201, response.content
     assert StagedChange.objects.count() == 1  # no drain on the writer's side
-    assert not AuditRecord.objects.filter(type__name="project-created").exists()
+    assert not AuditRecord._base_manager.filter(type__name="project-created").exists()
     found = staff_client.get("/api/audit/events/", {"type": "project-created"}).json()
     (record,) = found["results"]
     assert record["user"] == staff.username and record["message"] == "Created project 'Posted'"
@@ -253,7 +290,7 @@ def test_audit_drain_stores_what_waits_and_names_what_cannot(deferred, user) -> 
     Project.objects.create(name="Second", owner=user)
     out = StringIO()
     call_command("audit_drain", stdout=out)
-    assert "1 staged changes stored as 1 records" in out.getvalue()
+    assert "2 staged changes stored as 2 records" in out.getvalue()
     assert "1 staged changes wait with an error" in out.getvalue()
     assert StagedChange.objects.get().error == (
         "LookupError: no entity kind 'gone-kind' is registered"
@@ -430,9 +467,51 @@ def test_a_change_whose_record_the_database_refuses_waits_and_the_rest_are_read(
     response = staff_client.get("/api/audit/events/", {"type": "project-created"})
     assert response.status_code == 200
     assert sorted(r["message"] for r in response.json()["results"]) == [
+        "Created project 'First'",
         "Created project 'Second'",
         "Created project 'Third'",
     ]
     (kept,) = StagedChange.objects.all()
     assert kept.error.startswith("DataError: value too long for type character varying(64)")
     assert staged.drain_all().failed == 0  # it waits; the next drains pass it by
+
+
+def _staged_and_committed(user: Any) -> StagedChange:
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Sales", owner=user)
+    return StagedChange.objects.get()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staged_change_cannot_be_deleted_before_its_record_is_stored(deferred, user) -> None:
+    """The change's only trace until the drain: the database refuses, at commit, to let
+    the row go while no record stands for it, and the change is recorded later."""
+    change = _staged_and_committed(user)
+    refused = pytest.raises(DatabaseError, match="deleted only once its record is stored")
+    with refused, transaction.atomic():
+        StagedChange.objects.filter(pk=change.pk).delete()
+    assert StagedChange.objects.filter(pk=change.pk).exists()
+    assert staged.drain_all().records == 1
+    assert AuditRecord.objects.get(uuid=change.uuid).message == "Created project 'Sales'"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_that_does_not_match_the_change_does_not_let_it_go(deferred, user) -> None:
+    """A record forged under the row's uuid, but of another session, is not its record."""
+    from audit.models import UserSession
+
+    change = _staged_and_committed(user)
+    other = UserSession.objects.create(user=user, kind="server")
+    refused = pytest.raises(DatabaseError, match="deleted only once its record is stored")
+    with refused, transaction.atomic():
+        AuditRecord._base_manager.create(  # unsettled: the forger's own insert
+            uuid=change.uuid,
+            type=EventType.objects.get(name="log"),
+            level="info",
+            user=user,
+            session=other,
+            created_at=change.created_at,
+            source="server",
+        )
+        StagedChange.objects.filter(pk=change.pk).delete()
+    assert StagedChange.objects.filter(pk=change.pk).exists()

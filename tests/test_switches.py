@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -12,6 +13,7 @@ from rest_framework.test import APIClient
 
 import audit
 from audit import dropped, switch_rules
+from audit.context import AuditContext, bind
 from audit.handler import AuditLogHandler
 from audit.logger import Logger
 from audit.models import AuditRecord, DroppedCount, EventType
@@ -49,8 +51,6 @@ def test_group_switch_drops_on_the_python_paths(user, group) -> None:
 
 
 def test_group_switch_drops_on_the_logging_handler_path(user, group) -> None:
-    from audit.context import AuditContext, bind
-
     _off_for(group, "error")
     handler = AuditLogHandler()
     log = logging.getLogger("tests.switches")
@@ -401,3 +401,17 @@ def test_a_drop_reaches_the_counts_within_seconds_without_another_event(
         assert time.time() < deadline, "never flushed"
         time.sleep(0.1)
     assert DroppedCount.objects.get(event_type="dialog-ok").count == 1
+
+
+@pytest.mark.parametrize("deferred", [0, 1])
+def test_a_tracked_save_of_a_type_switched_off_is_counted_dropped_once(
+    settings: Any, user: Any, deferred: int
+) -> None:
+    """The save decides before its statement that it records nothing; its ``post_save``
+    must not decide it again through the general path and count the event twice."""
+    settings.AUDIT_DEFERRED_TRACKING = deferred
+    EventType.objects.filter(name="project-created").update(enabled=False)
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Sales", owner=user)
+    dropped.flush()
+    assert DroppedCount.objects.get(event_type="project-created").count == 1

@@ -30,9 +30,8 @@ class Command(BaseCommand):
         done = staged.drain_all()
         self.stdout.write(
             f"{done.changes} staged changes stored as {done.records} records"
-            f" ({done.disabled} events of switched-off types dropped"
-            + (f", {retried} retried" if options["retry"] else "")
-            + ")."
+            + (f" ({retried} retried)" if options["retry"] else "")
+            + "."
         )
         waiting = staged.failed()
         if waiting:
