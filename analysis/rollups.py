@@ -89,6 +89,7 @@ def zone() -> ZoneInfo:
     return found
 
 
+@audit.as_stored()  # records stored from staged changes bring their deltas: next fold
 def fold() -> Folded:
     """Add every delta visible now to the rollups, and delete it, in one transaction
     (on PostgreSQL the tracked saves' pending records become deltas first)."""
@@ -496,8 +497,9 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     records committed meanwhile keep theirs for the next fold. Error groups keep their status."""
     from audit.models import AuditRecord
 
+    audit.settle_staged()  # every change committed so far is counted, as a record
     outermost = not connection.in_atomic_block
-    with transaction.atomic(), audit.disabled():
+    with transaction.atomic(), audit.disabled(), audit.as_stored():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 if outermost:  # inside a caller's transaction its snapshot rules

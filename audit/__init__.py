@@ -14,8 +14,10 @@ tracking inside a block), ``bind`` / ``AuditContext`` / ``current_context`` (who
 acting), ``backdated`` (replay a history in time order), ``open_session`` /
 ``close_session``, ``uuid7``, ``has_lone_surrogate`` (text PostgreSQL cannot store).
 Reading: ``ActivityQuery`` and the page selectors, ``settle_staged`` (a reader of
-records of its own calls it first: with deferred tracking, the changes committed so far
-become readable), the ``can_view_*`` rules, the names a reader may not see
+records with SQL of its own calls it first: with deferred tracking, the changes
+committed so far become readable; the ORM's reads of records do it themselves),
+``as_stored`` (reads inside see the records as stored, nothing staged stored first:
+for work on one snapshot of them), the ``can_view_*`` rules, the names a reader may not see
 (``hidden_targets``, ``hidden_change_targets``, ``hidden_masked_changes``,
 ``sees_every_name``), the entity kinds (``kind``, ``kinds``, ``kind_for_model``,
 ``kind_for_content_type_id``).
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     from .sessions import close_session, open_session
     from .signals import records_purged, records_stored
     from .sql import SINGLE_RECORD as SINGLE_RECORD_SETTING
+    from .staged import as_stored
     from .staged import settle as settle_staged
     from .storable import has_surrogate as has_lone_surrogate
     from .storage import StoredRecord
@@ -125,6 +128,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "register_witness": ("witnesses", "register_witness"),
     "register": ("registry", "register"),
     "settle_staged": ("staged", "settle"),
+    "as_stored": ("staged", "as_stored"),
     "unavailable_response": ("unavailable", "unavailable_response"),
     "user_activity_link": ("admin_display", "user_activity_link"),
     "uuid7": ("uuids", "uuid7"),
@@ -148,6 +152,7 @@ __all__ = [
     "SettingError",
     "StoredRecord",
     "StrictCursorPagination",
+    "as_stored",
     "backdated",
     "bind",
     "can_view_entity",

@@ -139,7 +139,7 @@ SETTINGS: AppSettings = AppSettings(
     ),
     Setting(
         "AUDIT_DEFERRED_TRACKING",
-        0,
+        1,
         "1: on PostgreSQL a tracked save writes a narrow staged row in its own statement "
         "and its record is stored after commit (before the next read of records, or "
         "within a second by the worker's beat); 0: the record is stored in the save's "
@@ -278,8 +278,8 @@ def prepared_statements() -> bool:
 
 
 def deferred_tracking() -> bool:
-    """Whether a tracked save stages its change for ``audit.staged.drain`` rather than
-    storing its record in its own statement."""
+    """Whether a tracked save stages its change for ``audit.staged.drain`` (the default)
+    rather than storing its record in its own statement."""
     return SETTINGS.integer("AUDIT_DEFERRED_TRACKING") == 1
 
 

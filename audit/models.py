@@ -8,7 +8,7 @@ users carry no database constraint, so deleting a user never has to touch the tr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -171,18 +171,47 @@ class Source(models.TextChoices):
     SERVER = "server", "Server"
 
 
-class SettledManager(models.Manager[Any]):
+# Run before each read of records or links through the ORM: ``audit.staged`` puts its
+# ``settle`` here when it is imported (the app's ``ready`` imports it), since it reads
+# and writes these models and this module cannot import it.
+BEFORE_READ: list[Callable[[], None]] = []
+
+
+def _settle() -> None:
+    for hook in BEFORE_READ:
+        hook()
+
+
+class SettledQuerySet(models.QuerySet[Any]):
     """Records and links read through the ORM show every change committed before the
     read: with deferred tracking (``audit.staged``) a change committed a moment ago may
-    still be staged, so a queryset is made only after ``staged.settle`` stored it (one
-    query when nothing is staged, none when tracking is not deferred). The pages'
-    fixed statements (``audit.page_sql``) settle themselves."""
+    still be staged, so each way of evaluating a queryset first has ``staged.settle``
+    store it (one query when nothing is staged, none when tracking is not deferred).
+    Building a queryset reads nothing; the pages' fixed statements (``audit.page_sql``)
+    settle themselves."""
 
-    def get_queryset(self) -> models.QuerySet[Any]:
-        from . import staged  # staged reads and writes these models: imported on use
+    def _fetch_all(self) -> None:
+        if self._result_cache is None:
+            _settle()
+        super()._fetch_all()
 
-        staged.settle()
-        return super().get_queryset()
+    def iterator(self, chunk_size: int | None = None) -> Any:
+        _settle()
+        return super().iterator(chunk_size)
+
+    def count(self) -> int:
+        if self._result_cache is None:
+            _settle()
+        return super().count()
+
+    def exists(self) -> bool:
+        if self._result_cache is None:
+            _settle()
+        return super().exists()
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        _settle()
+        return super().aggregate(*args, **kwargs)
 
 
 class AuditRecord(models.Model):
@@ -235,7 +264,7 @@ class AuditRecord(models.Model):
     source = models.CharField(max_length=6, choices=Source.choices)
     request_id = models.CharField(max_length=64, blank=True)
 
-    objects = SettledManager()
+    objects: ClassVar[models.Manager[AuditRecord]] = SettledQuerySet.as_manager()
 
     class Meta:
         permissions = [
@@ -309,7 +338,7 @@ class EntityLink(models.Model):
         related_name="+",
     )
 
-    objects = SettledManager()
+    objects: ClassVar[models.Manager[EntityLink]] = SettledQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -20,12 +20,14 @@ from django.db import connection, transaction
 from . import seals
 from .models import AuditRecord, EntityLink, IntegrityState, Seal, UserSession
 from .signals import records_purged
+from .staged import as_stored
 
 
 def count_older_than(cutoff: datetime) -> int:
     return AuditRecord.objects.filter(created_at__lt=cutoff).count()
 
 
+@as_stored()  # the records as they are: none stored in the midst of the purge
 def purge_older_than(
     cutoff: datetime,
     *,

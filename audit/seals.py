@@ -83,6 +83,7 @@ from django.db.models import F, Q
 
 from . import clock, sql
 from .models import AuditRecord, EntityLink, IntegrityState, Seal
+from .staged import as_stored
 
 FORM_JSON = 1  # how a record is written to be hashed (the module's doc)
 FORM_ROW = 2
@@ -505,6 +506,7 @@ def state() -> IntegrityState:
     return found
 
 
+@as_stored()  # records stored from staged changes in its midst wait for the next seal
 def seal(*, progress: Callable[[int], None] | None = None) -> Sealed:
     """Seal every record stored so far that no seal covers yet, in blocks of ``BLOCK``."""
     top = horizon()
@@ -655,6 +657,7 @@ class Verified:
         return not self.problems
 
 
+@as_stored()  # the records as they are: nothing stored in the midst of checking them
 def verify(
     *,
     from_seal: int | None = None,

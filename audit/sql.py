@@ -360,13 +360,13 @@ PURGE_ARGS = (("p_last_record_id", "bigint"), ("p_ended_before", "timestamptz"))
 # A tracked save's staged row (``audit.staged``) is the change's only trace until the
 # drain stores its record. The application role may delete staged rows (the drain
 # does), so without this a change could vanish between its commit and its drain. The
-# drain stores a change's first record under the uuid the save gave its row; this
-# trigger, checked when the deleting transaction commits, refuses the delete of a row
-# whose record is not stored with that uuid and the same time, user and session. It is a
-# constraint trigger, deferred: the drain deletes in the same transaction that stores,
-# and ``SET CONSTRAINTS ... IMMEDIATE`` only checks sooner. No role is let through: an
-# operator who must drop a row that can never become a record does so as the owner,
-# with the trigger disabled, which the application role cannot do.
+# drain stores a change's first record under the uuid the save gave its row, then
+# deletes the row; this trigger refuses the delete of a row whose record is not stored
+# with that uuid and the same time, user and session. A row trigger, not a deferred
+# one: what counts is that the record stood when the row went (a purge later in the
+# same transaction may remove both). No role is let through: an operator who must drop
+# a row that can never become a record does so as the owner, with the trigger disabled,
+# which the application role cannot do.
 STAGED_GUARD = """
 CREATE OR REPLACE FUNCTION audit_staged_stored() RETURNS trigger AS $$
 BEGIN
@@ -384,6 +384,6 @@ END;
 $$ LANGUAGE plpgsql;
 """
 STAGED_GUARD_TRIGGER = (
-    "CREATE CONSTRAINT TRIGGER audit_stagedchange_stored AFTER DELETE ON audit_stagedchange "
-    "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_staged_stored()"
+    "CREATE TRIGGER audit_stagedchange_stored AFTER DELETE ON audit_stagedchange "
+    "FOR EACH ROW EXECUTE FUNCTION audit_staged_stored()"
 )

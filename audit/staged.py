@@ -16,7 +16,7 @@ the same, field for field (``tests/test_staged_changes.py`` compares both ways),
 the time, user, session and switches of the save. Nor can the application take a
 change back once it committed: it may not edit a staged row (its role may update only
 ``error``), and the database refuses to delete one before its first record is stored
-under the row's ``uuid`` (``sql.STAGED_GUARD``, checked at commit).
+under the row's ``uuid`` (``sql.STAGED_GUARD``).
 
 What changes: a record is stored a moment after its change commits, not with it; its
 id is given then, so it may follow the ids of records stored in that moment (its time is
@@ -39,6 +39,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +59,7 @@ from . import (
     uuids,
 )
 from .context import AuditContext, SessionRef
-from .models import StagedChange
+from .models import BEFORE_READ, StagedChange
 from .signals import records_stored
 
 logger = logging.getLogger(__name__)
@@ -150,9 +152,23 @@ _DELETE = "DELETE FROM audit_stagedchange WHERE id = ANY(%s)"
 # A change that could not become a record stays, with its error.
 _KEEP = "UPDATE audit_stagedchange SET error = %s WHERE id = %s"
 _decoder = msgspec.json.Decoder()
-# Set while this context drains: its own reads of records (the receivers of the records
-# it stores, say) must not start another drain, which would take its rows again.
-_draining: ContextVar[bool] = ContextVar("audit_draining", default=False)
+# Set while this context reads records as they are stored (``as_stored``): a drain's
+# own reads (the receivers of the records it stores, say) must not start another drain,
+# which would take its rows again, nor may the sealer's, the purge's or the rollups'.
+_as_stored: ContextVar[bool] = ContextVar("audit_as_stored", default=False)
+
+
+@contextmanager
+def as_stored() -> Iterator[None]:
+    """Reads of records inside see them as stored: nothing staged is stored first. For
+    the work done on one snapshot of the records (the sealer, the purge, the rollups'
+    fold and rebuild), where records stored from staged changes in its midst would be
+    sealed, purged or counted apart from the rest."""
+    token = _as_stored.set(True)
+    try:
+        yield
+    finally:
+        _as_stored.reset(token)
 
 
 @dataclass(slots=True)
@@ -189,11 +205,8 @@ def drain(limit: int = BATCH, *, wait: bool = False, upto: int = _ALL) -> Draine
 
 
 def _drain(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
-    token = _draining.set(True)  # what the drain reads of records needs no settling
-    try:
+    with as_stored():  # what the drain reads of records needs no settling
         return _drain_batch(limit, wait=wait, upto=upto, apart=apart)
-    finally:
-        _draining.reset(token)
 
 
 def _drain_batch(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
@@ -270,7 +283,7 @@ def settle() -> None:
     to it (a drain that waited may take fewer than a batch, and stopping then could
     leave committed changes behind). Changes staged after it began are not waited for:
     they committed after the read began."""
-    if _draining.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
+    if _as_stored.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute(_NEWEST)
@@ -281,6 +294,9 @@ def settle() -> None:
         batch = drain(wait=True, upto=newest)
         if not batch.changes + batch.failed:
             return
+
+
+BEFORE_READ.append(settle)
 
 
 def failed() -> int:

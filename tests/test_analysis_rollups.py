@@ -60,12 +60,15 @@ def test_every_insert_path_is_counted_once(user, staff) -> None:
 
 @pytest.mark.django_db
 @pytest.mark.postgres
-def test_a_tracked_save_leaves_its_record_pending_for_the_fold(user) -> None:
-    """A tracked save's record takes the pending path, and only it: its save writes its
-    id and no delta, a rolled-back save leaves nothing pending, a batch writes deltas and
-    no id; the fold counts both, the tracked saves with their changes, and empties the
-    list."""
+def test_a_tracked_save_leaves_its_record_pending_for_the_fold(user, settings) -> None:
+    """A tracked save's record in the save's statement (``AUDIT_DEFERRED_TRACKING = 0``:
+    a drained one is stored as a batch is) takes the pending path, and only it: its save
+    writes its id and no delta, a rolled-back save leaves nothing pending, a batch writes
+    deltas and no id; the fold counts both, the tracked saves with their changes, and
+    empties the list."""
     from django.db import transaction
+
+    settings.AUDIT_DEFERRED_TRACKING = 0
 
     from analysis.models import EntityDelta
 

@@ -102,7 +102,10 @@ def test_a_small_batch_is_queued_too(db: Any, token_client: Any) -> None:
     assert set(queued()) == set(answer.json()["accepted"])
 
 
-def test_a_tracked_save_is_queued_on_its_own_statement(db: Any, user: User) -> None:
+def test_a_tracked_save_is_queued_on_its_own_statement(db: Any, user: User, settings: Any) -> None:
+    """With the record in the save's statement; a staged change's record is queued by
+    the same trigger when it is stored."""
+    settings.AUDIT_DEFERRED_TRACKING = 0
     configure({"project-created": "app_changes", "project-edited": "app_changes"})
     with CaptureQueriesContext(connection) as captured:
         project = Project.objects.create(name="Sales", owner=user)

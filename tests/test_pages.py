@@ -102,7 +102,7 @@ def test_home_queries_do_not_grow_with_records(
     _records(user, group, 20)
     many = _home_queries(client)
     assert many == few
-    assert few <= 8
+    assert few <= 9  # one of them: whether a change is staged (deferred tracking)
 
 
 def test_there_is_a_favicon(client) -> None:

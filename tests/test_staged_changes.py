@@ -370,6 +370,7 @@ def test_a_read_shows_the_changes_other_processes_staged(deferred, client, staff
 def test_settling_costs_one_query_when_nothing_is_staged_and_none_when_not_deferred(
     settings: Any,
 ) -> None:
+    settings.AUDIT_DEFERRED_TRACKING = 0
     with CaptureQueriesContext(connection) as queries:
         staged.settle()
     assert len(queries) == 0
@@ -484,8 +485,8 @@ def _staged_and_committed(user: Any) -> StagedChange:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_staged_change_cannot_be_deleted_before_its_record_is_stored(deferred, user) -> None:
-    """The change's only trace until the drain: the database refuses, at commit, to let
-    the row go while no record stands for it, and the change is recorded later."""
+    """The change's only trace until the drain: the database refuses to let the row go
+    while no record stands for it, and the change is recorded later."""
     change = _staged_and_committed(user)
     refused = pytest.raises(DatabaseError, match="deleted only once its record is stored")
     with refused, transaction.atomic():

@@ -1,6 +1,6 @@
 """A staged change leaves its table only as its record (``sql.STAGED_GUARD``): each row
-gets the uuid its first record is stored under, and a deferred trigger refuses the
-delete of a row whose record is not stored. Rows staged before get a uuid of their own."""
+gets the uuid its first record is stored under, and a trigger refuses the delete of a
+row whose record is not stored. Rows staged before get a uuid of their own."""
 
 import uuid
 
