@@ -306,7 +306,6 @@ def _filter_range(queryset: QuerySet[AuditRecord], query: ActivityQuery) -> Quer
 def user_activity(user: Any, query: ActivityQuery, *, viewer: Any = None) -> RecordPage:
     """What ``user`` did, newest first (index ``(user, -id)``); filterable by type and
     by date range (``since`` / ``until``)."""
-    audit.settle_staged()
     queryset = _filter_types(AuditRecord.objects.filter(user_id=user.pk), query.types)
     queryset = _filter_range(queryset, query)
     records, cursor = _keyset(queryset, cursor=query.before, limit=query.limit, newest_first=True)
@@ -335,7 +334,6 @@ def session_timeline(
     """One session's records oldest first, since a timeline reads forwards: the next
     page holds later records, after the cursor (index ``(session, -id)``, read forwards).
     """
-    audit.settle_staged()
     queryset = _filter_types(AuditRecord.objects.filter(session_id=session.pk), query.types)
     queryset = _filter_range(queryset, query)
     records, cursor = _keyset(queryset, cursor=after, limit=query.limit, newest_first=False)

@@ -37,7 +37,9 @@ def with_related(queryset: QuerySet[AuditRecord]) -> QuerySet[AuditRecord]:
 
 
 def visible_records(user: Any) -> QuerySet[AuditRecord]:
-    staged.settle()  # deferred tracking: the changes committed so far are readable
+    """The records ``user`` may read. The queryset settles staged changes when it is
+    evaluated (``models.SettledQuerySet``); ``page_of_records``, which runs its SQL
+    itself, settles them first."""
     queryset = AuditRecord.objects.all()
     if user.is_staff:
         return queryset
@@ -85,9 +87,11 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
     ``record.user``, ``record.session.uuid`` (and ``.user_id``) and ``record.links.all()``
     read as usual. The instances are built from the rows (``models_of``). Both
     statements run prepared (``audit.prepared``): every page of a user's activity or a
-    session's timeline repeats them.
+    session's timeline repeats them. The statements are run here, not by the queryset, so
+    staged changes are settled here first (deferred tracking: one query when none is).
     """
     with prepared_reads(queryset.db):
+        staged.settle()
         return _page_of_records(queryset, limit)
 
 
