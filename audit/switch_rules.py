@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.core.cache.backends.base import BaseCache
@@ -46,6 +46,10 @@ class Rules:
     globally_off: frozenset[str]
     off_for_group: dict[int, frozenset[str]]
     group_names: dict[int, str]
+    # What ``disabled_types`` made of these rules for a set of groups (this process's).
+    by_groups: dict[frozenset[int], frozenset[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 class _Local:
@@ -157,14 +161,21 @@ def group_ids(user: Any) -> frozenset[int]:
 
 
 def disabled_types(user: Any) -> frozenset[str]:
-    """Names of the types whose events ``user`` (or None for system) does not record."""
+    """Names of the types whose events ``user`` (or None for system) does not record.
+
+    Every tracked save asks, so the answer for a set of groups is kept on the rules it
+    was made from (``Rules.by_groups``) and goes with them."""
     current = rules()
     if user is None or not getattr(user, "is_authenticated", False):
         return current.globally_off
-    names = set(current.globally_off)
-    for group_id in group_ids(user):
-        names |= current.off_for_group.get(group_id, frozenset())
-    return frozenset(names)
+    groups = group_ids(user)
+    found = current.by_groups.get(groups)
+    if found is None:
+        names = set(current.globally_off)
+        for group_id in groups:
+            names |= current.off_for_group.get(group_id, frozenset())
+        found = current.by_groups[groups] = frozenset(names)
+    return found
 
 
 def drop_reasons(user: Any, type_name: str) -> list[str]:
