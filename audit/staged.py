@@ -137,14 +137,20 @@ class Drained:
     failed: int = 0  # rows kept with their error
 
 
-# Takes up to a batch of changes, oldest first, in one round trip, locked until the
-# drain commits. They are deleted once their records are stored, in the same
-# transaction: the database refuses the delete of a row whose record is not
-# (``sql.STAGED_GUARD``).
+# One drain at a time, by a lock of the transaction's ("auditdrn"), taken in a
+# statement of its own so that the next statement's snapshot sees what the drain
+# before it committed. Not a lock on each row taken (``FOR UPDATE``): that wrote every
+# staged row twice, once to lock it and once to delete it, and cost a drain a third
+# more. A drain that would wait (the beat's) leaves the work to the one at it.
+DRAIN_LOCK = 0x617564697464726E
+_WAIT = f"SELECT pg_advisory_xact_lock({DRAIN_LOCK})"
+_TRY = f"SELECT pg_try_advisory_xact_lock({DRAIN_LOCK})"
+# Takes up to a batch of changes, oldest first. They are deleted once their records are
+# stored, in the same transaction: the database refuses the delete of a row whose
+# record is not (``sql.STAGED_GUARD``).
 _TAKE = (
     "SELECT id, uuid, events::text, user_id, session_id, request_id, created_at "
-    "FROM audit_stagedchange WHERE error = '' AND id <= %s ORDER BY id LIMIT %s "
-    "FOR UPDATE{skip}"
+    "FROM audit_stagedchange WHERE error = '' AND id <= %s ORDER BY id LIMIT %s"
 )
 _NEWEST = "SELECT max(id) FROM audit_stagedchange WHERE error = ''"
 _ALL = 2**63 - 1
@@ -187,9 +193,10 @@ class _Taken:
 def drain(limit: int = BATCH, *, wait: bool = False, upto: int = _ALL) -> Drained:
     """Store the records of up to ``limit`` staged changes, oldest first (none after
     ``upto``), and delete the rows, in one transaction: each change becomes its records
-    exactly once, whichever processes drain at the same time. Rows another drain holds
-    are skipped, or with ``wait`` waited for (and then found gone: their records are
-    stored). Five round trips whatever the batch: begin, take, store, delete, commit.
+    exactly once, whichever processes drain at the same time, since they drain one at a
+    time. While another drain is at work this one does nothing, or with ``wait`` waits
+    for it to commit and then takes what is left. Six round trips whatever the batch:
+    begin, lock, take, store, delete, commit.
 
     If the database refuses the batch, the drain is rolled back and made again with each
     change's records stored apart, so that a change it refuses is kept with its error and
@@ -212,7 +219,10 @@ def _drain(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
 def _drain_batch(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
     result = Drained()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(_TAKE.format(skip="" if wait else " SKIP LOCKED"), [upto, limit])
+        cursor.execute(_WAIT if wait else _TRY)
+        if not wait and not cursor.fetchone()[0]:
+            return result  # another drain is at work: what it leaves waits for the next
+        cursor.execute(_TAKE, [upto, limit])
         taken = [_Taken(*row) for row in cursor.fetchall()]
         built: list[tuple[_Taken, list[storage.RecordRow]]] = []
         users: dict[int | None, Any] = {}
@@ -278,11 +288,10 @@ def settle() -> None:
     change committed before it began, whichever process made it. One query when nothing
     is staged, none when tracking is not deferred.
 
-    Every change staged up to the newest one seen now is stored when this returns:
-    rows another drain holds are waited for, and the drains go on until none is left up
-    to it (a drain that waited may take fewer than a batch, and stopping then could
-    leave committed changes behind). Changes staged after it began are not waited for:
-    they committed after the read began."""
+    Every change staged up to the newest one seen now is stored when this returns: a
+    drain at work is waited for, and the drains go on until none is left up to it.
+    Changes staged after it began are not waited for: they committed after the read
+    began."""
     if _as_stored.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:

@@ -382,7 +382,7 @@ def test_settling_costs_one_query_when_nothing_is_staged_and_none_when_not_defer
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_read_waits_for_a_drain_holding_its_changes(settings: Any, user: Any) -> None:
+def test_a_read_waits_for_a_drain_at_work(settings: Any, user: Any) -> None:
     """Another process is storing the staged changes when a read begins: the read waits
     for it rather than skip them, and then shows their records."""
     settings.AUDIT_DEFERRED_TRACKING = 1
@@ -393,7 +393,7 @@ def test_a_read_waits_for_a_drain_holding_its_changes(settings: Any, user: Any) 
     def slow_drain() -> None:
         try:
             with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT id FROM audit_stagedchange FOR UPDATE")
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [staged.DRAIN_LOCK])
                 locked.set()
                 release.wait(5)
                 assert staged.drain().records == 1
@@ -516,3 +516,22 @@ def test_a_record_that_does_not_match_the_change_does_not_let_it_go(deferred, us
         )
         StagedChange.objects.filter(pk=change.pk).delete()
     assert StagedChange.objects.filter(pk=change.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_beat_leaves_the_work_to_a_drain_at_work(settings: Any, user: Any) -> None:
+    """Drains take turns: one that would wait does nothing while another is at work,
+    and the changes are stored once."""
+    settings.AUDIT_DEFERRED_TRACKING = 1
+    Project.objects.create(name="Once", owner=user)
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [staged.DRAIN_LOCK])
+            assert staged.drain() == staged.Drained()  # at once, and nothing taken
+            cursor.execute("COMMIT")
+    finally:
+        other.close()
+    assert staged.drain().changes == 1
+    assert AuditRecord.objects.filter(message="Created project 'Once'").count() == 1
