@@ -91,7 +91,6 @@ def page_of_records(queryset: QuerySet[AuditRecord], limit: int | None = None) -
     staged changes are settled here first (deferred tracking: one query when none is).
     """
     with prepared_reads(queryset.db):
-        staged.settle()
         return _page_of_records(queryset, limit)
 
 
@@ -111,6 +110,7 @@ def _page_of_records(queryset: QuerySet[AuditRecord], limit: int | None) -> list
         sql, params = (rows if limit is None else rows[:limit]).query.sql_with_params()
     except EmptyResultSet:  # a filter that can match nothing (``none()``, ``__in=[]``)
         return []
+    staged.settle()
     annotated = models_of(AuditRecord, using, sql, params, _annotation_fields())
     return _attach(annotated, using, _links_reader(using))
 
