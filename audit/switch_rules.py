@@ -166,8 +166,8 @@ def disabled_types(user: Any) -> frozenset[str]:
     Every tracked save asks, so the answer for a set of groups is kept on the rules it
     was made from (``Rules.by_groups``) and goes with them."""
     current = rules()
-    if user is None or not getattr(user, "is_authenticated", False):
-        return current.globally_off
+    if not current.off_for_group or not getattr(user, "is_authenticated", False):
+        return current.globally_off  # no group switch, or no user: no group to ask for
     groups = group_ids(user)
     found = current.by_groups.get(groups)
     if found is None:
