@@ -25,7 +25,7 @@ links' manager and from the pages' own statements): whatever is staged then is s
 before the read, so a read still shows every change committed before it. The worker's
 beat drains every second, in batches of up to a thousand, for the rest. Nothing drains
 at the end of the request that saved: a drain costs about 1.3 ms however few rows it
-takes (five round trips with the commit), so one per request would cost more than
+takes (six round trips with the commit), so one per request would cost more than
 storing the record in the save, while one per second, or one per read that finds
 something staged, shares that among every change since.
 
@@ -86,9 +86,8 @@ def params(
     ctx: AuditContext,
 ) -> tuple[list[Any], SessionRef] | None:
     """``STAGE_SQL``'s parameters for a save whose ``diff`` and names
-    ``changes.described`` gave, made in
-    ``ctx``, and the session it joins; None when every type of its events is switched
-    off for its user (nothing to stage). Who acts, their session, their switches and
+    ``changes.described`` gave, made in ``ctx``, and the session it joins; None when
+    every type of its events is switched off for its user (nothing to stage). Who acts, their session, their switches and
     the time are settled now, as for a record stored in the save: the context is gone
     later, and a switch turned on after the save must not bring back an event that was
     off when it happened. The events themselves are built when the records are
