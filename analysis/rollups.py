@@ -89,10 +89,17 @@ def zone() -> ZoneInfo:
     return found
 
 
-@audit.as_stored()  # records stored from staged changes bring their deltas: next fold
 def fold() -> Folded:
     """Add every delta visible now to the rollups, and delete it, in one transaction
-    (on PostgreSQL the tracked saves' pending records become deltas first)."""
+    (on PostgreSQL the tracked saves' pending records become deltas first). The changes
+    still staged (deferred tracking) are stored first, so that an answer counts every
+    change committed before it; the fold itself reads the records as stored."""
+    audit.settle_staged()
+    with audit.as_stored():
+        return _fold()
+
+
+def _fold() -> Folded:
     if not _anything_to_fold():
         return Folded()
     with transaction.atomic(), audit.disabled():  # bookkeeping, not anyone's change

@@ -87,11 +87,12 @@ def params(
 ) -> tuple[list[Any], SessionRef] | None:
     """``STAGE_SQL``'s parameters for a save whose ``diff`` and names
     ``changes.described`` gave, made in ``ctx``, and the session it joins; None when
-    every type of its events is switched off for its user (nothing to stage). Who acts, their session, their switches and
-    the time are settled now, as for a record stored in the save: the context is gone
-    later, and a switch turned on after the save must not bring back an event that was
-    off when it happened. The events themselves are built when the records are
-    (``_rows_of``): the save pays only for what cannot wait."""
+    every type of its events is switched off for its user (nothing to stage). Who acts,
+    their session, their switches and the time are settled now, as for a record stored
+    in the save: the context is gone later, and a switch turned on after the save must
+    not bring back an event that was off when it happened. The events themselves are
+    built when the records are (``_rows_of``): the save pays only for what cannot
+    wait."""
     user, disabled, session, now = recording.acting(ctx)
     off: list[str] = []
     if disabled:  # most users have nothing switched off: no parts worked out for them
