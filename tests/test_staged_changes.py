@@ -535,3 +535,14 @@ def test_the_beat_leaves_the_work_to_a_drain_at_work(settings: Any, user: Any) -
         other.close()
     assert staged.drain().changes == 1
     assert AuditRecord.objects.filter(message="Created project 'Once'").count() == 1
+
+
+def test_a_sessions_record_count_counts_its_staged_changes(deferred, client, user) -> None:
+    from audit.models import UserSession
+
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Counted", owner=user)
+    session = UserSession.objects.get(pk=StagedChange.objects.get().session_id)
+    client.force_login(user)
+    detail = client.get(f"/api/audit/sessions/{session.uuid}/").json()
+    assert detail["records"] == 1

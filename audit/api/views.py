@@ -31,6 +31,7 @@ from .. import (
     registry,
     selectors,
     sessions,
+    staged,
     switch_rules,
     throttling,
     trust,
@@ -144,6 +145,7 @@ class SessionDetailView(generics.RetrieveAPIView[UserSession]):
     lookup_field = "uuid"
 
     def get_queryset(self) -> QuerySet[UserSession]:
+        staged.settle()  # the count is of the session's records: staged ones too
         return selectors.visible_sessions(self.request.user).annotate(record_count=Count("records"))
 
 
