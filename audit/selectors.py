@@ -501,8 +501,9 @@ def entity_activity_page(
     window's ids and, when a page of the window comes back short, one for its end.
     With deferred tracking, one more first: whether a change is staged (``staged.settle``).
     """
-    staged.settle()
     using = router.db_for_read(EntityLink)
+    with prepared_reads(using):  # the same text at every read: prepared, it costs less
+        staged.settle()
     content_type_id = kind.content_type.pk
     names = sorted({name for name in types if name})
     if not names and starts is None and ends is None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,7 +59,7 @@ from . import (
     storage,
     uuids,
 )
-from .context import AuditContext, SessionRef
+from .context import AuditContext, SessionRef, current
 from .models import BEFORE_READ, StagedChange
 from .signals import records_stored
 
@@ -94,6 +95,7 @@ def params(
     built when the records are (``_rows_of``): the save pays only for what cannot
     wait."""
     user, disabled, session, now = recording.acting(ctx)
+    _settled.set(None)  # this context's next read settles: it must show this change
     off: list[str] = []
     if disabled:  # most users have nothing switched off: no parts worked out for them
         parts = changes.event_parts(entry, diff, name, created=created)
@@ -283,10 +285,19 @@ def drain_all(limit: int = BATCH, *, wait: bool = False) -> Drained:
             return total
 
 
+# The context (a request, a task: ``audit.context.bind``) that last settled, and when.
+# Its further reads within a second settle again only after it staged a change itself:
+# a request reads what was committed before its first read, and its own changes, and
+# pays one query for it however many reads it makes.
+_settled: ContextVar[tuple[object, float] | None] = ContextVar("audit_settled", default=None)
+SETTLED_FOR = 1.0  # seconds: the beat's period, beyond which a context asks again
+
+
 def settle() -> None:
     """Before a read of records: store what is staged, so that the read shows every
     change committed before it began, whichever process made it. One query when nothing
-    is staged, none when tracking is not deferred.
+    is staged, none when tracking is not deferred, and none for the further reads of a
+    request or task within a second when it staged nothing since.
 
     Every change staged up to the newest one seen now is stored when this returns: a
     drain at work is waited for, and the drains go on until none is left up to it.
@@ -294,15 +305,20 @@ def settle() -> None:
     began."""
     if _as_stored.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
         return
+    ctx = current()
+    if ctx is not None:
+        last = _settled.get()
+        if last is not None and last[0] is ctx and time.monotonic() - last[1] < SETTLED_FOR:
+            return
     with connection.cursor() as cursor:
         cursor.execute(_NEWEST)
         (newest,) = cursor.fetchone()
-    if newest is None:
-        return
-    while True:
+    while newest is not None:
         batch = drain(wait=True, upto=newest)
         if not batch.changes + batch.failed:
-            return
+            break
+    if ctx is not None:
+        _settled.set((ctx, time.monotonic()))
 
 
 BEFORE_READ.append(settle)

@@ -546,3 +546,23 @@ def test_a_sessions_record_count_counts_its_staged_changes(deferred, client, use
     client.force_login(user)
     detail = client.get(f"/api/audit/sessions/{session.uuid}/").json()
     assert detail["records"] == 1
+
+
+def test_a_context_settles_once_for_its_reads_and_again_after_it_stages(deferred, user) -> None:
+    """A request (or task) pays one query for all its reads of records, and still reads
+    its own changes."""
+
+    def settling_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            list(AuditRecord.objects.filter(type__name="project-created"))
+        return sum("audit_stagedchange" in q["sql"] for q in queries)
+
+    with bind(AuditContext(user=user)):
+        assert settling_queries() == 1
+        assert settling_queries() == 0
+        Project.objects.create(name="Mine", owner=user)
+        assert settling_queries() >= 1  # it staged: its next read stores and shows it
+        assert AuditRecord.objects.filter(message="Created project 'Mine'").exists()
+        assert settling_queries() == 0
+    with bind(AuditContext(user=user)):  # another request
+        assert settling_queries() == 1
