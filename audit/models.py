@@ -174,7 +174,7 @@ class Source(models.TextChoices):
 # Run before each read of records or links through the ORM: ``audit.staged`` puts its
 # ``settle`` here when it is imported (the app's ``ready`` imports it), since it reads
 # and writes these models and this module cannot import it.
-BEFORE_READ: list[Callable[[], None]] = []
+BEFORE_READ: list[Callable[[], object]] = []
 
 
 def _settle() -> None:

@@ -251,6 +251,7 @@ def records_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
 
     source, params = ids.source()
     with prepared_reads(using):
+        staged.settle()
         found = models_of(
             AuditRecord, using, page_sql.records_sql(source), params, _annotation_fields()
         )
@@ -337,6 +338,7 @@ def panel_page(using: str, ids: page_sql.PageIds) -> ActivityPage:
         return records_page(using, ids)
     source, params = ids.source()
     with prepared_reads(using), connections[using].cursor() as cursor:
+        staged.settle()
         cursor.execute(page_sql.panel_sql(source), params)
         rows = cursor.fetchall()
     fields = len(page_sql.PAGE_FIELDS)
@@ -499,11 +501,10 @@ def entity_activity_page(
     Queries: what ``load`` reads, the page's ids included in its first statement on
     PostgreSQL (an exact page); with filters, one to resolve type names (cached), the
     window's ids and, when a page of the window comes back short, one for its end.
-    With deferred tracking, one more first: whether a change is staged (``staged.settle``).
+    With deferred tracking, ``load`` stores what is staged first (``staged.settle``), or
+    the API's asks in its own statement; the filtered windows' querysets settle too.
     """
     using = router.db_for_read(EntityLink)
-    with prepared_reads(using):  # the same text at every read: prepared, it costs less
-        staged.settle()
     content_type_id = kind.content_type.pk
     names = sorted({name for name in types if name})
     if not names and starts is None and ends is None:

@@ -154,7 +154,11 @@ _TAKE = (
     "SELECT id, uuid, events::text, user_id, session_id, request_id, created_at "
     "FROM audit_stagedchange WHERE error = '' AND id <= %s ORDER BY id LIMIT %s"
 )
-_NEWEST = "SELECT max(id) FROM audit_stagedchange WHERE error = ''"
+# The newest staged change waiting for its record, or NULL: what ``settle`` asks first,
+# and what a page's own statement may ask as one of its columns (``checks_in_statement``)
+# to spare the round trip.
+NEWEST_STAGED = "(SELECT max(id) FROM audit_stagedchange WHERE error = '')"
+_NEWEST = f"SELECT {NEWEST_STAGED}"
 _ALL = 2**63 - 1
 _DELETE = "DELETE FROM audit_stagedchange WHERE id = ANY(%s)"
 # A change that could not become a record stays, with its error.
@@ -293,32 +297,55 @@ _settled: ContextVar[tuple[object, float] | None] = ContextVar("audit_settled", 
 SETTLED_FOR = 1.0  # seconds: the beat's period, beyond which a context asks again
 
 
-def settle() -> None:
+def settle() -> bool:
     """Before a read of records: store what is staged, so that the read shows every
     change committed before it began, whichever process made it. One query when nothing
     is staged, none when tracking is not deferred, and none for the further reads of a
-    request or task within a second when it staged nothing since.
+    request or task within a second when it staged nothing since. Answers whether it
+    stored anything.
 
     Every change staged up to the newest one seen now is stored when this returns: a
     drain at work is waited for, and the drains go on until none is left up to it.
     Changes staged after it began are not waited for: they committed after the read
     began."""
-    if _as_stored.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
-        return
-    ctx = current()
-    if ctx is not None:
-        last = _settled.get()
-        if last is not None and last[0] is ctx and time.monotonic() - last[1] < SETTLED_FOR:
-            return
+    if not _settles():
+        return False
     with connection.cursor() as cursor:
         cursor.execute(_NEWEST)
         (newest,) = cursor.fetchone()
+    return settle_upto(newest)
+
+
+def checks_in_statement() -> bool:
+    """Whether a read of records would settle now: a page's statement then carries
+    ``NEWEST_STAGED`` as a column and calls ``settle_upto`` with what it found, instead
+    of ``settle`` asking in a round trip of its own."""
+    return _settles()
+
+
+def settle_upto(newest: int | None) -> bool:
+    """``settle``'s work once the newest staged change is known (None: nothing staged);
+    answers whether it stored anything."""
+    stored = False
     while newest is not None:
         batch = drain(wait=True, upto=newest)
         if not batch.changes + batch.failed:
             break
+        stored = True
+    ctx = current()
     if ctx is not None:
         _settled.set((ctx, time.monotonic()))
+    return stored
+
+
+def _settles() -> bool:
+    if _as_stored.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
+        return False
+    ctx = current()
+    if ctx is None:
+        return True
+    last = _settled.get()
+    return last is None or last[0] is not ctx or time.monotonic() - last[1] >= SETTLED_FOR
 
 
 BEFORE_READ.append(settle)

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import post_save, pre_save
 from django.utils import timezone
 
-from audit import clock, logger
+from audit import clock, logger, staged
 from audit.context import AuditContext, bind
 from audit.models import AuditRecord
 from audit.prepared import prepared_reads
@@ -38,7 +38,8 @@ def _prepared_texts() -> list[str]:
 def _audit_texts() -> list[str]:
     """The audit app's prepared statements but the one that asks whether a change is
     staged (deferred tracking's ``settle``, prepared too when a page runs it)."""
-    return [t for t in _prepared_texts() if "audit_" in t and "audit_stagedchange" not in t]
+    settling = f"SELECT {staged.NEWEST_STAGED}"
+    return [t for t in _prepared_texts() if "audit_" in t and t.strip() != settling]
 
 
 def _history(user: User, other: User, group: Group) -> None:

@@ -566,3 +566,23 @@ def test_a_context_settles_once_for_its_reads_and_again_after_it_stages(deferred
         assert settling_queries() == 0
     with bind(AuditContext(user=user)):  # another request
         assert settling_queries() == 1
+
+
+def test_an_entitys_api_page_asks_for_staged_changes_in_its_own_statement(
+    deferred, client, staff
+) -> None:
+    """No round trip of its own for the question when nothing is staged; when something
+    is, the page is read again with it."""
+    project = _staged_elsewhere(staff, "Asked in the page")
+    staged.drain_all()
+    client.force_login(staff)
+    url = f"/api/audit/entities/project/{project.pk}/activity/"
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    asking = [q["sql"] for q in queries if "audit_stagedchange" in q["sql"]]
+    assert len(asking) == 1 and "audit_auditrecord" in asking[0]  # the page's statement
+    project.name = "Renamed meanwhile"
+    project.save()  # staged, as by another process
+    found = client.get(url).json()["results"]
+    assert found[0]["message"] == "Edited project 'Renamed meanwhile': name"
+    assert not StagedChange.objects.exists()

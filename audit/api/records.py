@@ -32,7 +32,7 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from .. import page_sql, registry, selectors, time_loader
+from .. import page_sql, registry, selectors, staged, time_loader
 from ..models import AuditRecord
 from ..prepared import prepared_reads
 from . import serializers
@@ -152,11 +152,18 @@ def entity_page(using: str, ids: page_sql.PageIds) -> selectors.ActivityPage:
     source, params = ids.source()
     with prepared_reads(using), connections[using].cursor() as db:
         if not _in_utc():
+            staged.settle()
             db.execute(_rows_sql(source), [*params, _kinds()])
             page = selectors.cut(_from_rows(db.fetchall()), ids.limit)
             return page._replace(records=_encoded(page.records))
-        db.execute(_page_sql(source, int(ids.limit)), [*params, _kinds()])
-        count, last, results = db.fetchone()
+        # Whether a change is staged is asked in the page's own statement: when one is,
+        # it is stored and the page read again; when none is, no round trip was spent.
+        sql = _page_sql(source, int(ids.limit), staged.checks_in_statement())
+        db.execute(sql, [*params, _kinds()])
+        count, last, results, newest = db.fetchone()
+        if staged.settle_upto(newest):
+            db.execute(sql, [*params, _kinds()])
+            count, last, results, newest = db.fetchone()
     return selectors.ActivityPage(msgspec.Raw(results), last if count > ids.limit else None)
 
 
@@ -182,13 +189,13 @@ ORDER BY r.id DESC
 
 
 @cache
-def _page_sql(source: str, limit: int) -> str:
+def _page_sql(source: str, limit: int, check_staged: bool) -> str:
     """An entity's page of ``limit`` records whose ids ``source`` gives (at most one
     more: ``page_sql.PageIds``), as one row: how many ids it gave, the last id shown
-    when there were more than ``limit``, and the records as the API's JSON array, field
-    for field ``_from_rows``'s, times in UTC as DRF writes them (PostgreSQL). Each
-    record is a row whose columns are named as the API's fields, written by
-    ``json_agg``."""
+    when there were more than ``limit``, the records as the API's JSON array, field
+    for field ``_from_rows``'s, times in UTC as DRF writes them (PostgreSQL), and with
+    ``check_staged`` the newest staged change (``staged.NEWEST_STAGED``). Each record
+    is a row whose columns are named as the API's fields, written by ``json_agg``."""
     joins, username = page_sql.record_joins()
     return f"""
 {page_sql.PAGE_HEAD.format(source=source)}
@@ -205,7 +212,8 @@ SELECT ids.n, ids.all_ids[{limit}],
         FROM unnest(ids.all_ids[1:{limit}]) AS shown(record_id)
         JOIN audit_auditrecord r ON r.id = shown.record_id{joins}
         LEFT JOIN {_page_entities_sql(f"ids.all_ids[1:{limit}]")} ON e.record_id = r.id
-    ) AS doc), '[]')::text
+    ) AS doc), '[]')::text,
+    {staged.NEWEST_STAGED if check_staged else "NULL::bigint"}
 FROM ids
 """
 
