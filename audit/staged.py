@@ -21,8 +21,9 @@ under the row's ``uuid`` (``sql.STAGED_GUARD``).
 What changes: a record is stored a moment after its change commits, not with it; its
 id is given then, so it may follow the ids of records stored in that moment (its time is
 the save's). Every read of records settles first (``settle``, from the records' and
-links' manager and from the pages' own statements): whatever is staged then is stored
-before the read, so a read still shows every change committed before it. The worker's
+links' querysets and from the pages' loaders; an entity's API page asks in its own
+statement): whatever is staged then is stored before the read, so a read still shows
+every change committed before it. The worker's
 beat drains every second, in batches of up to a thousand, for the rest. Nothing drains
 at the end of the request that saved: a drain costs about 1.3 ms however few rows it
 takes (six round trips with the commit), so one per request would cost more than
