@@ -42,8 +42,12 @@ def purge_older_than(
     deleted = 0
     through = 0
     while True:
-        block = Seal.objects.filter(last_at__lt=cutoff).order_by("id").first()
-        if block is None:
+        # The oldest block left, and only while its newest record is older than the
+        # cutoff: a block's ids do not say its time (a staged change's record takes its
+        # id when it is drained), so a later block may be older than an earlier one, and
+        # purging through it would take the newer block before it too.
+        block = Seal.objects.order_by("id").first()
+        if block is None or block.last_at >= cutoff:
             break
         with transaction.atomic():
             deleted += _delete_through(block.last_record_id, cutoff)

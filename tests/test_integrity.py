@@ -18,6 +18,7 @@ from django.utils import timezone
 import audit
 from audit import seals
 from audit.models import AuditRecord, EntityLink, IntegrityState, Seal
+from audit.purge import purge_older_than
 from tests.analysis_helpers import at
 from tests.integrity_helpers import run_verify
 from tests.pg_roles import superuser_cursor
@@ -535,3 +536,33 @@ def test_a_trail_sealed_in_every_form_verifies_and_names_changes(user, monkeypat
             [user.get_username(), changed],
         )
     assert seals.verify().ok
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_the_purge_stops_at_the_first_block_younger_than_its_cutoff(user, settings) -> None:
+    """A block's ids do not say its time: a change kept staged (with an error, retried
+    later) becomes a record with a later id and an earlier time, in a block after newer
+    ones. The purge takes whole blocks from the oldest and stops at the first it may
+    not take, rather than purge through an old block that follows a new one."""
+    from audit import staged
+    from audit.context import AuditContext, bind
+    from audit.models import StagedChange
+    from catalog.models import Project
+
+    settings.AUDIT_DEFERRED_TRACKING = 1
+    now = timezone.now()
+    at(user, now - timedelta(days=40), "log", message="old")
+    at(user, now - timedelta(days=10), "log", message="recent")
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Late", owner=user)
+    # Staged 35 days ago and stored only now (as a change kept with an error is).
+    StagedChange.objects.update(created_at=now - timedelta(days=35))
+    assert staged.drain_all().records == 1
+    seals.seal()
+    late = AuditRecord.objects.get(message="Created project 'Late'")
+    assert late.id > AuditRecord.objects.get(message="recent").id
+    assert purge_older_than(now - timedelta(days=30)) == 1
+    assert AuditRecord.objects.filter(message="recent").exists()
+    assert not AuditRecord.objects.filter(message="old").exists()
+    assert run_verify()[0] == 0
