@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -251,6 +251,11 @@ def part_rows(
     return rows
 
 
+# Run before records are stored straight away: ``audit.staged`` puts its ``settle_own``
+# here (it imports this module, so this module cannot import it).
+BEFORE_STORE: list[Callable[[], object]] = []
+
+
 def _store(
     valid: list[tuple[int, ValidEvent]],
     *,
@@ -264,6 +269,8 @@ def _store(
         return
     if resolve_names:
         _name_links(rows)
+    for hook in BEFORE_STORE:
+        hook()
     # No savepoint: inside a caller's transaction (a tracked save) a failure to record
     # must fail that transaction too, and a savepoint would cost two round trips.
     with transaction.atomic(savepoint=False):

@@ -518,7 +518,10 @@ def entity_activity_page(
     if names and not type_ids:
         return ActivityPage([], None)
     entity = (content_type_id, object_id)
-    if type_ids and user_id is None and starts is None and ends is None:
+    exact = type_ids and user_id is None and starts is None and ends is None
+    if not exact:  # the windows below are read by statements of their own: settle first
+        staged.settle()
+    if exact:
         # Exact, however rare the types: the entity's links of these types, newest
         # first, from their own index; no window, no short page.
         if connections[using].vendor == "postgresql":

@@ -97,6 +97,7 @@ def params(
     wait."""
     user, disabled, session, now = recording.acting(ctx)
     _settled.set(None)  # this context's next read settles: it must show this change
+    _staged_here.set(True)
     off: list[str] = []
     if disabled:  # most users have nothing switched off: no parts worked out for them
         parts = changes.event_parts(entry, diff, name, created=created)
@@ -238,10 +239,13 @@ def _drain_batch(limit: int, *, wait: bool, upto: int, apart: bool) -> Drained:
                 built.append((change, _rows_of(change, users)))
             except Exception as error:  # kept and named, never lost, never in the way
                 _keep(cursor, change, error, result)
-        done, stored = _store_apart(cursor, built, result) if apart else _store(built)
-        if done:
-            cursor.execute(_DELETE, [done])
-        result.changes = len(done)
+        if apart:
+            stored = _store_apart(cursor, built, result)
+        else:
+            done, stored = _store(built)
+            if done:
+                cursor.execute(_DELETE, [done])
+            result.changes = len(done)
         if stored:
             records_stored.send(sender=storage.RecordRow, records=stored)
     result.records = len(stored)
@@ -257,18 +261,24 @@ def _store(
 
 def _store_apart(
     cursor: Any, built: list[tuple[_Taken, list[storage.RecordRow]]], result: Drained
-) -> tuple[list[int], list[storage.RecordRow]]:
-    """Each change's records in a savepoint of their own."""
-    done: list[int] = []
+) -> list[storage.RecordRow]:
+    """Each change's records, and the delete of its row, in a savepoint of their own: a
+    change whose records the database refuses, or whose row it will not let go (its
+    record is not the one stored under its uuid), waits with the error, and the others
+    are stored."""
+    done = 0
     stored: list[storage.RecordRow] = []
     for change, rows in built:
         try:
             with transaction.atomic():
-                stored += storage.insert(rows)
-            done.append(change.id)
+                found = storage.insert(rows)
+                cursor.execute(_DELETE, [[change.id]])
+            stored += found
+            done += 1
         except DatabaseError as error:
             _keep(cursor, change, error, result)
-    return done, stored
+    result.changes = done
+    return stored
 
 
 def _keep(cursor: Any, change: _Taken, error: Exception, result: Drained) -> None:
@@ -295,6 +305,8 @@ def drain_all(limit: int = BATCH, *, wait: bool = False) -> Drained:
 # a request reads what was committed before its first read, and its own changes, and
 # pays one query for it however many reads it makes.
 _settled: ContextVar[tuple[object, float] | None] = ContextVar("audit_settled", default=None)
+# Whether this context staged a change since it last settled (``settle_own``).
+_staged_here: ContextVar[bool] = ContextVar("audit_staged_here", default=False)
 SETTLED_FOR = 1.0  # seconds: the beat's period, beyond which a context asks again
 
 
@@ -336,7 +348,17 @@ def settle_upto(newest: int | None) -> bool:
     ctx = current()
     if ctx is not None:
         _settled.set((ctx, time.monotonic()))
+    _staged_here.set(False)
     return stored
+
+
+def settle_own() -> None:
+    """Before records are stored straight away (an event, a deletion, a bulk change):
+    the changes this context staged and has not stored yet go first, in its own
+    transaction, so that the ids of one request's records follow what it did (a query
+    created, then run; a row edited, then deleted). Nothing when it staged nothing."""
+    if _staged_here.get():
+        settle()
 
 
 def _settles() -> bool:
@@ -350,6 +372,7 @@ def _settles() -> bool:
 
 
 BEFORE_READ.append(settle)
+recording.BEFORE_STORE.append(settle_own)
 
 
 def failed() -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -13,8 +14,9 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from audit import staged
+from audit import disabled, staged
 from audit.context import AuditContext, bind
 from audit.models import AuditRecord, DroppedCount, EventType, StagedChange
 from audit.tasks import drain_staged
@@ -158,7 +160,8 @@ def test_a_type_switched_off_after_the_save_is_still_recorded(deferred, user) ->
     record stored in the save's statement."""
     with bind(AuditContext(user=user)):
         Project.objects.create(name="Sales", owner=user)
-    EventType.objects.filter(name="project-created").update(enabled=False)
+    with disabled():  # switched off without a record of it: nothing else stores first
+        EventType.objects.filter(name="project-created").update(enabled=False)
     drained = staged.drain_all()
     assert (drained.changes, drained.records) == (1, 1)
     assert AuditRecord.objects.filter(type__name="project-created").count() == 1
@@ -417,7 +420,6 @@ def test_a_deferred_save_of_a_row_deleted_meanwhile_records_its_creation(deferre
     project = Project.objects.create(name="Sales", owner=user)
     staged.drain_all()
     stale = Project.objects.get(pk=project.pk)
-    from audit import disabled
 
     with disabled():
         Project.objects.filter(pk=project.pk).delete()
@@ -586,3 +588,54 @@ def test_an_entitys_api_page_asks_for_staged_changes_in_its_own_statement(
     found = client.get(url).json()["results"]
     assert found[0]["message"] == "Edited project 'Renamed meanwhile': name"
     assert not StagedChange.objects.exists()
+
+
+def test_a_requests_records_keep_the_order_of_what_it_did(deferred, user) -> None:
+    """A change staged, then an event stored straight away (a deletion) in the same
+    request: the staged change is stored first, so ids follow what was done."""
+    with bind(AuditContext(user=user)):
+        project = Project.objects.create(name="Brief", owner=user)
+        project.delete()
+    names = AuditRecord.objects.filter(type__name__startswith="project-").order_by("id")
+    assert [r.type.name for r in names] == ["project-created", "project-deleted"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_whose_row_the_guard_keeps_waits_and_the_rest_are_read(
+    deferred, user, staff, client
+) -> None:
+    """A record forged under a staged row's uuid (another session) takes the change's
+    place in the batch, so the guard refuses the batch's delete: that change waits
+    with the error, the others are stored, and reads keep answering."""
+    from audit.models import UserSession
+
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Forged over", owner=user)
+        Project.objects.create(name="Stored", owner=user)
+    first = StagedChange.objects.order_by("id").first()
+    AuditRecord._base_manager.create(  # unsettled: the forger's own insert
+        uuid=first.uuid,
+        type=EventType.objects.get(name="log"),
+        level="info",
+        user=user,
+        session=UserSession.objects.create(user=user, kind="server"),
+        created_at=first.created_at,
+        source="server",
+    )
+    drained = staged.drain_all()
+    assert (drained.changes, drained.failed) == (1, 1)
+    (kept,) = StagedChange.objects.all()
+    assert kept.pk == first.pk and "deleted only once its record is stored" in kept.error
+    client.force_login(staff)
+    found = client.get("/api/audit/events/", {"type": "project-created"})
+    assert found.status_code == 200
+    assert [r["message"] for r in found.json()["results"]] == ["Created project 'Stored'"]
+
+
+def test_a_page_filtered_by_type_and_time_shows_a_staged_change(deferred, client, staff) -> None:
+    project = _staged_elsewhere(staff, "Filtered")
+    client.force_login(staff)
+    since = (timezone.now() - timedelta(days=1)).date().isoformat()
+    url = f"/api/audit/entities/project/{project.pk}/activity/"
+    found = client.get(url, {"type": "project-created", "since": since}).json()["results"]
+    assert [r["message"] for r in found] == ["Created project 'Filtered'"]

@@ -158,10 +158,11 @@ def entity_page(using: str, ids: page_sql.PageIds) -> selectors.ActivityPage:
             return page._replace(records=_encoded(page.records))
         # Whether a change is staged is asked in the page's own statement: when one is,
         # it is stored and the page read again; when none is, no round trip was spent.
-        sql = _page_sql(source, int(ids.limit), staged.checks_in_statement())
+        check = staged.checks_in_statement()
+        sql = _page_sql(source, int(ids.limit), check)
         db.execute(sql, [*params, _kinds()])
         count, last, results, newest = db.fetchone()
-        if staged.settle_upto(newest):
+        if check and staged.settle_upto(newest):
             db.execute(sql, [*params, _kinds()])
             count, last, results, newest = db.fetchone()
     return selectors.ActivityPage(msgspec.Raw(results), last if count > ids.limit else None)

@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         retried = staged.retry_failed() if options["retry"] else 0
-        done = staged.drain_all()
+        done = staged.drain_all(wait=True)  # after a drain at work, not instead of it
         self.stdout.write(
             f"{done.changes} staged changes stored as {done.records} records"
             + (f" ({retried} retried)" if options["retry"] else "")
