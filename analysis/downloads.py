@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import BadRequest
 from django.http import HttpResponse
 
-from . import queries
+from . import queries, rollups
 from .period import Question
 
 TABLES = ("series", "types", "users", "entities")
@@ -40,6 +40,8 @@ def _cell(value: Any) -> Any:
 def overview_table(question: Question, table: str) -> HttpResponse:
     if table not in TABLES:
         raise BadRequest(f"download must be one of {', '.join(TABLES)}.")
+    if table != "series":  # the series' answer folds itself (``queries.usage``)
+        rollups.fold()  # the newest records count, as on the page the table comes from
     if table == "series":
         answer = queries.usage(question)
         rows = [[b["start"], b["events"], b["users"]] for b in answer["series"]]

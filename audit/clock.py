@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,7 +33,10 @@ class OutOfOrder(ValueError):
 def now() -> datetime:
     """The time to store a record or open a session at."""
     replayed = _replayed.get()
-    return replayed if replayed is not None else timezone.now()
+    if replayed is not None:
+        return replayed
+    # ``timezone.now()``'s answer, at a third of its cost: every record asks.
+    return datetime.now(UTC) if settings.USE_TZ else datetime.now()
 
 
 def is_backdated() -> bool:

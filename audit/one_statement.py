@@ -14,13 +14,13 @@ record (``INSERT INTO audit_stagedchange ... SELECT ... FROM audit_saved``), and
 is stored after commit (``audit.staged``).
 
 ``prepare`` decides whether a save can take this path and builds the record;
-``save`` runs the save with the record attached, and falls back to storing it apart
-when Django ran another statement than the one expected.
+``save`` runs the save with the record attached, and falls back to storing it (or
+staging it) in a statement of its own when Django ran another statement than the one
+expected: what ``prepare`` decided stands, its switches and counts included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -31,9 +31,8 @@ from . import changes, config, registry, sessions, staged, storage
 from .context import AuditContext
 from .context import current as current_context
 from .prepared import PREPARE_THRESHOLD, server_bound
-from .recording import IngestResult, prepare_rows, tracked_rows
+from .recording import tracked_rows
 from .signals import records_stored
-from .validation import ValidEvent
 
 
 @dataclass(slots=True)
@@ -45,8 +44,6 @@ class Pending:
     tail: str  # what follows ``audit_saved``: the record's call, or the staged row
     params: list[Any]
     created: bool
-    events: Callable[[], list[ValidEvent]]  # built only if the statement did not carry them
-    ctx: AuditContext
     rows: list[Any]  # the records, when the statement stores them itself
     session: Any
     consumed: bool = False
@@ -159,8 +156,6 @@ def prepare(
             tail=staged.STAGE_SQL,
             params=staged_params,
             created=created,
-            events=lambda: changes.events_of(entry, found, entities, name, created=created),
-            ctx=ctx,
             rows=[],
             session=staged_session,
         )
@@ -175,8 +170,6 @@ def prepare(
         tail=f"SELECT {calls} FROM audit_saved",
         params=params,
         created=created,
-        events=lambda: changes.events_of(entry, found, entities, name, created=created),
-        ctx=ctx,
         rows=rows,
         session=session,
     )
@@ -194,22 +187,21 @@ def save(
     turned an expected UPDATE into an INSERT (the caller records a creation instead);
     a record that found no statement to ride on is stored apart."""
     token = _pending.set(pending)
+    # ``execute_wrapper``'s own steps, without its generator-based context manager,
+    # which cost a fifth of what this module adds to a save.
+    wrappers = connections[using].execute_wrappers
+    wrappers.append(_append_record)
     try:
-        with connections[using].execute_wrapper(_append_record):
-            result = method(instance, *args, **kwargs)
+        result = method(instance, *args, **kwargs)
     finally:
+        wrappers.pop()
         _pending.reset(token)
     became_insert = bool(pending.saw_created) and not pending.created
     if not pending.consumed and not became_insert:
-        rows = pending.rows
-        if not rows:  # staged: the records were to be built after commit
-            rows, _ = prepare_rows(
-                list(enumerate(pending.events())),
-                ctx=pending.ctx,
-                source="server",
-                result=IngestResult(),
-            )
         with transaction.atomic(using=using, savepoint=False):
-            storage.insert(rows)
+            if pending.rows:
+                storage.insert(pending.rows)
+            else:  # staged: the row the statement was to carry, as it was decided
+                staged.stage_apart(using, pending.params)
     sessions.touch(pending.session)
     return result, became_insert

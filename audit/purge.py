@@ -18,7 +18,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from . import seals
-from .models import AuditRecord, EntityLink, IntegrityState, Seal, UserSession
+from .models import AuditRecord, EntityLink, IntegrityState, Seal, StagedChange, UserSession
 from .signals import records_purged
 from .staged import as_stored
 
@@ -77,5 +77,7 @@ def _delete_through(last_record_id: int, ended_before: datetime) -> int:
     EntityLink.objects.filter(record_id__lte=last_record_id).delete()
     deleted, _ = AuditRecord.objects.filter(id__lte=last_record_id).delete()
     Seal.objects.filter(last_record_id__lte=last_record_id).delete()
-    UserSession.objects.filter(ended_at__lt=ended_before, records__isnull=True).delete()
+    UserSession.objects.filter(ended_at__lt=ended_before, records__isnull=True).exclude(
+        id__in=StagedChange.objects.values("session_id")  # its record names it when stored
+    ).delete()
     return int(deleted)

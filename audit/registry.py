@@ -16,8 +16,19 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.db.models.signals import post_migrate
 
 KIND_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+
+_content_type_ids: dict[type[models.Model], int] = {}
+
+
+def forget_content_types(**kwargs: Any) -> None:
+    """``post_migrate`` receiver: content types may have been made again, with new ids."""
+    _content_type_ids.clear()
+
+
+post_migrate.connect(forget_content_types, dispatch_uid="audit_forget_content_types")
 
 # (user, queryset) -> the objects of the queryset this user may view. Of any model: a
 # kind's model is known at run time only.
@@ -53,6 +64,17 @@ class EntityKind:
     @property
     def content_type(self) -> ContentType:
         return ContentType.objects.get_for_model(self.model, for_concrete_model=False)
+
+    @property
+    def content_type_id(self) -> int:
+        """The key of ``content_type``, kept: every tracked save and entity page asks,
+        and Django's own cache costs a database router's answer each time (about 14,000
+        instructions against a dict's hundred). Forgotten when content types may have
+        been made again (``post_migrate``, which a test database's flush sends too)."""
+        found = _content_type_ids.get(self.model)
+        if found is None:
+            found = _content_type_ids[self.model] = self.content_type.pk
+        return found
 
     def parse_id(self, raw: Any) -> str:
         """The object id as stored (text), or ``ValueError`` if it cannot be one."""

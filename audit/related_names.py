@@ -57,12 +57,20 @@ def _target_attname(field: ForeignKey) -> str:
     return field.target_field.attname
 
 
+# id(foreign key) -> (the foreign key, its target model, the target field's
+# ``to_python``): what ``key`` needs, looked up once rather than three times a save.
+_targets: dict[int, tuple[ForeignKey, type[models.Model], Any]] = {}
+
+
 def key(field: ForeignKey, value: Any) -> tuple[type[models.Model], Any]:
     """The ``Known`` key of the target ``value`` of ``field``, in the target field's own
     type (an id assigned as text, ``"43"``, is the same target as ``43``)."""
-    model = target_model(field)
+    found = _targets.get(id(field))
+    if found is None or found[0] is not field:  # a field made again under the same id
+        found = _targets[id(field)] = (field, target_model(field), field.target_field.to_python)
+    _, model, to_python = found
     try:  # not contextlib.suppress, whose context manager costs more: a few a save
-        return model, field.target_field.to_python(value)
+        return model, to_python(value)
     except ValidationError:  # a value it cannot read stays as given
         return model, value
 

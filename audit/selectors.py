@@ -505,7 +505,7 @@ def entity_activity_page(
     the API's asks in its own statement; the filtered windows' querysets settle too.
     """
     using = router.db_for_read(EntityLink)
-    content_type_id = kind.content_type.pk
+    content_type_id = kind.content_type_id
     names = sorted({name for name in types if name})
     if not names and starts is None and ends is None:
         return load(
@@ -624,16 +624,16 @@ def _cached_facets(
 ) -> tuple[list[str], list[str]]:
     if newest is None:  # one entry of the link index, by the page's own fixed text
         using = router.db_for_read(EntityLink)
-        found = page_sql.newest_linked(using, kind.content_type.pk, object_id, count=1)
+        found = page_sql.newest_linked(using, kind.content_type_id, object_id, count=1)
         newest = found[0] if found else None
     if newest is None:
         return [], []
-    key = f"audit:facets:{kind.content_type.pk}:{_cache_safe(object_id)}:{newest}:{cap}"
+    key = f"audit:facets:{kind.content_type_id}:{_cache_safe(object_id)}:{newest}:{cap}"
     kept = shared_cache.call(lambda cache: cache.get(key), lambda: None)
     if kept is not None:
         types, users = kept
         return list(types), list(users)
-    links = EntityLink.objects.filter(content_type_id=kind.content_type.pk, object_id=object_id)
+    links = EntityLink.objects.filter(content_type_id=kind.content_type_id, object_id=object_id)
     answer = _facets(kind, object_id, links, cap)
     shared_cache.call(lambda cache: cache.set(key, answer, FACETS_SECONDS), lambda: None)
     return answer
@@ -679,7 +679,7 @@ SELECT t.name FROM found JOIN audit_eventtype t ON t.id = found.type_id
 
 
 def _type_names_of(kind: registry.EntityKind, object_id: str) -> list[str]:
-    entity: list[int | str] = [kind.content_type.pk, object_id]
+    entity: list[int | str] = [kind.content_type_id, object_id]
     with connections[EntityLink.objects.db].cursor() as cursor:
         cursor.execute(_TYPES_OF, entity + entity)
         return [row[0] for row in cursor.fetchall()]

@@ -354,6 +354,18 @@ $$ LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp;
 """
 PURGE_ARGS = (("p_last_record_id", "bigint"), ("p_ended_before", "timestamptz"))
 
+# The purge, third version: an ended session with no record left is kept while a change
+# made in it is still staged (``audit.staged``), as one kept with its error can be for
+# longer than the retention: its record, once stored, must not name a session that is
+# gone. The rest is the second version's, word for word.
+_EMPTY_SESSION = "AND NOT EXISTS (SELECT 1 FROM audit_auditrecord r WHERE r.session_id = s.id);"
+assert _EMPTY_SESSION in PURGE_V2
+PURGE_V3 = PURGE_V2.replace(
+    _EMPTY_SESSION,
+    _EMPTY_SESSION[:-1]
+    + "\n        AND NOT EXISTS (SELECT 1 FROM audit_stagedchange c WHERE c.session_id = s.id);",
+)
+
 
 # --- deferred tracking: a staged change leaves only as its record -------------------------
 

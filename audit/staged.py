@@ -49,7 +49,7 @@ from typing import Any
 
 import msgspec
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 from . import (
     changes,
@@ -68,11 +68,15 @@ logger = logging.getLogger(__name__)
 
 # Rides on the save's statement (``audit.one_statement``), after ``audit_saved``: one
 # row staged for each row the save wrote. Its text never changes, so it is prepared.
-STAGE_SQL = (
+_STAGE = (
     "INSERT INTO audit_stagedchange "
     "(uuid, events, user_id, session_id, request_id, created_at, error) "
-    "SELECT %s, %s::jsonb, %s, %s, %s, %s, '' FROM audit_saved"
 )
+STAGE_SQL = _STAGE + "SELECT %s, %s::jsonb, %s, %s, %s, %s, '' FROM audit_saved"
+# The same row on its own, for a save whose statement it found no way to ride on
+# (``one_statement.save``): what the save decided (its time, its switches, its counts of
+# events switched off) stands.
+STAGE_APART_SQL = _STAGE + "VALUES (%s, %s::jsonb, %s, %s, %s, %s, '')"
 BATCH = 1000
 
 _encoder = msgspec.json.Encoder()
@@ -116,7 +120,7 @@ def params(
             # event's message follows.
             "changes": recording.encode_changes(diff),
             "entities": [
-                [ref.kind.content_type.pk, ref.object_id, ref.role, getattr(ref, "name", "")]
+                [ref.kind.content_type_id, ref.object_id, ref.role, getattr(ref, "name", "")]
                 for ref in entities
             ],
             "off": off,
@@ -130,6 +134,12 @@ def params(
         ctx.request_id,
         now,
     ], session
+
+
+def stage_apart(using: str, params: list[Any]) -> None:
+    """Stage a change with ``params`` (``params``'s answer) in a statement of its own."""
+    with connections[using].cursor() as cursor:
+        cursor.execute(STAGE_APART_SQL, params)
 
 
 @dataclass(slots=True)

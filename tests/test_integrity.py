@@ -470,7 +470,8 @@ def test_the_database_sums_a_block_as_the_records_hashes_give_it(user, group, mo
     newest time) instead of one a record: the same block, byte for byte, as the one
     made from each record's hash; it stops before the first record of another UTC day,
     spans at most ``BLOCK`` ids, and names only the ids used when some were skipped."""
-    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    # Yesterday's midnight: today's would put a record in the future in its first minute.
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
     first = at(user, midnight - timedelta(hours=2), "log", entities=[user, group])
     at(user, midnight - timedelta(minutes=1), "log", entities=[group])
     _as_superuser(  # two ids left unused
@@ -570,3 +571,29 @@ def test_the_purge_stops_at_the_first_block_younger_than_its_cutoff(user, settin
     assert AuditRecord.objects.filter(message="recent").exists()
     assert not AuditRecord.objects.filter(message="old").exists()
     assert run_verify()[0] == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+def test_the_purge_keeps_an_ended_session_whose_change_is_still_staged(user, settings) -> None:
+    """A change kept staged (with an error) for longer than the retention still names
+    its session: the purge leaves an ended session alone while such a change waits, and
+    the record, once stored, joins it."""
+    from audit import staged
+    from audit.context import AuditContext, bind
+    from audit.models import StagedChange, UserSession
+    from catalog.models import Project
+
+    settings.AUDIT_DEFERRED_TRACKING = 1
+    now = timezone.now()
+    at(user, now - timedelta(days=40), "log", message="old")
+    with bind(AuditContext(user=user)):
+        Project.objects.create(name="Waiting", owner=user)
+    change = StagedChange.objects.get()
+    StagedChange.objects.filter(pk=change.pk).update(error="kept for an operator")
+    UserSession.objects.filter(pk=change.session_id).update(ended_at=now - timedelta(days=35))
+    assert purge_older_than(now - timedelta(days=30)) == 1
+    assert UserSession.objects.filter(pk=change.session_id).exists()
+    StagedChange.objects.filter(pk=change.pk).update(error="")
+    assert staged.drain_all().records == 1
+    assert AuditRecord.objects.get(uuid=change.uuid).session_id == change.session_id

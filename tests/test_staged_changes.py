@@ -16,7 +16,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from audit import disabled, staged
+from audit import disabled, dropped, staged
 from audit.context import AuditContext, bind
 from audit.models import AuditRecord, DroppedCount, EventType, StagedChange
 from audit.tasks import drain_staged
@@ -434,13 +434,10 @@ def test_a_deferred_save_of_a_row_deleted_meanwhile_records_its_creation(deferre
     ]
 
 
-def test_a_deferred_save_that_finds_no_statement_to_ride_stores_its_record_apart(
-    deferred, user, monkeypatch
-) -> None:
+def _no_statement_to_ride(monkeypatch: Any) -> None:
+    """Saves find no statement of Django's to ride on (as when it runs another)."""
     from audit import one_statement
 
-    project = Project.objects.create(name="Sales", owner=user)
-    staged.drain_all()
     prepare = one_statement.prepare
 
     def elsewhere(*args: Any, **kwargs: Any) -> Any:
@@ -449,11 +446,43 @@ def test_a_deferred_save_that_finds_no_statement_to_ride_stores_its_record_apart
         return pending
 
     monkeypatch.setattr(one_statement, "prepare", elsewhere)
+
+
+def test_a_deferred_save_that_finds_no_statement_to_ride_stages_its_change_apart(
+    deferred, user, monkeypatch
+) -> None:
+    project = Project.objects.create(name="Sales", owner=user)
+    staged.drain_all()
+    _no_statement_to_ride(monkeypatch)
     project.name = "Renamed"
     project.save()
-    assert not StagedChange.objects.exists()
+    change = StagedChange.objects.get()  # staged in a statement of its own
     (record,) = AuditRecord.objects.filter(type__name="project-edited")
     assert record.changes == {"name": {"old": "Sales", "new": "Renamed"}}
+    assert record.uuid == change.uuid and not StagedChange.objects.exists()
+
+
+_OWN_TYPE = "query-transformations-edited"  # a field with a type of its own
+
+
+def test_a_change_staged_apart_counts_its_type_switched_off_once(
+    deferred, user, group, monkeypatch
+) -> None:
+    """What the save decided stands: the type switched off is counted dropped at the
+    save, not once more when the change is staged apart."""
+    EventType.objects.get(name="query-edited").disabled_for.add(group)
+    with bind(AuditContext(user=user)):
+        query = Query.objects.create(name="Q", owner=user, text="select 1")
+        staged.drain_all()
+        dropped.flush()
+        _no_statement_to_ride(monkeypatch)
+        query.text = "select 2"
+        query.transformations = [{"op": "filter", "column": "region"}]
+        query.save()
+    edits = AuditRecord.objects.filter(type__name__in=["query-edited", _OWN_TYPE])
+    assert [record.type.name for record in edits] == [_OWN_TYPE]
+    dropped.flush()
+    assert DroppedCount.objects.get(event_type="query-edited").count == 1
 
 
 def test_a_change_whose_record_the_database_refuses_waits_and_the_rest_are_read(

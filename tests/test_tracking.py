@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import json
+import uuid
 from typing import Any
 
 import pytest
@@ -428,3 +432,57 @@ def test_a_foreign_key_edit_in_one_statement_carries_the_names(user, project) ->
         fresh.save()
     assert [q["sql"].split()[0] for q in queries] == ["SELECT", "WITH"]
     assert _records("query-edited")[1].changes["project"]["new"] == "Sales"
+
+
+def test_changes_of_plain_values_read_back_as_django_writes_them() -> None:
+    """A change of text and numbers is written by msgspec (``recording.encode_changes``),
+    and must read back as Django's encoder writes it; any other value (a time, a decimal,
+    a UUID, a float that JSON cannot hold, a lone surrogate) is written by Django's, as
+    before."""
+    from django.core.serializers.json import DjangoJSONEncoder
+
+    from audit.recording import encode_changes
+
+    django = DjangoJSONEncoder(allow_nan=False)
+    plain = {
+        "name": {"old": "Zoë\u2019s «report»\u2028", "new": "😀 ok"},
+        "size": {"old": 2**70, "new": -3},
+        "flag": {"old": True, "new": None},
+        "tags": {"new": [{"k": ["a", 1, False]}, []]},
+    }
+    assert json.loads(encode_changes(plain)) == json.loads(django.encode(plain))
+    assert list(json.loads(encode_changes(plain))) == list(plain)  # in the fields' order
+    moment = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=datetime.UTC)
+    other = {
+        "at": {"new": moment},
+        "price": {"new": decimal.Decimal("1.10")},
+        "key": {"new": uuid.UUID(int=7)},
+        "ratio": {"new": 0.5},
+    }
+    assert encode_changes(other) == django.encode(other)
+    assert json.loads(encode_changes(other))["at"]["new"] == "2026-01-02T03:04:05.678Z"
+    assert json.loads(encode_changes({"ratio": {"new": float("nan")}})) == {"ratio": {"new": "NaN"}}
+    assert json.loads(encode_changes({"file": {"new": "report-\udcff.csv"}})) == {
+        "file": {"new": "report-\ufffd.csv"}
+    }
+
+
+def test_a_kinds_content_type_is_asked_again_once_content_types_may_be_remade(user) -> None:
+    """The id is kept (every tracked save asks for it), and forgotten when
+    ``post_migrate`` runs, as after a flush that makes the content types again."""
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.management.sql import emit_post_migrate_signal
+
+    kind = audit.kind("project")
+    first = kind.content_type_id
+    assert first == ContentType.objects.get_for_model(Project).pk
+    ContentType.objects.filter(pk=first).update(id=first + 10_000)
+    Permission.objects.filter(content_type_id=first).update(content_type_id=first + 10_000)
+    ContentType.objects.clear_cache()
+    assert kind.content_type_id == first  # kept until the content types may be remade
+    emit_post_migrate_signal(0, False, "default")
+    assert kind.content_type_id == first + 10_000
+    project = Project.objects.create(name="after the flush", owner=user)
+    record = AuditRecord.objects.get(type__name="project-created", links__object_id=project.pk)
+    assert record.links.get(role="").content_type_id == first + 10_000
