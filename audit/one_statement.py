@@ -185,7 +185,9 @@ def save(
 ) -> tuple[Any, bool]:
     """Run the save with ``pending`` attached. Returns its result, and True when Django
     turned an expected UPDATE into an INSERT (the caller records a creation instead);
-    a record that found no statement to ride on is stored apart."""
+    a record (or staged row) that found no statement to ride on is stored in a statement
+    of its own, in the caller's transaction if there is one, else in its own right after
+    the save's."""
     token = _pending.set(pending)
     # ``execute_wrapper``'s own steps, without its generator-based context manager,
     # which cost a fifth of what this module adds to a save.

@@ -468,10 +468,11 @@ def encode_changes(changes: dict[str, Any]) -> str:
     save's audit work; changes of plain values (the usual text and numbers) are written
     by msgspec instead. Its JSON reads back to the same values (it leaves non-ASCII
     letters unescaped, which JSON allows); a lone surrogate, which it refuses, takes
-    the general path and its replacement."""
-    if _plain(changes):
-        try:
+    the general path and its replacement, and so does a circular value, which fails
+    there as it always did."""
+    try:
+        if _plain(changes):
             return _PLAIN_ENCODER.encode(changes).decode()
-        except UnicodeEncodeError:
-            pass
+    except (UnicodeEncodeError, RecursionError):  # a circular value fails as it did below
+        pass
     return _encode(_CHANGES_ENCODER, changes)

@@ -359,7 +359,8 @@ PURGE_ARGS = (("p_last_record_id", "bigint"), ("p_ended_before", "timestamptz"))
 # longer than the retention: its record, once stored, must not name a session that is
 # gone. The rest is the second version's, word for word.
 _EMPTY_SESSION = "AND NOT EXISTS (SELECT 1 FROM audit_auditrecord r WHERE r.session_id = s.id);"
-assert _EMPTY_SESSION in PURGE_V2
+if _EMPTY_SESSION not in PURGE_V2:  # an edit of the second version must not pass unseen
+    raise RuntimeError("PURGE_V3 no longer finds the clause of PURGE_V2 it extends")
 PURGE_V3 = PURGE_V2.replace(
     _EMPTY_SESSION,
     _EMPTY_SESSION[:-1]

@@ -11,7 +11,9 @@ and who made it. ``drain`` turns rows into records in batches, many records a st
 as the ingest path stores them.
 
 What stays as it was: the change and its staged row commit or roll back together, so
-no change is lost and no record exists of a change that did not happen; the record is
+no change is lost and no record exists of a change that did not happen (but for the
+rare save whose statements Django writes otherwise than expected, staged in a statement
+of its own right after, ``one_statement.save``, as its record was stored before); the record is
 the same, field for field (``tests/test_staged_changes.py`` compares both ways), with
 the time, user, session and switches of the save. Nor can the application take a
 change back once it committed: it may not edit a staged row (its role may update only
@@ -137,9 +139,15 @@ def params(
 
 
 def stage_apart(using: str, params: list[Any]) -> None:
-    """Stage a change with ``params`` (``params``'s answer) in a statement of its own."""
+    """Stage a change with ``params`` (``params``'s answer) in a statement of its own.
+
+    After the save's other statements: a receiver that read or recorded in the midst of
+    the save settled before this row existed, so the context's next read or record must
+    settle again, and store this change before whatever it records next."""
     with connections[using].cursor() as cursor:
         cursor.execute(STAGE_APART_SQL, params)
+    _settled.set(None)
+    _staged_here.set(True)
 
 
 @dataclass(slots=True)

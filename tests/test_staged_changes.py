@@ -462,6 +462,30 @@ def test_a_deferred_save_that_finds_no_statement_to_ride_stages_its_change_apart
     assert record.uuid == change.uuid and not StagedChange.objects.exists()
 
 
+def test_a_change_staged_apart_shows_in_the_next_read_though_a_receiver_read_midway(
+    deferred, user, monkeypatch
+) -> None:
+    """A receiver that reads records in the midst of the save settles before the row
+    staged apart exists; the context's next read must settle again, not trust that."""
+    from django.db.models.signals import post_save
+
+    project = Project.objects.create(name="Sales", owner=user)
+    staged.drain_all()
+    _no_statement_to_ride(monkeypatch)
+
+    def read_midway(sender: Any, instance: Any, **kwargs: Any) -> None:
+        list(AuditRecord.objects.filter(type__name="project-edited"))
+
+    post_save.connect(read_midway, sender=Project)
+    try:
+        with bind(AuditContext(user=user)):
+            project.name = "Renamed"
+            project.save()
+            assert AuditRecord.objects.filter(type__name="project-edited").count() == 1
+    finally:
+        post_save.disconnect(read_midway, sender=Project)
+
+
 _OWN_TYPE = "query-transformations-edited"  # a field with a type of its own
 
 

@@ -465,6 +465,10 @@ def test_changes_of_plain_values_read_back_as_django_writes_them() -> None:
     assert json.loads(encode_changes({"file": {"new": "report-\udcff.csv"}})) == {
         "file": {"new": "report-\ufffd.csv"}
     }
+    circular: dict[str, Any] = {}
+    circular["self"] = circular
+    with pytest.raises(ValueError, match="Circular reference"):
+        encode_changes({"tree": {"new": circular}})
 
 
 def test_a_kinds_content_type_is_asked_again_once_content_types_may_be_remade(user) -> None:
@@ -474,15 +478,21 @@ def test_a_kinds_content_type_is_asked_again_once_content_types_may_be_remade(us
     from django.contrib.contenttypes.models import ContentType
     from django.core.management.sql import emit_post_migrate_signal
 
+    from audit.registry import forget_content_types
+
     kind = audit.kind("project")
     first = kind.content_type_id
     assert first == ContentType.objects.get_for_model(Project).pk
     ContentType.objects.filter(pk=first).update(id=first + 10_000)
     Permission.objects.filter(content_type_id=first).update(content_type_id=first + 10_000)
     ContentType.objects.clear_cache()
-    assert kind.content_type_id == first  # kept until the content types may be remade
-    emit_post_migrate_signal(0, False, "default")
-    assert kind.content_type_id == first + 10_000
-    project = Project.objects.create(name="after the flush", owner=user)
-    record = AuditRecord.objects.get(type__name="project-created", links__object_id=project.pk)
-    assert record.links.get(role="").content_type_id == first + 10_000
+    try:
+        assert kind.content_type_id == first  # kept until the content types may be remade
+        emit_post_migrate_signal(0, False, "default")
+        assert kind.content_type_id == first + 10_000
+        project = Project.objects.create(name="after the flush", owner=user)
+        record = AuditRecord.objects.get(type__name="project-created", links__object_id=project.pk)
+        assert record.links.get(role="").content_type_id == first + 10_000
+    finally:  # the id moved back with the test's rollback: no later test may see this one
+        forget_content_types()
+        ContentType.objects.clear_cache()

@@ -98,7 +98,7 @@ class RecordFilter(filters.FilterSet):  # type: ignore[misc]  # untyped base
             kind, object_id = selectors.parse_entity(value)
         except ValueError as exc:
             raise ValidationError({"entity": [str(exc)]}) from None
-        links = EntityLink.objects.filter(content_type=kind.content_type, object_id=object_id)
+        links = EntityLink.objects.filter(content_type_id=kind.content_type_id, object_id=object_id)
         return queryset.filter(Q(pk__in=links.values("record_id")))
 
 

@@ -247,7 +247,7 @@ def _kinds() -> str:
     ``_page_entities_sql``."""
     entries = [registry.get(name) for name in registry.kinds()]
     return _encoder.encode(
-        {str(e.content_type.pk): e.kind for e in entries if e is not None}
+        {str(e.content_type_id): e.kind for e in entries if e is not None}
     ).decode()
 
 
