@@ -518,10 +518,7 @@ def entity_activity_page(
     if names and not type_ids:
         return ActivityPage([], None)
     entity = (content_type_id, object_id)
-    exact = type_ids and user_id is None and starts is None and ends is None
-    if not exact:  # the windows below are read by statements of their own: settle first
-        staged.settle()
-    if exact:
+    if type_ids and user_id is None and starts is None and ends is None:
         # Exact, however rare the types: the entity's links of these types, newest
         # first, from their own index; no window, no short page.
         if connections[using].vendor == "postgresql":
@@ -529,6 +526,7 @@ def entity_activity_page(
             return load(using, typed)
         ids = _newest_of_types(using, entity, type_ids, limit + 1, before)
         return load(using, page_sql.PageIds.of(ids, limit))
+    staged.settle()  # the windows below are read by statements of their own: settle first
     links = EntityLink.objects.using(using).filter(
         content_type_id=content_type_id, object_id=object_id
     )

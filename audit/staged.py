@@ -102,8 +102,7 @@ def params(
     built when the records are (``_rows_of``): the save pays only for what cannot
     wait."""
     user, disabled, session, now = recording.acting(ctx)
-    _settled.set(None)  # this context's next read settles: it must show this change
-    _staged_here.set(True)
+    _staged_a_change()
     off: list[str] = []
     if disabled:  # most users have nothing switched off: no parts worked out for them
         parts = changes.event_parts(entry, diff, name, created=created)
@@ -146,8 +145,7 @@ def stage_apart(using: str, params: list[Any]) -> None:
     settle again, and store this change before whatever it records next."""
     with connections[using].cursor() as cursor:
         cursor.execute(STAGE_APART_SQL, params)
-    _settled.set(None)
-    _staged_here.set(True)
+    _staged_a_change()
 
 
 @dataclass(slots=True)
@@ -339,7 +337,7 @@ def settle() -> bool:
     drain at work is waited for, and the drains go on until none is left up to it.
     Changes staged after it began are not waited for: they committed after the read
     began."""
-    if not _settles():
+    if not checks_in_statement():
         return False
     with connection.cursor() as cursor:
         cursor.execute(_NEWEST)
@@ -347,11 +345,11 @@ def settle() -> bool:
     return settle_upto(newest)
 
 
-def checks_in_statement() -> bool:
-    """Whether a read of records would settle now: a page's statement then carries
-    ``NEWEST_STAGED`` as a column and calls ``settle_upto`` with what it found, instead
-    of ``settle`` asking in a round trip of its own."""
-    return _settles()
+def _staged_a_change() -> None:
+    """This context staged a change: its next read settles again (it must show the
+    change), and its next record stored straight away stores the change first."""
+    _settled.set(None)
+    _staged_here.set(True)
 
 
 def settle_upto(newest: int | None) -> bool:
@@ -379,7 +377,11 @@ def settle_own() -> None:
         settle()
 
 
-def _settles() -> bool:
+def checks_in_statement() -> bool:
+    """Whether a read of records would settle now (``settle`` asks it first). A page's
+    statement that asks it carries ``NEWEST_STAGED`` as a column and calls
+    ``settle_upto`` with what it found, instead of ``settle`` asking in a round trip of
+    its own."""
     if _as_stored.get() or not config.deferred_tracking() or connection.vendor != "postgresql":
         return False
     ctx = current()
